@@ -1,0 +1,71 @@
+"""The `unmirage` command: parses arguments and calls one function per subcommand.
+
+Each subcommand lives in `unmirage/commands/<name>.py` and exposes `HELP` (one line),
+`DESCRIPTION` (the --help text that teaches), `add_arguments(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from unmirage import __version__
+from unmirage.errors import InputError
+
+COMMANDS = ("audit", "world", "base", "align", "attack", "eval", "reproduce")
+
+EPILOG = """\
+typical path:
+  unmirage reproduce --out runs/default          # the whole paper on the embedded world
+  unmirage audit VLGUARD.json --out audit/       # which words predict refuse / answer
+  unmirage attack --data test.jsonl --triggers audit/audit.json --k 3 --out attack.jsonl
+  unmirage align --method npo --model BASE --forget F --retain R --out model-npo
+  unmirage eval --model model-npo --data test.jsonl attack.jsonl --out eval-npo
+
+Bad input ends with exit status 2 and one line naming the file, record and field.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unmirage",
+        description="See through the safety mirage of vision-language models, and fix it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"unmirage {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"unmirage.commands.{name}")
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except InputError as err:
+        print(f"unmirage {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"unmirage {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

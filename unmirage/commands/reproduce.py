@@ -1,0 +1,16 @@
+"""`unmirage reproduce` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "(reproduce: not built yet)"
+DESCRIPTION = HELP
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", help="output path")
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("unmirage reproduce: not built yet")

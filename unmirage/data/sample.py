@@ -1,0 +1,43 @@
+"""The one record type every part of unmirage reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Label = Literal["safe", "unsafe"]
+"""Whether the request should be answered ("safe") or refused ("unsafe")."""
+
+Subset = Literal["safe_safe", "safe_unsafe", "unsafe_image"]
+"""VLGuard's three subsets: safe image + safe instruction (answered), safe image + unsafe
+instruction (refused), unsafe image + instruction (refused)."""
+
+LABELS: tuple[str, ...] = ("safe", "unsafe")
+SUBSETS: tuple[str, ...] = ("safe_safe", "safe_unsafe", "unsafe_image")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One (image, query, response) example with its safety annotation.
+
+    `image` is a path relative to an image root (or None for text-only data); it is opened
+    lazily through `unmirage.data.images.ImageRoot`. `meta` carries source-specific extras,
+    e.g. the world's ground truth (`task`, `answer`, `leak_markers`) or an attack's
+    provenance (`attack`, `orig_id`, `shot`, `rule`, `trigger`).
+    """
+
+    id: str
+    query: str
+    response: str | None = None
+    image: str | None = None
+    label: Label | None = None
+    subset: Subset | None = None
+    category: str | None = None
+    source: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["meta"] = dict(self.meta)
+        return d
