@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from unmirage.stages import StageRunner, config_hash
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def _writer(calls: list[str], name: str):
+    def work(path: Path) -> None:
+        calls.append(name)
+        (path / "out.txt").write_text(name)
+
+    return work
+
+
+def test_rerun_skips_finished_stages_and_knob_change_reruns_downstream_only(tmp_path):
+    calls: list[str] = []
+    r1 = StageRunner(tmp_path)
+    a = r1.run("a", {"x": 1}, _writer(calls, "a"))
+    b = r1.run("b", {"a": a, "y": 2}, _writer(calls, "b"))
+    c = r1.run("c", {"z": 3}, _writer(calls, "c"))
+    assert calls == ["a", "b", "c"]
+
+    r2 = StageRunner(tmp_path)
+    assert r2.run("a", {"x": 1}, _writer(calls, "a")).cached
+    assert calls == ["a", "b", "c"]
+
+    r3 = StageRunner(tmp_path)
+    a2 = r3.run("a", {"x": 9}, _writer(calls, "a"))
+    b2 = r3.run("b", {"a": a2, "y": 2}, _writer(calls, "b"))
+    c2 = r3.run("c", {"z": 3}, _writer(calls, "c"))
+    assert calls == ["a", "b", "c", "a", "b"]
+    assert c2.cached and c2.path == c.path
+    assert b2.path != b.path and a2.path != a.path
+
+
+def test_killed_stage_reruns_in_same_directory(tmp_path):
+    def dies(path: Path) -> None:
+        (path / "partial.txt").write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        StageRunner(tmp_path).run("s", {}, dies)
+
+    seen: list[bool] = []
+
+    def resumes(path: Path) -> None:
+        seen.append((path / "partial.txt").exists())
+
+    result = StageRunner(tmp_path).run("s", {}, resumes)
+    assert seen == [True] and not result.cached
+    assert StageRunner(tmp_path).run("s", {}, resumes).cached

@@ -1,0 +1,79 @@
+"""Stages cached by the hash of their inputs, so a rerun or a killed run resumes.
+
+A stage's directory is `ROOT/<name>-<key>` where `key` hashes the stage's inputs: its own
+knobs and the keys of the stages it reads. A finished stage has a `stage.json` marker; a
+rerun skips it. An unfinished stage runs again in the same directory, so work that resumes
+on its own (training checkpoints, append-only responses) is not repeated. Changing one knob
+changes that stage's key and the keys of everything downstream, and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unmirage.io import atomic_write_json
+
+MARKER = "stage.json"
+
+
+def config_hash(obj: Any) -> str:
+    """A stable sha256 of a JSON-able object (keys sorted)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass
+class StageResult:
+    name: str
+    path: Path
+    key: str
+    seconds: float
+    cached: bool
+
+
+@dataclass
+class StageRunner:
+    """Runs named stages under `root`, each at most once per distinct input key."""
+
+    root: Path
+    on_start: Callable[[str, int, int], None] | None = None
+    total: int = 0
+    results: dict[str, StageResult] = field(default_factory=dict)
+
+    def run(
+        self, name: str, inputs: Mapping[str, Any], work: Callable[[Path], None]
+    ) -> StageResult:
+        """Run `work(stage_dir)` unless a finished stage with the same inputs exists.
+
+        `inputs` may hold other stages' results; their keys (not their paths) enter the hash.
+        """
+        resolved = {
+            k: (v.key if isinstance(v, StageResult) else v) for k, v in sorted(inputs.items())
+        }
+        key = config_hash({"stage": name, "inputs": resolved})[:12]
+        path = self.root / f"{name}-{key}"
+        marker = path / MARKER
+        if self.on_start is not None:
+            self.on_start(name, len(self.results) + 1, self.total)
+        if marker.exists():
+            done = json.loads(marker.read_text())
+            result = StageResult(name, path, key, float(done["seconds"]), cached=True)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            start = time.perf_counter()
+            work(path)
+            seconds = time.perf_counter() - start
+            atomic_write_json(marker, {"name": name, "inputs": resolved, "seconds": seconds})
+            result = StageResult(name, path, key, seconds, cached=False)
+        self.results[name] = result
+        return result
+
+    def seconds(self) -> dict[str, float]:
+        """Wall time per stage (as first measured, for cached stages)."""
+        return {name: r.seconds for name, r in self.results.items()}
