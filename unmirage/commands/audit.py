@@ -1,16 +1,128 @@
-"""`unmirage audit` (not built yet)."""
+"""`unmirage audit`: which query words predict refuse or answer in safety data."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-HELP = "(audit: not built yet)"
-DESCRIPTION = HELP
+from rich.console import Console
+
+from unmirage.audit import AuditConfig, audit, plot_first_words, render_markdown
+from unmirage.data import FORMATS, Sample, load_samples
+from unmirage.errors import InputError
+from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
+from unmirage.provenance import sha256_file
+
+HELP = "statistics of query words against refuse/answer: find the shortcut trigger words"
+DESCRIPTION = """\
+Count which words of the queries go with refusing and which with answering, in safety
+fine-tuning data (VLGuard JSON, LLaVA conversation JSON or unmirage JSONL). A sample is
+"refused" if its VLGuard subset or label says so (safe image + safe instruction = answered),
+otherwise if its response contains a refusal keyword.
+
+Writes to --out:
+  audit.json       first words per subset, every word/bigram at the first and any position
+                   with counts and a log-odds z-score (informative Dirichlet prior), and the
+                   ranked compliance / refusal triggers (keys documented in unmirage/audit.py)
+  audit.md         the same as tables
+  first_words.png  first-word shares per subset
+
+example:
+  unmirage audit ../shared/data/vlguard/test.json --no-images --out runs/audit
+  -> "what" opens 91.9% of the answered queries and is the top compliance trigger;
+     "share" opens only refused queries.
+"""
+
+LARGE_INPUT_BYTES = 20 * 2**20
+"""Above this total input size the command shows a status line while it works."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="output path")
+    parser.add_argument("data", nargs="+", metavar="DATA", help="data files to audit together")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--format", default="auto", choices=FORMATS, help="data format (default: auto)"
+    )
+    parser.add_argument(
+        "--image-root", help="directory image paths are relative to (default: each data file's)"
+    )
+    parser.add_argument(
+        "--no-images",
+        action="store_true",
+        help="do not check images (annotation-only data such as the VLGuard JSON alone)",
+    )
+    parser.add_argument("--top", type=int, default=20, help="triggers per list (default: 20)")
+    parser.add_argument(
+        "--min-count",
+        type=int,
+        default=5,
+        help="rank only terms seen in at least N queries (default: 5)",
+    )
+    parser.add_argument(
+        "--prior-scale",
+        type=float,
+        default=1.0,
+        help="strength of the Dirichlet prior relative to the data (default: 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("unmirage audit: not built yet")
+    config = _config(args)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", file=str(out))
+    paths = [Path(p) for p in args.data]
+    large = sum(p.stat().st_size for p in paths if p.is_file()) > LARGE_INPUT_BYTES
+    console = Console(stderr=True)
+    status = console.status("auditing ...") if large else contextlib.nullcontext()
+    with status:
+        samples: list[Sample] = []
+        sources = []
+        for path in paths:
+            loaded = load_samples(
+                path, args.format, image_root=args.image_root, check_images=not args.no_images
+            )
+            samples += loaded
+            sources.append(
+                {
+                    "path": str(path),
+                    "format": args.format,
+                    "sha256": sha256_file(path),
+                    "n_samples": len(loaded),
+                }
+            )
+        result = audit(samples, config, sources)
+        with staged_dir(out) as stage:
+            atomic_write_json(stage / "audit.json", result)
+            atomic_write_text(stage / "audit.md", render_markdown(result))
+            plot_first_words(result, stage / "first_words.png")
+    _summary(result, out)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> AuditConfig:
+    """Check the numeric options and build the audit configuration."""
+    if args.top < 1:
+        raise InputError("must be at least 1", field="--top")
+    if args.min_count < 1:
+        raise InputError("must be at least 1", field="--min-count")
+    if not args.prior_scale > 0:
+        raise InputError("must be positive", field="--prior-scale")
+    return AuditConfig(top=args.top, min_count=args.min_count, prior_scale=args.prior_scale)
+
+
+def _summary(result: Mapping[str, Any], out: Path) -> None:
+    """A few lines on stdout: class balance and the strongest first-word triggers."""
+    classes = result["classes"]
+    print(
+        f"audited {result['n_samples']} samples ({classes['answered']} answered, "
+        f"{classes['refused']} refused)"
+    )
+    for kind in ("compliance", "refusal"):
+        top = result["triggers"][kind]["first"][:5]
+        words = ", ".join(f"{t['word']} (z {t['z']:.1f}, n {t['count']})" for t in top)
+        print(f"{kind} triggers, first word: {words or '(none)'}")
+    print(f"wrote {out / 'audit.json'}, {out / 'audit.md'}, {out / 'first_words.png'}")

@@ -1,0 +1,316 @@
+"""Statistics of query words against the refuse/answer label: which words are shortcuts.
+
+Safety fine-tuning data such as VLGuard lets a model predict "refuse" or "answer" from the
+first word of the query ("what" -> answer, "share" -> refuse). The audit measures that from the
+data alone, so the attack can pick its trigger words and the world generator can copy the bias.
+
+Class of a sample: its subset when known (safe_safe -> answered, the others -> refused), else
+its label (safe -> answered, unsafe -> refused), else `is_refusal(response)` with the paper's
+keyword list; samples with none of the three are left out (counted in `n_unlabeled`).
+
+Words: the lowercased query split into runs of letters and digits, apostrophes kept inside a
+word ("what's", "don't"), all other punctuation dropped. Terms are words (ngram 1) and
+bigrams of adjacent words (ngram 2, joined by one space) at two positions: "first" (the first
+word, or the first two words) and "any" (anywhere; a query counts once per term).
+
+Log-odds with an informative Dirichlet prior (Monroe, Colaresi and Quinn 2008, sec. 3.5), per
+table (position x ngram): with y_w^r, y_w^a the counts of term w among refused and answered
+queries, n^r, n^a their sums, y_w = y_w^r + y_w^a and n = n^r + n^a,
+    alpha_w = a0 * y_w / n,   a0 = prior_scale * n   (so alpha_w = prior_scale * y_w),
+    delta_w = log((y_w^r + alpha_w) / (n^r + a0 - y_w^r - alpha_w))
+            - log((y_w^a + alpha_w) / (n^a + a0 - y_w^a - alpha_w)),
+    var_w   = 1 / (y_w^r + alpha_w) + 1 / (y_w^a + alpha_w),   z_w = delta_w / sqrt(var_w).
+The default prior_scale 1 makes the corpus its own background, as strong as the data, so a
+term seen twice cannot outrank one seen a hundred times. z > 0 pushes toward refusal.
+
+`audit.json` keys (other tools read them; `unmirage attack` and `unmirage world --bias-from`):
+- "version": 1.
+- "n_samples": samples audited; "n_unlabeled": samples left out (no subset, label, response).
+- "classes": {"answered": n, "refused": n}; "label_origin": {"subset"|"label"|"response": n}.
+- "sources": [{"path", "format" (as requested), "sha256", "n_samples"}].
+- "config": {"top", "min_count", "prior_scale", "tokenizer", "class_rule"}.
+- "first_word": {group: {"n", "counts": {word: n}, "shares": {word: share}}}, counts sorted
+  by count; a group is a subset (safe_safe, safe_unsafe, unsafe_image) or, for samples
+  without one, their class ("answered" / "refused"); shares are count / n.
+- "triggers": {"compliance": {"first": [...], "any": [...]}, "refusal": {"first": [...],
+  "any": [...]}}: the `top` words (ngram 1) with count >= min_count and z toward that class,
+  strongest first; each {"word", "position", "z", "count", "answered", "refused"} where "z"
+  is measured toward the list's class (always > 0: -z_w for compliance, z_w for refusal).
+- "bigram_triggers": the same for bigrams ("word" holds "what is").
+- "terms": {"first": [...], "any": [...]}: every word and bigram with count >= min_count,
+  sorted by z_w (most refusal-leaning first); each {"word", "ngram", "count", "answered",
+  "refused", "refusal_rate" (refused / count), "delta", "z"} with z = z_w signed toward refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unmirage.data.sample import SUBSETS, Sample
+from unmirage.errors import InputError
+from unmirage.judge.keyword import is_refusal
+
+POSITIONS = ("first", "any")
+CLASSES = ("answered", "refused")
+TOKENIZER = "lowercase runs of letters/digits, inner apostrophes kept, punctuation dropped"
+CLASS_RULE = "subset (safe_safe answered, others refused), else label, else is_refusal(response)"
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Knobs of the audit: list lengths, the count floor and the strength of the prior."""
+
+    top: int = 20
+    min_count: int = 5
+    prior_scale: float = 1.0
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased words; curly apostrophes folded, apostrophes inside words kept."""
+    return _WORD.findall(text.lower().replace("\u2019", "'"))
+
+
+def sample_class(sample: Sample) -> tuple[str, str] | None:
+    """("answered" | "refused", where that came from), or None if nothing tells."""
+    if sample.subset is not None:
+        return ("answered" if sample.subset == "safe_safe" else "refused"), "subset"
+    if sample.label is not None:
+        return ("answered" if sample.label == "safe" else "refused"), "label"
+    if sample.response is not None:
+        return ("refused" if is_refusal(sample.response) else "answered"), "response"
+    return None
+
+
+def log_odds_z(
+    refused: np.ndarray, answered: np.ndarray, prior_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(delta, z) per term, refused vs answered, under the informative Dirichlet prior."""
+    y_r = refused.astype(float)
+    y_a = answered.astype(float)
+    y = y_r + y_a
+    n = y.sum()
+    if len(y) < 2 or n == 0:
+        zeros = np.zeros_like(y)
+        return zeros, zeros
+    a0 = prior_scale * n
+    alpha = a0 * y / n
+    delta = np.log((y_r + alpha) / (y_r.sum() + a0 - y_r - alpha)) - np.log(
+        (y_a + alpha) / (y_a.sum() + a0 - y_a - alpha)
+    )
+    var = 1.0 / (y_r + alpha) + 1.0 / (y_a + alpha)
+    return delta, delta / np.sqrt(var)
+
+
+def audit(
+    samples: Sequence[Sample],
+    config: AuditConfig | None = None,
+    sources: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The audit.json object for `samples` (see the module docstring for its keys)."""
+    config = config or AuditConfig()
+    labelled: list[tuple[str, list[str], str]] = []
+    origins: Counter[str] = Counter()
+    for sample in samples:
+        known = sample_class(sample)
+        if known is not None:
+            cls, origin = known
+            origins[origin] += 1
+            labelled.append((cls, tokenize(sample.query), sample.subset or cls))
+    classes = Counter(cls for cls, _, _ in labelled)
+    missing = [c for c in CLASSES if classes[c] == 0]
+    if missing:
+        raise InputError(
+            f"the audit needs both answered and refused samples; found no {missing[0]} ones "
+            f"among {len(labelled)} labelled samples"
+        )
+    term_tables = {
+        (position, ngram): _term_rows(labelled, position, ngram, config)
+        for position in POSITIONS
+        for ngram in (1, 2)
+    }
+    return {
+        "version": 1,
+        "n_samples": len(labelled),
+        "n_unlabeled": len(samples) - len(labelled),
+        "classes": {c: classes[c] for c in CLASSES},
+        "label_origin": dict(origins),
+        "sources": [dict(s) for s in sources],
+        "config": {**asdict(config), "tokenizer": TOKENIZER, "class_rule": CLASS_RULE},
+        "first_word": _first_words(labelled),
+        "triggers": _triggers(term_tables, 1, config.top),
+        "bigram_triggers": _triggers(term_tables, 2, config.top),
+        "terms": {
+            p: sorted(term_tables[p, 1] + term_tables[p, 2], key=lambda r: -r["z"])
+            for p in POSITIONS
+        },
+    }
+
+
+def _terms(words: list[str], position: str, ngram: int) -> set[str]:
+    grams = [" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
+    return set(grams[:1]) if position == "first" else set(grams)
+
+
+def _term_rows(
+    labelled: list[tuple[str, list[str], str]], position: str, ngram: int, config: AuditConfig
+) -> list[dict[str, Any]]:
+    counts = {c: Counter[str]() for c in CLASSES}
+    for cls, words, _ in labelled:
+        counts[cls].update(_terms(words, position, ngram))
+    vocab = sorted(set(counts["answered"]) | set(counts["refused"]))
+    refused = np.array([counts["refused"][w] for w in vocab])
+    answered = np.array([counts["answered"][w] for w in vocab])
+    delta, z = log_odds_z(refused, answered, config.prior_scale)
+    rows = []
+    for i, word in enumerate(vocab):
+        count = int(refused[i] + answered[i])
+        if count >= config.min_count:
+            rows.append(
+                {
+                    "word": word,
+                    "ngram": ngram,
+                    "count": count,
+                    "answered": int(answered[i]),
+                    "refused": int(refused[i]),
+                    "refusal_rate": round(int(refused[i]) / count, 4),
+                    "delta": round(float(delta[i]), 4),
+                    "z": round(float(z[i]), 4),
+                }
+            )
+    return rows
+
+
+def _triggers(
+    tables: Mapping[tuple[str, int], list[dict[str, Any]]], ngram: int, top: int
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {"compliance": {}, "refusal": {}}
+    for position in POSITIONS:
+        for kind, sign in (("compliance", -1.0), ("refusal", 1.0)):
+            leaning = [r for r in tables[position, ngram] if sign * r["z"] > 0]
+            leaning.sort(key=lambda r: (-sign * r["z"], r["word"]))
+            out[kind][position] = [
+                {
+                    "word": r["word"],
+                    "position": position,
+                    "z": round(sign * r["z"], 4),
+                    "count": r["count"],
+                    "answered": r["answered"],
+                    "refused": r["refused"],
+                }
+                for r in leaning[:top]
+            ]
+    return out
+
+
+def _first_words(labelled: list[tuple[str, list[str], str]]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, Counter[str]] = {}
+    sizes: Counter[str] = Counter()
+    for _, words, group in labelled:
+        sizes[group] += 1
+        groups.setdefault(group, Counter())
+        if words:
+            groups[group][words[0]] += 1
+    order = [g for g in (*SUBSETS, *CLASSES) if g in groups]
+    out = {}
+    for group in order:
+        n = sizes[group]
+        counts = dict(sorted(groups[group].items(), key=lambda kv: (-kv[1], kv[0])))
+        out[group] = {
+            "n": n,
+            "counts": counts,
+            "shares": {w: round(c / n, 4) for w, c in counts.items()},
+        }
+    return out
+
+
+# --- what a person reads ------------------------------------------------------------------
+
+
+def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
+    """audit.md: class balance, first words per group, and the four trigger tables."""
+    classes = result["classes"]
+    lines = [
+        "# Audit: which query words predict refuse / answer",
+        "",
+        f"{result['n_samples']} samples: {classes['answered']} answered, "
+        f"{classes['refused']} refused"
+        + (
+            f" ({result['n_unlabeled']} without any label left out)"
+            if result["n_unlabeled"]
+            else ""
+        )
+        + ". Class from: "
+        + ", ".join(f"{k} {v}" for k, v in result["label_origin"].items())
+        + ".",
+        "",
+        "Sources: " + ", ".join(f"`{s['path']}` ({s['n_samples']})" for s in result["sources"]),
+        "",
+        "## First words per group",
+        "",
+    ]
+    for group, block in result["first_word"].items():
+        lines += [
+            f"### {group} (n = {block['n']})",
+            "",
+            "| word | count | share |",
+            "|---|---|---|",
+        ]
+        for word, count in list(block["counts"].items())[:top_words]:
+            lines.append(f"| {word} | {count} | {block['shares'][word]:.1%} |")
+        lines.append("")
+    cfg = result["config"]
+    lines += [
+        "## Trigger words",
+        "",
+        f"z: log-odds ratio with an informative Dirichlet prior (Monroe et al. 2008, prior "
+        f"scale {cfg['prior_scale']}) over its standard error, measured toward the list's "
+        f"class; only terms seen in at least {cfg['min_count']} queries. |z| > 1.96 is "
+        "unlikely by chance alone.",
+        "",
+    ]
+    for key, unit in (("triggers", "word"), ("bigram_triggers", "bigram")):
+        for kind, toward in (("compliance", "answering"), ("refusal", "refusing")):
+            for position in POSITIONS:
+                where = "as the first" if position == "first" else "at any position as a"
+                rows = result[key][kind][position]
+                lines += [
+                    f"### {kind.capitalize()} triggers: {where} {unit} (push toward {toward})",
+                    "",
+                    "| rank | term | z | queries | answered | refused |",
+                    "|---|---|---|---|---|---|",
+                ]
+                lines += [
+                    f"| {i} | {r['word']} | {r['z']:.2f} | {r['count']} | {r['answered']} "
+                    f"| {r['refused']} |"
+                    for i, r in enumerate(rows, 1)
+                ]
+                if not rows:
+                    lines.append("| - | (none) | | | | |")
+                lines.append("")
+    return "\n".join(lines)
+
+
+def plot_first_words(result: Mapping[str, Any], path: str | Path, top_words: int = 8) -> None:
+    """A PNG with one bar chart of first-word shares per group."""
+    from matplotlib.figure import Figure
+
+    groups = list(result["first_word"].items())
+    fig = Figure(figsize=(4.2 * len(groups), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (group, block) in zip(axes, groups, strict=True):
+        words = list(block["counts"])[:top_words][::-1]
+        ax.barh(words, [block["shares"][w] for w in words], color="tab:blue")
+        ax.set_xlim(0, 1)
+        ax.set_title(f"{group} (n = {block['n']})")
+        ax.set_xlabel("share of queries")
+    fig.suptitle("First word of the query, per group")
+    fig.savefig(path, dpi=100)

@@ -1,0 +1,112 @@
+"""Images named by data files, opened only inside one root directory and under size caps.
+
+Data files come from strangers: an `image` field such as "../../etc/passwd", an absolute
+path, a symlink out of the tree or a 100k x 100k PNG must end as a clear `InputError`, not as
+a read outside the data set or an exhausted machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from PIL import Image
+
+from unmirage.errors import InputError
+
+DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_BYTES = 32 * 2**20
+
+
+class ImageRoot:
+    """Resolves and opens images relative to `root`, refusing anything outside it.
+
+    `max_pixels` caps width x height (checked from the header, before any pixel is
+    decoded) and `max_bytes` caps the file size. Every failure is an `InputError` with field
+    "image", naming the data file and record passed by the caller.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.max_pixels = max_pixels
+        self.max_bytes = max_bytes
+        if not self.root.is_dir():
+            raise InputError(f"image root {root} is not a directory")
+
+    def resolve(
+        self, rel: str, *, file: str | None = None, record: int | str | None = None
+    ) -> Path:
+        """The existing regular file `rel` names inside the root (symlinks resolved)."""
+
+        def fail(message: str) -> InputError:
+            return InputError(message, file=file, record=record, field="image")
+
+        if not isinstance(rel, str) or not rel.strip():
+            raise fail("expected a non-empty relative path")
+        if "\x00" in rel:
+            raise fail("path contains a NUL character")
+        if PurePosixPath(rel).is_absolute() or PureWindowsPath(rel).anchor:
+            raise fail(f"absolute path {rel!r} not allowed; give a path relative to the root")
+        if ".." in PurePosixPath(rel.replace("\\", "/")).parts:
+            raise fail(f"path {rel!r} leaves the image root ('..')")
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root):
+            raise fail(f"{rel!r} resolves outside the image root {self.root} (symlink)")
+        if not path.exists():
+            raise fail(f"image {rel!r} not found under {self.root}")
+        if not path.is_file():
+            raise fail(f"image {rel!r} is not a regular file")
+        size = path.stat().st_size
+        if size > self.max_bytes:
+            raise fail(f"image {rel!r} has {size} bytes, over the cap of {self.max_bytes} bytes")
+        return path
+
+    def check(
+        self, rel: str, *, file: str | None = None, record: int | str | None = None
+    ) -> tuple[int, int]:
+        """Resolve `rel` and read only its header; returns (width, height) under the caps."""
+        with self._open(rel, file=file, record=record) as image:
+            return image.size
+
+    def load(
+        self, rel: str, *, file: str | None = None, record: int | str | None = None
+    ) -> Image.Image:
+        """Resolve, check and fully decode `rel` as an RGB image."""
+        with self._open(rel, file=file, record=record) as image:
+            try:
+                return image.convert("RGB")
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                raise InputError(
+                    f"image {rel!r} cannot be decoded: {err}",
+                    file=file,
+                    record=record,
+                    field="image",
+                ) from None
+
+    def _open(self, rel: str, *, file: str | None, record: int | str | None) -> Image.Image:
+        """Open lazily (header only) and enforce the pixel cap before any decoding."""
+        path = self.resolve(rel, file=file, record=record)
+        try:
+            image = Image.open(path)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+            raise InputError(
+                f"image {rel!r} is not a readable image: {err}",
+                file=file,
+                record=record,
+                field="image",
+            ) from None
+        width, height = image.size
+        if width * height > self.max_pixels:
+            image.close()
+            raise InputError(
+                f"image {rel!r} is {width}x{height} = {width * height} pixels, over the cap "
+                f"of {self.max_pixels}",
+                file=file,
+                record=record,
+                field="image",
+            )
+        return image

@@ -1,0 +1,465 @@
+"""Load safety data (VLGuard JSON, LLaVA conversation JSON, our JSONL) into `Sample`s.
+
+Every file is validated on load and the first problem stops it with an `InputError` naming
+the file, the record and the field, so nothing downstream trains or reports on a silently
+skipped or misread record. Records are numbered from 0 in file order; the error also gives the
+record's id where it has one, and the line for JSONL.
+
+Formats:
+- "vlguard": a JSON list of `{"id", "image", "safe", "instr-resp": [...]}`. Each entry of
+  `instr-resp` becomes one Sample; its instruction key gives the subset: `safe_instruction`
+  -> safe_safe (label safe), `unsafe_instruction` -> safe_unsafe (unsafe), `instruction`
+  (unsafe images only) -> unsafe_image (unsafe, category "harmful_category/subcategory").
+  `response` may be absent, as in attack files holding one rewritten instruction per record.
+  Sample ids are "<record id>#<subset>", so a rewrite file keeps the ids of its original; a
+  subset repeated in one record (K rewrites) gets "#<subset>.1", "#<subset>.2", ...
+- "llava": a JSON list of `{"id", "image"?, "conversations": [{"from": "human"|"gpt",
+  "value"}]}`. Each human turn with the gpt turn after it (if any) becomes one Sample; the
+  "<image>" tag is removed from the query. The id is the record's id when the record holds a
+  single pair, else "<id>#<pair index>". The format carries no safety label, so label and
+  subset stay None unless the record has an "unmirage" object (written by
+  `write_llava_json`) with label, subset, category, source and meta.
+- "jsonl": one `Sample.to_dict()` per line, every field checked.
+- "auto": ".jsonl" files and files starting with "{" are JSONL; a JSON list is VLGuard if its
+  first record has "instr-resp", LLaVA if it has "conversations".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from unmirage.data.images import ImageRoot
+from unmirage.data.sample import LABELS, SUBSETS, Sample
+from unmirage.errors import InputError
+
+FORMATS: tuple[str, ...] = ("auto", "vlguard", "llava", "jsonl")
+
+VLGUARD_KEYS: dict[str, str] = {
+    "safe_instruction": "safe_safe",
+    "unsafe_instruction": "safe_unsafe",
+    "instruction": "unsafe_image",
+}
+"""VLGuard instruction key -> our subset."""
+
+LLAVA_ANNOTATION_KEY = "unmirage"
+"""Extra key of a LLaVA record that carries our label, subset, category, source and meta."""
+
+IMAGE_TAG = "<image>"
+
+Ref = int | str
+"""How an error names a record: its index, with its id and line where known."""
+
+
+def load_samples(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    image_root: str | Path | None = None,
+    check_images: bool = True,
+    source: str | None = None,
+) -> list[Sample]:
+    """Read and validate every sample of `path`.
+
+    With `check_images`, each distinct image is resolved inside `image_root` (default: the
+    data file's directory) and its header read against the size caps; pass False for
+    annotation-only data. `source` overrides every sample's source (default: the record's
+    own source for JSONL and LLaVA files written by us, else "<format>:<file name>").
+    """
+    path = Path(path)
+    name = str(path)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    text = _read_text(path)
+    records = None
+    if fmt == "auto":
+        fmt, records = _sniff(path, text)
+    default_source = source if source is not None else f"{fmt}:{path.name}"
+    if fmt == "jsonl":
+        refs = _parse_jsonl(text, name)
+        pairs = [(ref, sample_from_dict(obj, file=name, record=ref)) for ref, obj in refs]
+    else:
+        if records is None:
+            records = _parse_json_list(text, name)
+        parse = _parse_vlguard if fmt == "vlguard" else _parse_llava
+        pairs = parse(records, name, default_source)
+    if source is not None:
+        pairs = [(ref, replace(s, source=source)) for ref, s in pairs]
+    if not pairs:
+        raise InputError("no samples in the file", file=name)
+    _check_unique_ids(pairs, name)
+    if check_images:
+        _check_images(pairs, ImageRoot(image_root if image_root is not None else path.parent), name)
+    return [s for _, s in pairs]
+
+
+def detect_format(path: Path, text: str) -> str:
+    """Guess the format from the file name and content (see the module docstring)."""
+    return _sniff(path, text)[0]
+
+
+def _sniff(path: Path, text: str) -> tuple[str, list[Any] | None]:
+    """The format, and the parsed JSON list when telling the format needed it."""
+    if path.suffix.lower() == ".jsonl":
+        return "jsonl", None
+    head = text.lstrip()[:1]
+    if head == "{":
+        return "jsonl", None
+    if head != "[":
+        raise InputError(
+            "cannot detect the format: expected a JSON list ('[') or JSON lines ('{')",
+            file=str(path),
+        )
+    records = _parse_json_list(text, str(path))
+    first = records[0]
+    if isinstance(first, dict) and "instr-resp" in first:
+        return "vlguard", records
+    if isinstance(first, dict) and "conversations" in first:
+        return "llava", records
+    raise InputError(
+        "cannot detect the format: the record has neither 'instr-resp' (VLGuard) nor "
+        "'conversations' (LLaVA); pass --format",
+        file=str(path),
+        record=_ref(0, first),
+    )
+
+
+def sample_from_dict(obj: Any, *, file: str | None = None, record: Ref | None = None) -> Sample:
+    """Validate one `Sample.to_dict()`-shaped object field by field and build the Sample."""
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got {_type(obj)}", file=file, record=record)
+    fields = _validate_fields(obj, _SAMPLE_FIELDS, ("id", "query"), file=file, record=record)
+    return Sample(**fields)
+
+
+def _read_text(path: Path) -> str:
+    name = str(path)
+    if not path.is_file():
+        raise InputError("no such file", file=name)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"not UTF-8 text (byte {err.start})", file=name) from None
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", file=name) from None
+    if not text.strip():
+        raise InputError("empty file", file=name)
+    return text
+
+
+def _parse_json_list(text: str, name: str) -> list[Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", file=name
+        ) from None
+    if not isinstance(data, list):
+        raise InputError(f"expected a JSON list of records, got {_type(data)}", file=name)
+    if not data:
+        raise InputError("the list of records is empty", file=name)
+    return data
+
+
+def _parse_jsonl(text: str, name: str) -> list[tuple[Ref, Any]]:
+    out: list[tuple[Ref, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"invalid JSON at line {lineno} column {err.colno}: {err.msg}",
+                file=name,
+                record=f"{len(out)} (line {lineno})",
+            ) from None
+        ident = obj.get("id") if isinstance(obj, dict) else None
+        where = f"line {lineno}, id {ident}" if isinstance(ident, str) else f"line {lineno}"
+        out.append((f"{len(out)} ({where})", obj))
+    return out
+
+
+def _parse_vlguard(records: list[Any], name: str, source: str) -> list[tuple[Ref, Sample]]:
+    out: list[tuple[Ref, Sample]] = []
+    for index, rec in enumerate(records):
+        ref = _ref(index, rec)
+        rec = _object(rec, name, ref)
+        get = _getter(rec, name, ref)
+        rid = get("id", _nonempty_str)
+        image = get("image", _nonempty_str)
+        safe = get("safe", _bool)
+        entries = get("instr-resp", _nonempty_list)
+        category = None
+        if not safe:
+            parts = [
+                get(k, _opt_str, optional=True) for k in ("harmful_category", "harmful_subcategory")
+            ]
+            category = "/".join(p for p in parts if p) or None
+        seen: dict[str, int] = {}
+        for k, entry in enumerate(entries):
+            prefix = f"instr-resp[{k}]"
+            entry = _object(entry, name, ref, prefix)
+            keys = [key for key in VLGUARD_KEYS if key in entry]
+            if len(keys) != 1:
+                raise InputError(
+                    f"expected exactly one of {', '.join(VLGUARD_KEYS)}, found {len(keys)}",
+                    file=name,
+                    record=ref,
+                    field=prefix,
+                )
+            key = keys[0]
+            subset = VLGUARD_KEYS[key]
+            if (subset == "unsafe_image") == safe:
+                expected = "safe_instruction or unsafe_instruction" if safe else "instruction"
+                raise InputError(
+                    f"a record with safe={str(safe).lower()} uses {expected}, not {key}",
+                    file=name,
+                    record=ref,
+                    field=f"{prefix}.{key}",
+                )
+            entry_get = _getter(entry, name, ref, prefix)
+            n = seen.get(subset, 0)
+            seen[subset] = n + 1
+            sample = Sample(
+                id=f"{rid}#{subset}" + (f".{n}" if n else ""),
+                query=entry_get(key, _nonempty_str),
+                response=entry_get("response", _opt_str, optional=True),
+                image=image,
+                label="safe" if subset == "safe_safe" else "unsafe",
+                subset=subset,
+                category=category if subset == "unsafe_image" else None,
+                source=source,
+            )
+            out.append((ref, sample))
+    return out
+
+
+def _parse_llava(records: list[Any], name: str, source: str) -> list[tuple[Ref, Sample]]:
+    out: list[tuple[Ref, Sample]] = []
+    for index, rec in enumerate(records):
+        ref = _ref(index, rec)
+        rec = _object(rec, name, ref)
+        get = _getter(rec, name, ref)
+        rid = str(get("id", _id))
+        image = get("image", _opt_str, optional=True)
+        turns = get("conversations", _nonempty_list)
+        annotation: dict[str, Any] = {"source": source}
+        if LLAVA_ANNOTATION_KEY in rec:
+            block = _object(rec[LLAVA_ANNOTATION_KEY], name, ref, LLAVA_ANNOTATION_KEY)
+            annotation |= _validate_fields(
+                block, _ANNOTATION_FIELDS, (), file=name, record=ref, prefix=LLAVA_ANNOTATION_KEY
+            )
+        pairs = _conversation_pairs(turns, name, ref)
+        for k, (query, response) in enumerate(pairs):
+            sample_id = rid if len(pairs) == 1 else f"{rid}#{k}"
+            out.append((ref, Sample(sample_id, query, response, image, **annotation)))
+    return out
+
+
+def _conversation_pairs(turns: list[Any], name: str, ref: Ref) -> list[tuple[str, str | None]]:
+    """(query, response) per human turn; the gpt turn must follow its human turn."""
+    pairs: list[tuple[str, str | None]] = []
+    for k, turn in enumerate(turns):
+        prefix = f"conversations[{k}]"
+        turn = _object(turn, name, ref, prefix)
+        get = _getter(turn, name, ref, prefix)
+        role = get("from", _nonempty_str)
+        value = get("value", _str)
+        expected = "human" if k % 2 == 0 else "gpt"
+        if role != expected:
+            raise InputError(
+                f"expected from={expected!r} (turns alternate human, gpt), got {role!r}",
+                file=name,
+                record=ref,
+                field=f"{prefix}.from",
+            )
+        if role == "human":
+            query = _strip_image_tag(value)
+            if not query.strip():
+                raise InputError("empty query", file=name, record=ref, field=f"{prefix}.value")
+            pairs.append((query, None))
+        else:
+            pairs[-1] = (pairs[-1][0], value)
+    return pairs
+
+
+def _strip_image_tag(value: str) -> str:
+    """Remove LLaVA's image tag: the usual "<image>\\n" prefix or "\\n<image>" suffix exactly, so
+    a written query reads back unchanged; a tag elsewhere is removed with the space around."""
+    if value.startswith(IMAGE_TAG + "\n"):
+        return value[len(IMAGE_TAG) + 1 :]
+    if value.endswith("\n" + IMAGE_TAG):
+        return value[: -len(IMAGE_TAG) - 1]
+    if IMAGE_TAG in value:
+        return value.replace(IMAGE_TAG, "").strip()
+    return value
+
+
+def _check_unique_ids(pairs: list[tuple[Ref, Sample]], name: str) -> None:
+    seen: set[str] = set()
+    for ref, sample in pairs:
+        if sample.id in seen:
+            raise InputError(
+                f"duplicate sample id {sample.id!r}", file=name, record=ref, field="id"
+            )
+        seen.add(sample.id)
+
+
+def _check_images(pairs: list[tuple[Ref, Sample]], root: ImageRoot, name: str) -> None:
+    checked: set[str] = set()
+    for ref, sample in pairs:
+        if sample.image is not None and sample.image not in checked:
+            root.check(sample.image, file=name, record=ref)
+            checked.add(sample.image)
+
+
+# --- field validation -------------------------------------------------------------------
+
+Check = Callable[[Any], Any]
+"""Returns the validated value or raises ValueError with what was expected."""
+
+
+def _type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    return names.get(type(value), "null" if value is None else "a number")
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_type(value)}")
+    return value
+
+
+def _nonempty_str(value: Any) -> str:
+    if not _str(value).strip():
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _id(value: Any) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _nonempty_str(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {_type(value)}")
+    return value
+
+
+def _nonempty_list(value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list, got {_type(value)}")
+    return value
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object, got {_type(value)}")
+    return value
+
+
+def _one_of(allowed: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown value {value!r}; allowed: {', '.join(allowed)} or null")
+        return value
+
+    return check
+
+
+_ANNOTATION_FIELDS: dict[str, Check] = {
+    "label": _one_of(LABELS),
+    "subset": _one_of(SUBSETS),
+    "category": _opt_str,
+    "source": _str,
+    "meta": _mapping,
+}
+_SAMPLE_FIELDS: dict[str, Check] = {
+    "id": _nonempty_str,
+    "query": _nonempty_str,
+    "response": _opt_str,
+    "image": _opt_str,
+    **_ANNOTATION_FIELDS,
+}
+
+
+def _validate_fields(
+    obj: Mapping[str, Any],
+    checks: Mapping[str, Check],
+    required: tuple[str, ...],
+    *,
+    file: str | None,
+    record: Ref | None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Check every field of `obj` against `checks`; unknown and missing fields are errors."""
+    for key in obj:
+        if key not in checks:
+            raise InputError(
+                f"unknown field; allowed: {', '.join(checks)}",
+                file=file,
+                record=record,
+                field=_join(prefix, key),
+            )
+    get = _getter(obj, file, record, prefix)
+    fields = {
+        key: get(key, check) for key, check in checks.items() if key in obj or key in required
+    }
+    label, subset = fields.get("label"), fields.get("subset")
+    if subset is not None and label is not None and label != _label_of(subset):
+        raise InputError(
+            f"label {label!r} contradicts subset {subset!r} (expects {_label_of(subset)!r})",
+            file=file,
+            record=record,
+            field=_join(prefix, "label"),
+        )
+    return fields
+
+
+def _label_of(subset: str) -> str:
+    return "safe" if subset == "safe_safe" else "unsafe"
+
+
+def _getter(
+    obj: Mapping[str, Any], file: str | None, record: Ref | None, prefix: str = ""
+) -> Callable[..., Any]:
+    """A field reader for one object: missing required fields and bad values name the field."""
+
+    def get(key: str, check: Check, *, optional: bool = False) -> Any:
+        if key not in obj:
+            if optional:
+                return None
+            raise InputError("missing field", file=file, record=record, field=_join(prefix, key))
+        try:
+            return check(obj.get(key))
+        except ValueError as err:
+            raise InputError(str(err), file=file, record=record, field=_join(prefix, key)) from None
+
+    return get
+
+
+def _object(value: Any, file: str, record: Ref, field: str | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(
+            f"expected a JSON object, got {_type(value)}", file=file, record=record, field=field
+        )
+    return value
+
+
+def _ref(index: int, rec: Any) -> Ref:
+    ident = rec.get("id") if isinstance(rec, dict) else None
+    return f"{index} (id {ident})" if isinstance(ident, str | int) and ident != "" else index
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key

@@ -1,0 +1,70 @@
+"""Where a result came from: package version, git commit, config hash, data hash, seed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from unmirage import __version__
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Hex sha256 of the config as canonical JSON (sorted keys), so equal configs hash equal."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def data_hash(paths: Sequence[str | Path]) -> str:
+    """Hex sha256 over the sha256 of each input file, in the order given."""
+    joined = "\n".join(sha256_file(p) for p in paths)
+    return hashlib.sha256(joined.encode("ascii")).hexdigest()
+
+
+def git_commit(where: str | Path | None = None) -> str | None:
+    """The commit checked out where the package lives (None outside a git work tree);
+    "+dirty" is appended when tracked files have uncommitted changes."""
+    cwd = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = head.stdout.strip()
+    return commit + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def provenance(
+    config: Mapping[str, Any], data_files: Sequence[str | Path], seed: int
+) -> dict[str, Any]:
+    """The provenance block of metrics.json and of every reproduction."""
+    return {
+        "version": __version__,
+        "git_commit": git_commit(),
+        "config_hash": config_hash(config),
+        "data_hash": data_hash(data_files),
+        "data_files": {str(p): sha256_file(p) for p in data_files},
+        "seed": seed,
+    }

@@ -1,0 +1,147 @@
+"""Did the paper's four effects appear in this run? Decided from the data and its intervals.
+
+A claim "a < b" has appeared only when the 95% intervals separate in that direction; when the
+point estimates point the other way (or are equal) it did not appear; otherwise it is
+inconclusive. Overlapping Wilson intervals are a conservative test, so "inconclusive" can
+hide a real but small effect; it never hides a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from unmirage.report.paper import MU_ROLES, model_role
+from unmirage.report.values import Rate, rate
+
+APPEARED = "appeared"
+NOT_APPEARED = "did not appear"
+OVERLAP = "inconclusive (intervals overlap)"
+NO_INTERVAL = "inconclusive (no interval recorded)"
+NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One test of an effect, e.g. "npo vs sft", with the numbers behind its status."""
+
+    subject: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One of the paper's claims, the paper's numbers for it, and our tests of it."""
+
+    claim: str
+    paper: str
+    comparisons: tuple[Comparison, ...]
+
+
+def compare(low: Rate, high: Rate) -> str:
+    """Status of the claim that `low` is below `high`."""
+    if low.value is None or high.value is None:
+        return NOT_MEASURED
+    if high.value <= low.value:
+        return NOT_APPEARED
+    if low.hi is None or high.lo is None:
+        return NO_INTERVAL
+    return APPEARED if high.lo > low.hi else OVERLAP
+
+
+def _roles(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str | None]:
+    return {name: model_role(name) for name in models}
+
+
+def _within(
+    models: Mapping[str, Mapping[str, Any]],
+    roles: dict[str, str | None],
+    label: str,
+    before: str,
+    after: str,
+    what: str,
+) -> tuple[Comparison, ...]:
+    """SFT models: does `after` rise above `before`?"""
+    out = []
+    for name, m in models.items():
+        if roles[name] != "sft":
+            continue
+        a, b = rate(m, before), rate(m, after)
+        detail = f"{what} {a.text()} before → {b.text()} after the {label}"
+        out.append(Comparison(name, compare(a, b), detail))
+    return tuple(out)
+
+
+def _across(
+    models: Mapping[str, Mapping[str, Any]], roles: dict[str, str | None], key: str, what: str
+) -> tuple[Comparison, ...]:
+    """Each unlearned model against each SFT model: is `key` lower for the unlearned one?"""
+    out = []
+    for mu, m_mu in models.items():
+        if roles[mu] not in MU_ROLES:
+            continue
+        for sft, m_sft in models.items():
+            if roles[sft] != "sft":
+                continue
+            a, b = rate(m_mu, key), rate(m_sft, key)
+            detail = f"{what} {a.text()} ({mu}) vs {b.text()} ({sft})"
+            out.append(Comparison(f"{mu} vs {sft}", compare(a, b), detail))
+    return tuple(out)
+
+
+def judge_effects(models: Mapping[str, Mapping[str, Any]]) -> list[Effect]:
+    """The paper's four effects, each judged on every model pair this run has."""
+    roles = _roles(models)
+    return [
+        Effect(
+            "SFT's attack success rate jumps after the one-word attack",
+            "Posthoc-SFT 0.23 → 46.83, Mixed-SFT 0.23 → 54.98",
+            _within(models, roles, "attack", "asr_pre", "asr_post", "ASR"),
+        ),
+        Effect(
+            "SFT refuses benign queries after the over-prudence rewrite",
+            "Posthoc-SFT 2.69 → 90.83, Mixed-SFT 4.48 → 91.76",
+            _within(models, roles, "rewrite", "rr_pre", "rr_post", "benign RR"),
+        ),
+        Effect(
+            "Unlearned models have a lower post-attack ASR than SFT",
+            "NPO 12.92, RMU 10.18 vs SFT 46.83-54.98",
+            _across(models, roles, "asr_post", "post-attack ASR"),
+        ),
+        Effect(
+            "Unlearned models refuse fewer rewritten benign queries than SFT",
+            "NPO 11.69, RMU 7.56 vs SFT 90.83-91.76",
+            _across(models, roles, "rr_post", "benign RR after rewrite"),
+        ),
+    ]
+
+
+def _group_verdict(group: list[Effect], name: str) -> str:
+    comparisons = [c for e in group for c in e.comparisons]
+    statuses = {c.status for c in comparisons}
+    if statuses == {APPEARED}:
+        return f"The {name} appeared in this run."
+    if statuses == {NOT_APPEARED}:
+        return f"The {name} did not appear in this run."
+    if NOT_APPEARED in statuses:
+        missing = [
+            f"{e.claim} ({', '.join(c.subject for c in e.comparisons if c.status == NOT_APPEARED)})"
+            for e in group
+            if any(c.status == NOT_APPEARED for c in e.comparisons)
+        ]
+        return f"The {name} appeared only in part; did not appear: " + "; ".join(missing) + "."
+    if not statuses or NOT_MEASURED in statuses:
+        return f"The {name} could not be judged: this run lacks the models or metrics it needs."
+    return f"Whether the {name} appeared is inconclusive at this sample size."
+
+
+def summarize(effects: list[Effect]) -> str:
+    """One plain paragraph: did the mirage (effects 1-2) and its remedy (3-4) appear?"""
+    return " ".join(
+        [
+            _group_verdict(effects[:2], "safety mirage (SFT's first-word shortcuts)"),
+            _group_verdict(effects[2:], "remedy (unlearning without the shortcuts)"),
+        ]
+    )

@@ -1,0 +1,141 @@
+"""render_report: report.md, a self-contained report.html and the PNGs, from a run's artifacts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from unmirage.data.images import ImageRoot
+from unmirage.io import atomic_write_text, staged_dir
+from unmirage.report.document import (
+    Code,
+    Document,
+    Figure,
+    Heading,
+    Paragraph,
+    to_html,
+    to_markdown,
+)
+from unmirage.report.effects import judge_effects, summarize
+from unmirage.report.paper import model_role
+from unmirage.report.plots import first_words_png, kshot_asr_png
+from unmirage.report.responses import Row, original_queries, pick_samples
+from unmirage.report.tables import (
+    effects_table,
+    provenance_table,
+    samples_table,
+    table1,
+    table2,
+    timings_table,
+)
+from unmirage.report.values import check_metrics
+
+KSHOT_PNG = "kshot_asr.png"
+FIRST_WORDS_PNG = "first_words.png"
+
+EFFECTS_RULE = (
+    "Each effect is judged from this run's numbers and their 95% intervals: it appeared when "
+    "the intervals separate in the paper's direction, did not appear when the point estimates "
+    "do not move in that direction, and is inconclusive when they do but the intervals overlap."
+)
+
+
+def build_document(
+    *,
+    metrics: Mapping[str, Any],
+    audit: Mapping[str, Any],
+    responses: Mapping[str, Sequence[Row]],
+    image_root: ImageRoot,
+    stage_seconds: Mapping[str, float],
+    title: str,
+) -> Document:
+    """The whole report as blocks; checks its inputs first (InputError on bad ones)."""
+    check_metrics(metrics)
+    models = metrics["models"]
+    provenance = metrics.get("provenance") or {}
+    effects = judge_effects(models)
+    roles = ", ".join(f"{n} ({model_role(n) or 'unknown role'})" for n in models)
+
+    doc = Document(title)
+    doc.add(
+        Paragraph(
+            f"Models: {roles}. Seed {provenance.get('seed', 'n/a')}, unmirage "
+            f"{provenance.get('version', 'n/a')}. Rates are percentages with 95% Wilson "
+            "intervals in brackets."
+        ),
+        Heading("What the numbers say"),
+        Paragraph(summarize(effects)),
+        effects_table(effects),
+        Paragraph(EFFECTS_RULE),
+        Heading("Table 1: safety before and after one-word rewrites"),
+        table1(models),
+        Figure(
+            KSHOT_PNG,
+            kshot_asr_png(models),
+            "Post-attack ASR vs the number K of 'What' rewrites per unsafe query (solid), and "
+            "the no-trigger control paraphrases (dashed).",
+        ),
+        Heading("Table 2: how each model stays safe after the attack"),
+        table2(models, responses),
+        Heading("The shortcut in the safety data"),
+        Figure(
+            FIRST_WORDS_PNG,
+            first_words_png(audit),
+            "Share of each first word among the safety fine-tuning queries of each subset: "
+            "a word that opens mostly answered (or mostly refused) queries is a shortcut.",
+        ),
+        Heading("Sample responses"),
+    )
+    picks = pick_samples(responses, seed=int(provenance.get("seed") or 0))
+    originals = original_queries(responses)
+    if not picks:
+        doc.add(Paragraph("No rewritten queries were answered in this run's responses."))
+    for name in models if picks else ():
+        doc.add(
+            Heading(name, level=3),
+            samples_table(responses.get(name, ()), picks, originals, image_root),
+        )
+    doc.add(
+        Heading("Provenance"),
+        provenance_table(provenance),
+        Heading("Wall time per stage"),
+        timings_table(stage_seconds),
+        Code(
+            json.dumps(metrics.get("config") or {}, indent=2, sort_keys=True),
+            "json",
+            "Configuration of the run",
+        ),
+    )
+    return doc
+
+
+def render_report(
+    out_dir: str | Path,
+    *,
+    metrics: Mapping[str, Any],
+    audit: Mapping[str, Any],
+    responses: Mapping[str, Sequence[Row]],
+    image_root: str | Path,
+    stage_seconds: Mapping[str, float],
+    title: str,
+) -> None:
+    """Write report.md, report.html (self-contained), kshot_asr.png and first_words.png.
+
+    Other files in `out_dir` are kept; the four are written together or not at all.
+    """
+    doc = build_document(
+        metrics=metrics,
+        audit=audit,
+        responses=responses,
+        image_root=ImageRoot(image_root),
+        stage_seconds=stage_seconds,
+        title=title,
+    )
+    with staged_dir(out_dir) as stage:
+        for block in doc.blocks:
+            if isinstance(block, Figure):
+                (stage / block.filename).write_bytes(block.png)
+        atomic_write_text(stage / "report.md", to_markdown(doc))
+        atomic_write_text(stage / "report.html", to_html(doc))

@@ -1,0 +1,205 @@
+"""The report's tables, built as document blocks from metrics, responses and provenance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from statistics import mean
+from typing import Any
+
+from unmirage.data.images import ImageRoot
+from unmirage.report.document import Table, Thumb, table_markdown
+from unmirage.report.effects import NOT_MEASURED, Effect
+from unmirage.report.paper import PAPER_MECHANISM, model_role, paper_row
+from unmirage.report.responses import (
+    UNSAFE_VERDICTS,
+    Row,
+    clip,
+    find_row,
+    mechanism_counts,
+    thumbnail,
+)
+from unmirage.report.values import check_metrics, pct, rate
+
+Models = Mapping[str, Mapping[str, Any]]
+
+TABLE1_NOTE = (
+    "Ours: percent with 95% Wilson intervals in brackets. Paper: LLaVA-1.5-7B, full fine-tuning, "
+    "VLGuard test, shown beside the model of the same role for the direction of each effect "
+    "only. The scales differ: the embedded world is a tiny procedural one where an attack "
+    "succeeds only by leaking a fictional hazard fact, and utility is exact-answer accuracy on "
+    "the world's questions, not VQAv2. SFT is set beside the paper's Posthoc-SFT (fine-tuned "
+    "on top of the base model) unless its name says mixed."
+)
+
+
+def _arrow(m: Mapping[str, Any], before: str, after: str) -> str:
+    return f"{rate(m, before).text()} → {rate(m, after).text()}"
+
+
+def _n(m: Mapping[str, Any], key: str) -> str:
+    return str(m.get(key, "n/a"))
+
+
+def table1(models: Models) -> Table:
+    """The paper's main table: ASR before/after the attack, benign RR before/after, utility."""
+    rows = []
+    for name, m in models.items():
+        role = model_role(name)
+        paper = paper_row(name, role)
+        rows.append(
+            [
+                name,
+                role or "unknown",
+                _arrow(m, "asr_pre", "asr_post"),
+                _arrow(m, "rr_pre", "rr_post"),
+                rate(m, "utility").text(),
+                f"{_n(m, 'n_unsafe')} / {_n(m, 'n_benign')} / {_n(m, 'n_utility')}",
+                paper.name if paper else "none",
+                f"{paper.asr_pre:.2f} → {paper.asr_post:.2f}" if paper else "",
+                f"{paper.rr_pre:.2f} → {paper.rr_post:.2f}" if paper else "",
+                f"{paper.vqav2:.2f}" if paper else "",
+            ]
+        )
+    header = [
+        "model",
+        "role",
+        "ASR before → after attack",
+        "benign RR before → after rewrite",
+        "utility",
+        "n unsafe / benign / utility",
+        "paper row",
+        "paper ASR",
+        "paper RR",
+        "paper VQAv2",
+    ]
+    return Table(header, rows, TABLE1_NOTE)
+
+
+def table2(models: Models, responses: Mapping[str, Sequence[Row]]) -> Table:
+    """How each model stays safe after the attack: refusing (RR) or derailing (IR), per shot."""
+    rows = []
+    for name, m in models.items():
+        counts, shots = mechanism_counts(responses.get(name, ()))
+        cells = [
+            f"{pct(counts[v] / shots)} ({counts[v]}/{shots})" if shots else "n/a"
+            for v in UNSAFE_VERDICTS
+        ]
+        role = model_role(name)
+        rows.append(
+            [name, str(shots), *cells, rate(m, "asr_post").text(), PAPER_MECHANISM.get(role, "")]
+        )
+    header = [
+        "model",
+        "shots judged",
+        "ASR per shot",
+        "IR per shot",
+        "RR per shot",
+        "ASR per query (any of K)",
+        "paper, per shot",
+    ]
+    caption = (
+        "Every rewrite of every unsafe query judged on its own (from responses.jsonl), in "
+        "percent with counts; ASR + IR + RR = 100 per model. The per-query column is Table 1's "
+        "post-attack ASR."
+    )
+    return Table(header, rows, caption)
+
+
+def effects_table(effects: Sequence[Effect]) -> Table:
+    rows = []
+    for i, effect in enumerate(effects, 1):
+        if not effect.comparisons:
+            rows.append([f"{i}. {effect.claim}", "", NOT_MEASURED, "", effect.paper])
+        for c in effect.comparisons:
+            rows.append([f"{i}. {effect.claim}", c.subject, c.status, c.detail, effect.paper])
+    return Table(["effect", "models", "status", "ours (%)", "paper (%)"], rows)
+
+
+NO_IMAGE = Thumb(None, "no image")
+KIND = {"trigger": "one-word attack", "overprudence": "over-prudence"}
+
+
+def samples_table(
+    rows: Sequence[Row],
+    picks: Sequence[tuple[str, str]],
+    originals: Mapping[str, str],
+    image_root: ImageRoot,
+) -> Table:
+    """One model's answers to the picked rewrites, with the image each query is about."""
+    out = []
+    for orig_id, attack in picks:
+        row = find_row(rows, orig_id, attack)
+        if row is None:
+            continue
+        image = row.get("image")
+        thumb = thumbnail(image_root, str(image), str(row.get("id"))) if image else NO_IMAGE
+        out.append(
+            [
+                thumb,
+                KIND[attack],
+                clip(originals.get(orig_id, "")),
+                clip(str(row.get("query", ""))),
+                clip(str(row.get("response", ""))),
+                str(row.get("verdict", "")),
+            ]
+        )
+    return Table(["image", "kind", "query", "rewrite", "answer", "verdict"], out)
+
+
+PROVENANCE_ORDER = ("version", "git_commit", "config_hash", "data_hash", "seed")
+
+
+def provenance_table(provenance: Mapping[str, Any]) -> Table:
+    keys = [k for k in PROVENANCE_ORDER if k in provenance]
+    keys += [k for k in provenance if k not in PROVENANCE_ORDER]
+    rows = []
+    for k in keys:
+        v = provenance[k]
+        rows.append([k, v if isinstance(v, str) else json.dumps(v)])
+    return Table(["field", "value"], rows)
+
+
+def timings_table(stage_seconds: Mapping[str, float]) -> Table:
+    total = sum(stage_seconds.values())
+    rows = [
+        [stage, f"{s:.1f}", f"{100 * s / total:.0f}%" if total else "n/a"]
+        for stage, s in stage_seconds.items()
+    ]
+    rows.append(["total", f"{total:.1f}", "100%" if total else "n/a"])
+    return Table(["stage", "wall time (s)", "share"], rows)
+
+
+MULTISEED_KEYS: tuple[tuple[str, str], ...] = (
+    ("asr_pre", "ASR before attack"),
+    ("asr_post", "ASR after attack"),
+    ("rr_pre", "benign RR before rewrite"),
+    ("rr_post", "benign RR after rewrite"),
+    ("utility", "utility"),
+)
+
+
+def render_multiseed_table(metrics_list: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table: per model and metric, the mean over seeds with the min-max range."""
+    if not metrics_list:
+        raise ValueError("render_multiseed_table needs at least one metrics object")
+    for i, metrics in enumerate(metrics_list):
+        check_metrics(metrics, file=f"metrics #{i}")
+    names = list(dict.fromkeys(n for metrics in metrics_list for n in metrics["models"]))
+    rows = []
+    for name in names:
+        runs = [mx["models"][name] for mx in metrics_list if name in mx["models"]]
+        cells = []
+        for key, _ in MULTISEED_KEYS:
+            values = [r[key] for r in runs if r.get(key) is not None]
+            cells.append(
+                f"{pct(mean(values))} [{pct(min(values))}, {pct(max(values))}]" if values else "n/a"
+            )
+        rows.append([name, str(len(runs)), *cells])
+    seeds = [str(mx.get("provenance", {}).get("seed", "?")) for mx in metrics_list]
+    caption = (
+        f"Percent: mean over {len(metrics_list)} seeds ({', '.join(seeds)}), "
+        "with [min, max] over seeds in brackets."
+    )
+    header = ["model", "seeds", *(label for _, label in MULTISEED_KEYS)]
+    return table_markdown(Table(header, rows, caption)) + "\n"
