@@ -24,7 +24,14 @@ from unmirage.errors import InputError
 
 Batch = Mapping[str, Tensor]
 
-MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "image_sizes")
+MODEL_INPUT_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "pixel_values",
+    "image_grid_thw",
+    "image_sizes",
+    "mm_token_type_ids",
+)
 
 
 def model_inputs(batch: Batch) -> dict[str, Tensor]:
@@ -72,6 +79,14 @@ class Method:
 
     def setup(self, model: nn.Module, loaders: Mapping[str, Callable[[], Iterable[Batch]]]) -> None:
         """Compute fixed state once before training; `loaders[s]()` iterates stream s in order."""
+
+    def trainable_parameter_patterns(self, model: nn.Module) -> list[str] | None:
+        """Regexes (`re.search`) of the only parameter names this method may train, or None.
+
+        The loop intersects them with what is trainable already (all weights, or the LoRA
+        adapters), e.g. RMU's few layers; None leaves the selection to the run configuration.
+        """
+        return None
 
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError
