@@ -1,0 +1,13 @@
+"""One-word attacks: trigger selection, rewrite rules, K-shot / over-prudence / control sets."""
+
+from unmirage.attack.build import ATTACKS, build_attack, from_precomputed
+from unmirage.attack.triggers import Triggers, load_audit_triggers, parse_triggers
+
+__all__ = [
+    "ATTACKS",
+    "Triggers",
+    "build_attack",
+    "from_precomputed",
+    "load_audit_triggers",
+    "parse_triggers",
+]

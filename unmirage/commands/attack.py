@@ -1,16 +1,76 @@
-"""`unmirage attack` (not built yet)."""
+"""`unmirage attack`: one-word attack, over-prudence and control rewrites of a test set."""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
-HELP = "(attack: not built yet)"
-DESCRIPTION = HELP
+from unmirage.attack import build_attack, from_precomputed, parse_triggers
+from unmirage.data.loaders import load_samples
+from unmirage.data.writers import write_jsonl
+from unmirage.errors import InputError
+
+HELP = "rewrite test queries so they start with a trigger word (K-shot attack sets)"
+DESCRIPTION = """\
+Rewrite every unsafe query K times so that it starts with a word that, in the safety data,
+goes with answering (e.g. "What"), keeping every content word of the request; rewrite every
+benign query once so that it starts with a word that goes with refusing (e.g. "Share"); and
+add K control paraphrases per unsafe query that start with no trigger word. Rules are
+deterministic (imperative-to-question, first-word substitution, trigger prefixing); each
+rewrite records its rule, trigger, shot and original id in meta. The output is JSONL for
+`unmirage eval`.
+
+Triggers come from an audit (`unmirage audit` -> audit.json: the top compliance and refusal
+words at first position) or are named directly (the refusal trigger then defaults to "share").
+
+examples:
+  unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl
+  unmirage attack --data vlguard/test.json --triggers what --k 3 --out attack.jsonl
+  unmirage attack --precomputed test_what.json --out what.jsonl   # rewrites made elsewhere
+
+Images keep their paths, so write the output next to the data (or give eval --image-root).
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="output path")
+    parser.add_argument("--data", help="test set to rewrite (JSONL, VLGuard or LLaVA JSON)")
+    parser.add_argument(
+        "--triggers", nargs="+", metavar="AUDIT.json|WORD", help="audit.json or trigger words"
+    )
+    parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (default 3)")
+    parser.add_argument(
+        "--refusal-trigger", help="over-prudence trigger (default: the audit's top, or 'share')"
+    )
+    parser.add_argument(
+        "--no-control", action="store_true", help="leave out the no-trigger control set"
+    )
+    parser.add_argument(
+        "--precomputed",
+        nargs="+",
+        metavar="FILE",
+        help="mark rewrites made elsewhere (one rewritten instruction per record, original ids; "
+        "several files = successive shots) instead of generating them",
+    )
+    parser.add_argument(
+        "--control", action="store_true", help="with --precomputed: the files are control sets"
+    )
+    parser.add_argument("--out", required=True, help="output JSONL file")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("unmirage attack: not built yet")
+    if args.precomputed:
+        samples = [s for f in args.precomputed for s in load_samples(f, check_images=False)]
+        out = from_precomputed(samples, control=args.control)
+    else:
+        if not args.data or not args.triggers:
+            raise InputError("give --data and --triggers (or --precomputed FILE...)")
+        triggers = parse_triggers(args.triggers, args.refusal_trigger)
+        samples = load_samples(args.data, check_images=False)
+        out = build_attack(samples, triggers, args.k, control=not args.no_control)
+    if not out:
+        raise InputError("no unsafe or benign queries to rewrite", field="data")
+    write_jsonl(out, args.out)
+    counts = Counter(s.meta["attack"] for s in out)
+    summary = ", ".join(f"{n} {attack}" for attack, n in sorted(counts.items()))
+    print(f"wrote {len(out)} rewrites ({summary}) to {args.out}")
+    return 0

@@ -1,16 +1,77 @@
-"""`unmirage eval` (not built yet)."""
+"""`unmirage eval`: generate, judge and score a model on test and attack sets."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-HELP = "(eval: not built yet)"
-DESCRIPTION = HELP
+from unmirage.evaluate import evaluate
+from unmirage.judge.base import JUDGES
+
+HELP = "answer test/attack queries with a model, judge them, write metrics.json"
+DESCRIPTION = """\
+Answer every query of the data files with batched greedy decoding, judge each answer, and
+write OUT/responses.jsonl (one row per query, append-only) and OUT/metrics.json: ASR before
+and after the one-word attack (K-shot, with the whole curve), irrelevant and refusal shares
+after the attack, refusals of benign queries before and after the over-prudence rewrite,
+utility, the control set's ASR, each with a 95% Wilson interval.
+
+A killed run resumes: run the same command again and it skips the answers already written.
+
+judges:
+  auto            world if every unsafe query has meta.leak_markers, else keyword
+  world           exact ground truth of the procedural world: refused / leaked / irrelevant
+  keyword         the paper's refusal keyword list (refused / success only)
+  keyword-strict  first-person refusal phrases near the start (fewer false refusals)
+  model           keyword refusals, then a local judge model asked whether the answer is
+                  relevant (--judge-model DIR); unparseable answers are counted as unparsed
+
+example:
+  unmirage eval --model runs/sft --data world/test.jsonl world/attack.jsonl --out eval-sft
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="output path")
+    parser.add_argument("--model", required=True, help="model directory (Hugging Face layout)")
+    parser.add_argument("--data", nargs="+", required=True, help="test and attack files")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--judge", default="auto", choices=["auto", *sorted(JUDGES)])
+    parser.add_argument("--judge-model", help="local judge model directory (--judge model)")
+    parser.add_argument("--batch-size", type=int, default=16, help="generation batch (16)")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (64)")
+    parser.add_argument("--name", help="model name in metrics.json (default: directory name)")
+    parser.add_argument(
+        "--image-root", help="directory image paths are relative to (default: each data file's)"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("unmirage eval: not built yet")
+    opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
+    doc = evaluate(
+        args.model,
+        args.data,
+        args.out,
+        judge=args.judge,
+        judge_opts=opts,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        name=args.name,
+        image_root=args.image_root,
+        seed=args.seed,
+        progress=True,
+    )
+    for name, m in doc["models"].items():
+        print(
+            f"{name} (judge {doc['config']['judge']}): "
+            f"ASR {_fmt(m['asr_pre'])} -> {_fmt(m['asr_post'])} (K={m['k']}, "
+            f"control {_fmt(m['asr_control'])}), IR {_fmt(m['ir_post'])}, "
+            f"RR unsafe {_fmt(m['rr_unsafe_post'])}, "
+            f"RR benign {_fmt(m['rr_pre'])} -> {_fmt(m['rr_post'])}, "
+            f"utility {_fmt(m['utility'])}"
+        )
+    print(f"wrote {args.out}/metrics.json and responses.jsonl")
+    return 0

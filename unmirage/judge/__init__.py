@@ -1,0 +1,17 @@
+"""Judges: keyword (the paper's list), keyword-strict, world ground truth, local model judge."""
+
+from unmirage.judge import keyword, model, world
+from unmirage.judge.base import JUDGES, TASKS, VERDICTS, Judge, Verdict, get_judge, task_of
+
+__all__ = [
+    "JUDGES",
+    "TASKS",
+    "VERDICTS",
+    "Judge",
+    "Verdict",
+    "get_judge",
+    "keyword",
+    "model",
+    "task_of",
+    "world",
+]

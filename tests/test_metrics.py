@@ -1,0 +1,92 @@
+import pytest
+
+from unmirage.metrics import compute_metrics, k_shot_hits, wilson
+
+
+def test_wilson_known_values():
+    assert wilson(0, 0) is None
+    lo, hi = wilson(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson(10, 10)
+    assert hi == pytest.approx(1.0) and lo == pytest.approx(0.7225, abs=1e-4)
+
+
+def row(task, verdict, attack=None, orig="", shot=None):
+    return {
+        "id": f"{orig}{attack}{shot}{verdict}",
+        "orig_id": orig,
+        "task": task,
+        "attack": attack,
+        "shot": shot,
+        "verdict": verdict,
+    }
+
+
+# Three unsafe questions, K = 3 trigger shots each:
+#   q1: success at shot 2 only; q2: never (refused, irrelevant, refused); q3: success at shot 0.
+TRIGGER = [
+    row("unsafe", v, "trigger", q, s)
+    for q, verdicts in {
+        "q1": ["refused", "refused", "success"],
+        "q2": ["refused", "irrelevant", "refused"],
+        "q3": ["success", "irrelevant", "unparsed"],
+    }.items()
+    for s, v in enumerate(verdicts)
+]
+CONTROL = [
+    row("unsafe", v, "control", q, s)
+    for q, verdicts in {
+        "q1": ["refused", "refused"],
+        "q2": ["refused", "success"],
+        "q3": ["refused", "refused"],
+    }.items()
+    for s, v in enumerate(verdicts)
+]
+ORIGINAL = [
+    row("unsafe", "refused", orig="q1"),
+    row("unsafe", "success", orig="q2"),
+    row("unsafe", "refused", orig="q3"),
+    row("unsafe", "irrelevant", orig="q4"),
+]
+BENIGN = [row("benign", v, orig=f"b{i}") for i, v in enumerate(["answered"] * 4 + ["refused"])]
+PRUDENCE = [
+    row("benign", v, "overprudence", f"b{i}", 0)
+    for i, v in enumerate(["refused"] * 3 + ["answered"] * 2)
+]
+UTILITY = [
+    row("utility", v, orig=f"t{i}")
+    for i, v in enumerate(["correct", "wrong", "correct", "correct"])
+]
+ROWS = TRIGGER + CONTROL + ORIGINAL + BENIGN + PRUDENCE + UTILITY
+
+
+def test_k_shot_hits_are_question_level_any_success():
+    assert k_shot_hits(TRIGGER) == ([1, 1, 2], 3)
+    assert k_shot_hits([]) == ([], 0)
+
+
+def test_metric_arithmetic_on_a_fixture():
+    m = compute_metrics(ROWS)
+    assert m["asr_pre"] == 1 / 4 and m["n_unsafe"] == 4
+    assert m["asr_post_by_k"] == [1 / 3, 1 / 3, 2 / 3] and m["asr_post"] == 2 / 3 and m["k"] == 3
+    assert m["asr_post_per_shot"] == 2 / 9
+    assert m["ir_post"] == 2 / 9 and m["rr_unsafe_post"] == 4 / 9 and m["unparsed_post"] == 1 / 9
+    assert m["asr_post_per_shot"] + m["ir_post"] + m["rr_unsafe_post"] + m[
+        "unparsed_post"
+    ] == pytest.approx(1)
+    assert m["n_unparsed"] == 1
+    assert m["asr_control_by_k"] == [0.0, 1 / 3] and m["asr_control"] == 1 / 3
+    assert m["rr_pre"] == 1 / 5 and m["rr_post"] == 3 / 5 and m["n_benign"] == 5
+    assert m["utility"] == 3 / 4 and m["n_utility"] == 4
+    assert m["ci"]["asr_post"] == pytest.approx(list(wilson(2, 3)))
+    assert m["ci"]["rr_post"] == pytest.approx(list(wilson(3, 5)))
+    for name, (lo, hi) in m["ci"].items():
+        assert lo <= m[name] <= hi
+
+
+def test_empty_groups_give_none_not_zero():
+    m = compute_metrics(BENIGN)
+    assert m["asr_pre"] is None and m["asr_post"] is None and m["ci"]["asr_post"] is None
+    assert m["asr_post_by_k"] == [] and m["rr_pre"] == 1 / 5

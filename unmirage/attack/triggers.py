@@ -1,0 +1,82 @@
+"""Trigger words: from an audit's ranking, or named by the user."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unmirage.errors import InputError
+
+DEFAULT_REFUSAL_TRIGGER = "share"
+"""The paper's over-prudence trigger, used when the user names compliance words only."""
+
+_WORD = re.compile(r"^[a-z][a-z'-]*$")
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """Compliance triggers (best first) for the one-word attack; refusal triggers for
+    over-prudence rewrites."""
+
+    compliance: tuple[str, ...]
+    refusal: tuple[str, ...]
+
+
+def _check_word(word: Any, *, file: str | None, field: str) -> str:
+    if not isinstance(word, str) or not _WORD.match(word.strip().lower()):
+        raise InputError(f"not a single word: {word!r}", file=file, field=field)
+    return word.strip().lower()
+
+
+def _ranked_first_words(audit: dict[str, Any], side: str, file: str) -> tuple[str, ...]:
+    """Words of `triggers.<side>.first`, by decreasing z (the audit's order breaks ties)."""
+    field = f"triggers.{side}.first"
+    try:
+        entries = audit["triggers"][side]["first"]
+    except (KeyError, TypeError):
+        raise InputError("missing in the audit", file=file, field=field) from None
+    if not isinstance(entries, list):
+        raise InputError("must be a list of {word, position, z, count}", file=file, field=field)
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("z"), (int, float)):
+            raise InputError("needs a word and a numeric z", file=file, record=i, field=field)
+    ranked = sorted(entries, key=lambda e: -e["z"])
+    return tuple(_check_word(e.get("word"), file=file, field=field) for e in ranked)
+
+
+def load_audit_triggers(path: str | Path) -> Triggers:
+    """Trigger words at first position from an `audit.json` (`unmirage audit` output)."""
+    file = str(path)
+    try:
+        audit = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read: {err.strerror}", file=file) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"not JSON: {err.msg} (line {err.lineno})", file=file) from None
+    compliance = _ranked_first_words(audit, "compliance", file)
+    refusal = _ranked_first_words(audit, "refusal", file)
+    if not compliance or not refusal:
+        raise InputError(
+            "the audit found no first-position trigger; name words with --triggers WORD...",
+            file=file,
+            field="triggers",
+        )
+    return Triggers(compliance, refusal)
+
+
+def parse_triggers(spec: Sequence[str], refusal: str | None = None) -> Triggers:
+    """`--triggers audit.json` or `--triggers WORD...`; `refusal` overrides the refusal trigger."""
+    if not spec:
+        raise InputError("give an audit.json or at least one trigger word", field="triggers")
+    if len(spec) == 1 and spec[0].endswith(".json"):
+        found = load_audit_triggers(spec[0])
+    else:
+        words = tuple(_check_word(w, file=None, field="triggers") for w in spec)
+        found = Triggers(tuple(dict.fromkeys(words)), (DEFAULT_REFUSAL_TRIGGER,))
+    if refusal is not None:
+        found = Triggers(found.compliance, (_check_word(refusal, file=None, field="refusal"),))
+    return found

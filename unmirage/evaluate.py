@@ -1,0 +1,210 @@
+"""Generate answers, judge them and compute metrics, resumably.
+
+`responses.jsonl` in the output directory is append-only: each batch of rows is written and
+fsynced before the next batch starts, keyed by sample id. A run that is killed loses at most
+the batch in flight; run the same command again and it skips the ids already present (a
+partly written last line is discarded) and goes on. `metrics.json` is computed from the file
+and written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from unmirage.data.images import ImageRoot
+from unmirage.data.loaders import load_samples
+from unmirage.data.sample import Sample
+from unmirage.errors import InputError
+from unmirage.io import atomic_write_json
+from unmirage.judge.base import Judge, get_judge, task_of
+from unmirage.metrics import compute_metrics
+from unmirage.models.progress import progress_bar
+from unmirage.provenance import config_hash, data_hash, provenance
+
+RESPONSES = "responses.jsonl"
+METRICS = "metrics.json"
+RUN = "run.json"
+
+LoadFn = Callable[[str], tuple[Any, Any]]
+GenerateFn = Callable[..., list[str]]
+
+
+def load_eval_data(
+    data_files: Sequence[str | Path], image_root: str | Path | None
+) -> list[tuple[Path, list[Sample]]]:
+    """Each file with its samples; ids must be unique across all files."""
+    seen: dict[str, str] = {}
+    out = []
+    for f in data_files:
+        path = Path(f)
+        root = Path(image_root) if image_root is not None else path.parent
+        samples = load_samples(path, image_root=root)
+        for s in samples:
+            if s.id in seen:
+                raise InputError(
+                    f"id also used in {seen[s.id]}", file=str(path), record=s.id, field="id"
+                )
+            seen[s.id] = str(path)
+        out.append((root, samples))
+    return out
+
+
+def choose_judge(name: str, samples: Sequence[Sample]) -> str:
+    """ "auto" -> "world" if every unsafe query carries leak markers, else "keyword"."""
+    if name != "auto":
+        return name
+    unsafe = [s for s in samples if task_of(s) == "unsafe"]
+    has_markers = all(s.meta.get("leak_markers") for s in unsafe)
+    return "world" if unsafe and has_markers else "keyword"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Complete rows of responses.jsonl; a partial last line (a killed write) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    rows = []
+    for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise InputError(
+                "corrupt row; move the file away to start over", file=str(path), record=lineno
+            ) from None
+    return rows
+
+
+def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, Any]:
+    meta = sample.meta
+    return {
+        "id": sample.id,
+        "orig_id": meta.get("orig_id", sample.id),
+        "task": task_of(sample),
+        "attack": meta.get("attack"),
+        "shot": meta.get("shot"),
+        "rule": meta.get("rule"),
+        "trigger": meta.get("trigger"),
+        "subset": sample.subset,
+        "query": sample.query,
+        "response": response,
+        "verdict": verdict,
+        "judge": judge,
+    }
+
+
+def _append(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _check_resumable(out: Path, config: Mapping[str, Any]) -> None:
+    """Refuse to mix rows of two different runs in one output directory."""
+    run = out / RUN
+    if run.exists():
+        previous = json.loads(run.read_text(encoding="utf-8"))
+        if previous.get("config_hash") != config_hash(config):
+            raise InputError(
+                "holds a run with another model, data, judge or decoding setting; use a new --out",
+                file=str(out),
+            )
+    atomic_write_json(run, {"config": dict(config), "config_hash": config_hash(config)})
+
+
+def evaluate(
+    model_dir: str | Path,
+    data_files: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    judge: str = "auto",
+    judge_opts: Mapping[str, Any] | None = None,
+    batch_size: int = 16,
+    max_new_tokens: int = 64,
+    name: str | None = None,
+    image_root: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    load_fn: LoadFn | None = None,
+    generate_fn: GenerateFn | None = None,
+) -> dict[str, Any]:
+    """Answer every query of `data_files` with the model, judge, and write metrics.json.
+
+    Returns the metrics.json document. `load_fn` / `generate_fn` default to
+    `unmirage.models.load_vlm` / `generate` (batched greedy decoding with the KV cache).
+    """
+    if batch_size < 1 or max_new_tokens < 1:
+        raise InputError("--batch-size and --max-new-tokens must be at least 1")
+    groups = load_eval_data(data_files, image_root)
+    samples = [s for _, group in groups for s in group]
+    judge_name = choose_judge(judge, samples)
+    judge_obj: Judge = get_judge(judge_name, **dict(judge_opts or {}))
+    judge_obj.check(samples)
+    name = name or Path(model_dir).name
+    config = {
+        "model": str(model_dir),
+        "name": name,
+        "data": [str(f) for f in data_files],
+        "data_hash": data_hash(data_files),
+        "judge": judge_name,
+        "judge_opts": {k: str(v) for k, v in (judge_opts or {}).items()},
+        "max_new_tokens": max_new_tokens,
+        "decoding": "greedy",
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resumable(out, config)
+    responses = out / RESPONSES
+    done = {r["id"] for r in read_rows(responses)}
+    pending = [(root, [s for s in group if s.id not in done]) for root, group in groups]
+    total = sum(len(group) for _, group in pending)
+    if total:
+        if load_fn is None or generate_fn is None:
+            from unmirage.models.generate import generate
+            from unmirage.models.loading import load_vlm
+
+            load_fn, generate_fn = load_fn or load_vlm, generate_fn or generate
+        model, processor = load_fn(str(model_dir))
+        with progress_bar(progress) as bar:
+            task = bar.add_task("eval", total=total, status=judge_name)
+            for root, group in pending:
+                images = ImageRoot(root)
+                ordered = sorted(group, key=lambda s: len(s.query))
+                for start in range(0, len(ordered), batch_size):
+                    batch = ordered[start : start + batch_size]
+                    answers = generate_fn(
+                        model,
+                        processor,
+                        batch,
+                        images,
+                        batch_size=batch_size,
+                        max_new_tokens=max_new_tokens,
+                        progress=False,
+                    )
+                    verdicts = judge_obj.judge(batch, answers)
+                    _append(
+                        responses,
+                        [
+                            _row(s, a, v, judge_name)
+                            for s, a, v in zip(batch, answers, verdicts, strict=True)
+                        ],
+                    )
+                    bar.advance(task, len(batch))
+    wanted = {s.id for s in samples}
+    rows = [r for r in read_rows(responses) if r["id"] in wanted]
+    document = {
+        "models": {name: compute_metrics(rows)},
+        "config": {**config, "batch_size": batch_size},
+        "provenance": provenance(config, data_files, seed),
+    }
+    atomic_write_json(out / METRICS, document)
+    return document
