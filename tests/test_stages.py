@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from unmirage.stages import StageRunner, config_hash
+from unmirage.provenance import config_hash
+from unmirage.stages import StageRunner
 
 
 def test_config_hash_is_order_independent():

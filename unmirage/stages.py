@@ -9,7 +9,6 @@ changes that stage's key and the keys of everything downstream, and nothing else
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -18,14 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.io import atomic_write_json
+from unmirage.provenance import config_hash
 
 MARKER = "stage.json"
-
-
-def config_hash(obj: Any) -> str:
-    """A stable sha256 of a JSON-able object (keys sorted)."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass
