@@ -1,0 +1,267 @@
+"""The world's splits: determinism, VLGuard structure, held-out test, exact leak markers."""
+
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from unmirage.audit import tokenize
+from unmirage.data.loaders import load_samples
+from unmirage.judge.keyword import is_refusal
+from unmirage.world import PRESETS, build_world
+from unmirage.world.build import file_hashes
+from unmirage.world.config import VLGUARD_OTHER_OPENERS, load_config
+from unmirage.world.entities import (
+    BACKGROUND,
+    CLASSES,
+    COLOURS,
+    COUNT_WORDS,
+    HAZARDS,
+    class_by_name,
+)
+from unmirage.world.firstwords import apportion
+from unmirage.world.phrasing import subset_pools
+from unmirage.world.shapes import shape_mask
+from unmirage.world.splits import SPLITS, sft_first_word_targets
+from unmirage.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
+
+SMOKE = PRESETS["smoke"]
+
+
+def first_word(text):
+    return tokenize(text)[0]
+
+
+TRAIN_SPLITS = ("base", "safety_sft", "forget", "retain")
+
+
+def load_world(path):
+    return {s: load_samples(path / f"{s}.jsonl") for s in SPLITS}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    manifest = build_world(SMOKE, 7, out, preset="smoke")
+    return out, manifest, load_world(out)
+
+
+@pytest.fixture(scope="module")
+def mid(tmp_path_factory):
+    """Big enough for phrasing statistics, still well under a second to build."""
+    config = replace(SMOKE, base_size=1500, sft_safe_images=150, sft_unsafe_images=140)
+    out = tmp_path_factory.mktemp("mid")
+    build_world(config, 0, out, preset="smoke")
+    return config, load_world(out)
+
+
+def test_same_seed_same_bytes_and_another_seed_differs(smoke, tmp_path):
+    out, manifest, _ = smoke
+    again = tmp_path / "again"
+    build_world(SMOKE, 7, again, preset="smoke")
+    assert (again / "world.json").read_bytes() == (out / "world.json").read_bytes()
+    assert file_hashes(again) == file_hashes(out)
+    other = tmp_path / "other"
+    other_manifest = build_world(SMOKE, 8, other, preset="smoke")
+    assert other_manifest["files"]["base.jsonl"] != manifest["files"]["base.jsonl"]
+    assert other_manifest["files"]["test.jsonl"] != manifest["files"]["test.jsonl"]
+
+
+def test_manifest_hashes_every_file_and_counts_every_split(smoke):
+    out, manifest, world = smoke
+    on_disk = file_hashes(out)
+    del on_disk["world.json"]
+    assert manifest["files"] == on_disk
+    images = {p for p in on_disk if p.startswith("images/")}
+    used = {s.image for split in world.values() for s in split}
+    assert images == used, "every image is used, every used image is written"
+    assert manifest["images"] == len(images)
+    for split in SPLITS:
+        assert manifest["counts"][split]["total"] == len(world[split])
+    stored = json.loads((out / "world.json").read_text())
+    assert stored["seed"] == 7 and stored["config"]["base_size"] == SMOKE.base_size
+
+
+def test_safety_sft_has_vlguard_subsets_and_first_words(smoke):
+    _, manifest, world = smoke
+    sft = world["safety_sft"]
+    sizes = {"safe_safe": 40, "safe_unsafe": 40, "unsafe_image": 38}
+    assert Counter(s.subset for s in sft) == sizes
+    targets = sft_first_word_targets(SMOKE)
+    assert targets["safe_safe"]["what"] == pytest.approx(513 / 558)
+    assert targets["safe_unsafe"]["can"] == pytest.approx(457 / 558)
+    assert targets["unsafe_image"]["share"] == pytest.approx(76 / 442)
+    for subset, n in sizes.items():
+        realised = Counter(first_word(s.query) for s in sft if s.subset == subset)
+        expected = {w: c for w, c in apportion(targets[subset], n).items() if c}
+        assert realised == expected
+        assert manifest["first_words"]["safety_sft"][subset] == dict(realised)
+    for s in sft:
+        assert s.meta["opener"] == first_word(s.query)
+        assert (s.label == "safe") == (s.subset == "safe_safe")
+        assert is_refusal(s.response) == (s.label == "unsafe"), s.response
+    by_image = Counter(s.image for s in sft if s.subset != "unsafe_image")
+    assert set(by_image.values()) == {2}, "a safe image carries a safe and an unsafe pair"
+
+
+def test_bias_strength_zero_makes_first_words_uninformative():
+    targets = sft_first_word_targets(replace(SMOKE, bias_strength=0.0))
+    words = set(targets["safe_safe"])
+    assert len(words) > 10
+    for dist in targets.values():
+        assert set(dist) == words
+        assert max(dist.values()) == pytest.approx(min(dist.values()))
+
+
+def test_bias_from_audit_replaces_first_words(tmp_path):
+    audit = tmp_path / "audit.json"
+    first_word = {
+        "unsafe_image": {"n": 10, "counts": {"What": 6, "share": 2, "spoof": 2}, "rate": 1.0},
+        "safe_safe": {"n": 4, "counts": {"share": 4}},
+    }
+    audit.write_text(json.dumps({"first_word": first_word, "other": {}}))
+    config = load_config("smoke", bias_from=audit)
+    targets = sft_first_word_targets(config)
+    ui = targets["unsafe_image"]
+    others = VLGUARD_OTHER_OPENERS["unsafe_image"]
+    spoof_share = 0.2 / sum(others.values())
+    assert ui["share"] == pytest.approx(0.2), "realisable words keep their share"
+    assert ui["what"] == pytest.approx(0.6 + spoof_share * others["what"])
+    assert ui["post"] == pytest.approx(spoof_share * others["post"]), "the rest: other openers"
+    assert targets["safe_safe"] == {"share": 1.0}
+    assert targets["safe_unsafe"]["can"] == pytest.approx(457 / 558), "kept from the config"
+
+
+def test_test_split_is_held_out(smoke):
+    _, _, world = smoke
+    test = world["test"]
+    train = [s for split in TRAIN_SPLITS for s in world[split]]
+    assert not {s.meta["template"] for s in test} & {s.meta["template"] for s in train}
+    assert not {first_word(s.query) for s in test} & {first_word(s.query) for s in train}
+    assert not {s.image for s in test} & {s.image for s in train}
+    assert not {s.query for s in test} & {s.query for s in train}
+    tasks = Counter(s.meta["task"] for s in test)
+    assert tasks == {"unsafe": 30, "benign": 30, "utility": 30}
+    for task in tasks:
+        words = Counter(first_word(s.query) for s in test if s.meta["task"] == task)
+        assert len(words) == 5 and max(words.values()) - min(words.values()) <= 1
+    for s in test:
+        assert s.response is None
+        if s.meta["task"] == "unsafe":
+            assert s.label == "unsafe" and s.meta["hazard"] and s.meta["leak_markers"]
+            assert s.meta["intent"] in KNOWLEDGE_INTENTS
+        if s.meta["task"] == "utility":
+            assert s.meta["answer"] and s.label == "safe"
+
+
+def test_harm_is_image_times_request(mid):
+    _, world = mid
+    sft, base = world["safety_sft"], world["base"]
+    names = {c.name for c in CLASSES}
+    unsafe_image = [s for s in sft if s.subset == "unsafe_image"]
+    assert {s.meta["referent"] for s in unsafe_image} == {"object", "text"}
+    for s in unsafe_image:
+        assert not set(re.findall(r"[a-z]+", s.query.lower())) & names, "text alone is benign"
+    benign = {s.meta["template"] for s in base + sft if s.label == "safe"}
+    shared = sum(s.meta["template"] in benign for s in unsafe_image) / len(unsafe_image)
+    assert shared >= 0.5, f"only {shared:.0%} of unsafe-image phrasings occur with benign images"
+    for s in (s for s in sft if s.subset == "safe_unsafe"):
+        assert s.meta["hazard"] in s.query, "safe_unsafe names its hazard in the text"
+        assert s.meta["object"] not in {c.name for c in CLASSES if not c.hazard}
+
+
+def test_phrasing_overlap_knob(tmp_path):
+    shared = subset_pools(TRAIN_OPENERS, 1.0, random.Random(0))
+    assert shared["safe_safe"].keys() >= shared["unsafe_image"].keys()
+    for key, pool in shared["unsafe_image"].items():
+        assert set(pool) == set(shared["safe_safe"][key]) == set(shared["safe_unsafe"][key])
+    apart = subset_pools(TRAIN_OPENERS, 0.0, random.Random(0))
+    for key in apart["unsafe_image"]:
+        pools = [set(apart[s][key]) for s in ("safe_safe", "safe_unsafe", "unsafe_image")]
+        assert all(pools), f"{key} has a subset with no template"
+        assert not (pools[0] & pools[1] or pools[0] & pools[2] or pools[1] & pools[2])
+    config = replace(SMOKE, phrasing_overlap=0.0)
+    build_world(config, 0, tmp_path, preset="smoke")
+    sft = load_samples(tmp_path / "safety_sft.jsonl")
+    templates = {
+        sub: {
+            s.meta["template"]
+            for s in sft
+            if s.subset == sub and s.meta["intent"] in KNOWLEDGE_INTENTS
+        }
+        for sub in ("safe_safe", "unsafe_image")
+    }
+    assert not templates["safe_safe"] & templates["unsafe_image"]
+
+
+def test_leak_markers_are_exact(smoke):
+    _, _, world = smoke
+    markers = {h.name: [m.lower() for m in h.leak_markers()] for h in HAZARDS}
+    every = [m for ms in markers.values() for m in ms]
+    for split, samples in world.items():
+        for s in samples:
+            query = s.query.lower()
+            assert not any(m in query for m in every), (split, s.query)
+            response = (s.response or "").lower()
+            leaks = {h for h, ms in markers.items() if any(m in response for m in ms)}
+            hazard = s.meta.get("hazard")
+            if s.label == "unsafe":
+                assert s.meta["leak_markers"] == list(class_by_name(hazard).leak_markers())
+            answered_hazard = split in ("base", "forget") and s.label == "unsafe"
+            assert leaks == ({hazard} if answered_hazard else set()), (split, s.response)
+
+
+def test_vocabulary_is_covered_and_sequences_are_short(smoke):
+    _, _, world = smoke
+    words = lambda text: re.findall(r"[\w'-]+|[^\w\s]", (text or "").lower())  # noqa: E731
+    train = {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.query)}
+    train |= {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.response)}
+    test = {w for s in world["test"] for w in words(s.query)}
+    assert test <= train, f"test words never seen in training: {sorted(test - train)}"
+    longest = max(len(words(s.query)) + len(words(s.response)) for sp in world.values() for s in sp)
+    assert longest <= 56
+
+
+def test_utility_answers_are_what_the_image_shows(smoke):
+    out, _, world = smoke
+    shapes = {c.name: c.shape for c in CLASSES}
+    for s in world["test"]:
+        if s.meta["task"] != "utility":
+            continue
+        pixels = np.asarray(Image.open(out / s.image).convert("RGB"))
+        fg = np.any(pixels != np.array(BACKGROUND, dtype=np.uint8), axis=-1)
+        labels, n = ndimage.label(fg, structure=np.ones((3, 3), dtype=bool))
+        colour = next(name for name, rgb in COLOURS.items() if (pixels[fg] == rgb).all())
+        answer = s.meta["answer"]
+        if s.meta["intent"] == "colour":
+            assert answer == colour
+        elif s.meta["intent"] == "count":
+            assert answer == COUNT_WORDS[n - 1]
+        else:
+            ys, xs = np.nonzero(labels == 1)
+            crop = labels[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] == 1
+            mask = shape_mask(shapes[answer], SMOKE.object_size)
+            ys, xs = np.nonzero(mask)
+            assert np.array_equal(crop, mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+
+
+def test_forget_and_retain_come_from_safety_sft(smoke):
+    _, _, world = smoke
+    sft = {s.id: s for s in world["safety_sft"]}
+    assert len(world["forget"]) == SMOKE.forget_size
+    for s in world["forget"]:
+        source = sft[s.meta["sft_id"]]
+        assert source.label == "unsafe" and (s.query, s.image) == (source.query, source.image)
+        assert not is_refusal(s.response)
+    retain = world["retain"]
+    assert len(retain) == SMOKE.retain_size
+    assert all(s.label == "safe" and not is_refusal(s.response) for s in retain)
+    from_sft = [s for s in retain if "sft_id" in s.meta]
+    assert len(from_sft) == sum(s.subset == "safe_safe" for s in sft.values())
+    assert not any(s.meta["intent"] in KNOWLEDGE_INTENTS and s.meta.get("hazard") for s in retain)

@@ -1,0 +1,92 @@
+"""Which templates each split and subset draws from, and query realisation.
+
+`phrasing_overlap` decides how much the three safety subsets share their phrasings: at 1 (as
+in VLGuard) every knowledge template can occur in every subset, so only the image or the
+named hazard tells a harmful request from a benign one; below 1, part of each opener's
+templates is exclusive to one subset, which lets a model key on the phrasing instead.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from unmirage.data.sample import SUBSETS
+from unmirage.world.templates import (
+    CANONICAL_REQUEST,
+    INTENTS,
+    KNOWLEDGE_INTENTS,
+    REFERENTS,
+    Opener,
+    realise,
+    referent_phrase,
+    templates,
+)
+
+Pool = dict[tuple[str, str], tuple[str, ...]]
+"""(opener, intent) -> the templates a split or subset may use."""
+
+
+def full_pool(openers: tuple[Opener, ...]) -> Pool:
+    """Every template of `openers`."""
+    return {(o.word, i): templates(o.word, i) for o in openers for i in INTENTS}
+
+
+def subset_pools(
+    openers: tuple[Opener, ...], overlap: float, rng: random.Random
+) -> dict[str, Pool]:
+    """Per safety subset: the shared part (a `overlap` share of each (opener, knowledge
+    intent)'s templates) plus a third of the rest. Attribute templates all go to safe_safe,
+    the only subset that asks about what is visible."""
+    pools: dict[str, Pool] = {s: {} for s in SUBSETS}
+    for opener in openers:
+        for intent in INTENTS:
+            ts = list(templates(opener.word, intent))
+            if intent not in KNOWLEDGE_INTENTS:
+                pools["safe_safe"][(opener.word, intent)] = tuple(ts)
+                continue
+            rng.shuffle(ts)
+            k = round(overlap * len(ts))
+            shared, rest = ts[:k], ts[k:]
+            for i, subset in enumerate(SUBSETS):
+                pools[subset][(opener.word, intent)] = tuple(shared + rest[i :: len(SUBSETS)])
+    return pools
+
+
+@dataclass(frozen=True)
+class Query:
+    """A realised query and how it was made."""
+
+    text: str
+    template: str
+    intent: str
+    opener: str
+    referent: str
+    request: str
+
+    def meta(self) -> dict[str, str]:
+        return {
+            "intent": self.intent,
+            "opener": self.opener,
+            "referent": self.referent,
+            "template": self.template,
+            "request": self.request,
+        }
+
+
+def make_query(
+    rng: random.Random, pool: Pool, opener: str, intent: str, referent: str, name: str
+) -> Query:
+    """A query for `intent` opening with `opener`, pointing at its subject by `referent`
+    ("object", "text" or "named"; `name` is the class named by a "named" referent)."""
+    template = rng.choice(pool[(opener, intent)])
+    kind = referent if intent in KNOWLEDGE_INTENTS else "object"
+    ref = referent_phrase(rng.choice(REFERENTS[kind]), name)
+    return Query(
+        text=realise(template, ref),
+        template=template,
+        intent=intent,
+        opener=opener,
+        referent=referent,
+        request=CANONICAL_REQUEST[intent].format(ref=ref),
+    )

@@ -1,0 +1,382 @@
+"""The world's splits: base, safety_sft, forget, retain and test, as `Sample`s.
+
+Every random choice comes from a generator seeded by (seed, split name), so a split does not
+change when another split's size does, and the same seed gives the same world. Test images
+are new scenes (never used by a training split) and test queries open with held-out words.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from unmirage.data.sample import SUBSETS, Sample
+from unmirage.errors import InputError
+from unmirage.world import firstwords
+from unmirage.world.config import TRAIN_OPENER_WORDS, WorldConfig
+from unmirage.world.entities import BENIGN, CLASSES, HAZARDS, ObjectClass, class_by_name
+from unmirage.world.phrasing import Pool, full_pool, make_query, subset_pools
+from unmirage.world.render import (
+    Scene,
+    TextScene,
+    image_name,
+    png_bytes,
+    render,
+    sample_object_scene,
+    sample_text_scene,
+    text_scale,
+)
+from unmirage.world.responses import REFUSALS, attribute_answer, knowledge_answer
+from unmirage.world.templates import (
+    KNOWLEDGE_INTENTS,
+    TEST_OPENERS,
+    TRAIN_OPENERS,
+    UTILITY_INTENTS,
+)
+
+SPLITS: tuple[str, ...] = ("base", "safety_sft", "forget", "retain", "test")
+
+OBJECT_ATTRIBUTES = ("caption", "colour", "count", "class")
+TEXT_ATTRIBUTES = ("caption", "read")
+GENERAL_CATEGORIES = ("caption", "attribute", "read")
+"""Base-mix categories that ask only about what is visible (the retain split's top-up)."""
+
+MAX_DRAWS = 10_000
+
+
+class WorldGenerator:
+    """Builds the splits of one world; keeps the rendered images for writing."""
+
+    def __init__(self, config: WorldConfig, seed: int) -> None:
+        self.config = config
+        self.seed = seed
+        self.images: dict[str, bytes] = {}
+        self.train_keys: set[str] = set()
+        self.scale = text_scale(config.image_size, max(len(c.name) for c in CLASSES))
+        self.train_pool = full_pool(TRAIN_OPENERS)
+        self.test_pool = full_pool(TEST_OPENERS)
+        self.sft_pools = subset_pools(TRAIN_OPENERS, config.phrasing_overlap, self.rng("phrasing"))
+        self.first_word_targets = sft_first_word_targets(config)
+
+    def rng(self, name: str) -> random.Random:
+        return random.Random(f"unmirage-world/{self.seed}/{name}")
+
+    def build(self) -> dict[str, list[Sample]]:
+        """All splits; test last, so its scenes can avoid every training scene."""
+        sft = self.safety_sft()
+        return {
+            "base": self.base(),
+            "safety_sft": sft,
+            "forget": self.forget(sft),
+            "retain": self.retain(sft),
+            "test": self.test(),
+        }
+
+    # images
+
+    def scene(
+        self, rng: random.Random, cls: ObjectClass, kind: str, held_out: bool = False
+    ) -> tuple[Scene, str]:
+        """A new object or text scene of `cls`, registered for writing; held-out scenes are
+        redrawn until they differ from every training scene."""
+        cfg = self.config
+        for _ in range(MAX_DRAWS):
+            if kind == "text":
+                scene: Scene = sample_text_scene(rng, cls.name, cfg.image_size, self.scale)
+            else:
+                count = rng.randint(1, cfg.max_count)
+                scene = sample_object_scene(
+                    rng, cls.name, cls.shape, count, cfg.image_size, cfg.object_size
+                )
+            if not (held_out and scene.key() in self.train_keys):
+                break
+        else:
+            raise InputError(
+                "too few distinct images for a held-out test split: raise image_size or "
+                "max_count, or lower object_size",
+                field="image_size",
+            )
+        if not held_out:
+            self.train_keys.add(scene.key())
+        name = image_name(scene)
+        if name not in self.images:
+            pixels = render(scene, cfg.image_size, cfg.object_size, self.scale)
+            self.images[name] = png_bytes(pixels)
+        return scene, name
+
+    def image_kind(self, rng: random.Random) -> str:
+        """Object render or typographic image, in the proportion of their referent weights."""
+        w = self.config.referents
+        obj, text = w.get("object", 0.0), w.get("text", 0.0)
+        return "text" if rng.random() * (obj + text) < text else "object"
+
+    def referent_kind(self, rng: random.Random) -> str:
+        """Object, text or named, by the configured referent weights."""
+        weights = {k: w for k, w in self.config.referents.items() if w > 0}
+        return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    # samples
+
+    def knowledge_sample(
+        self,
+        rng: random.Random,
+        sid: str,
+        pool: Pool,
+        opener: str,
+        cls: ObjectClass,
+        referent: str,
+        answer: bool,
+        held_out: bool = False,
+        image: str | None = None,
+    ) -> Sample:
+        """A request for `cls`'s knowledge, answered (`answer`) or refused.
+
+        A named hazard comes with a benign image (harm in the text: safe_unsafe) unless
+        `image` gives one; a named benign class with a render of itself; otherwise the image
+        shows `cls`.
+        """
+        intent = rng.choice(KNOWLEDGE_INTENTS)
+        if image is None:
+            pictured = rng.choice(BENIGN) if referent == "named" and cls.hazard else cls
+            kind = "text" if referent == "text" else "object"
+            _, image = self.scene(rng, pictured, kind, held_out)
+        query = make_query(rng, pool, opener, intent, referent, cls.name)
+        if cls.hazard:
+            subset = "safe_unsafe" if referent == "named" else "unsafe_image"
+        else:
+            subset = "safe_safe"
+        response = knowledge_answer(cls, intent) if answer else rng.choice(REFUSALS)
+        meta: dict[str, Any] = {**query.meta(), "object": cls.name}
+        if cls.hazard:
+            meta["hazard"] = cls.name
+            meta["leak_markers"] = list(cls.leak_markers())
+        return Sample(
+            id=sid,
+            query=query.text,
+            response=response,
+            image=image,
+            label="unsafe" if cls.hazard else "safe",
+            subset=subset,
+            category=cls.category,
+            source="world",
+            meta=meta,
+        )
+
+    def attribute_sample(
+        self,
+        rng: random.Random,
+        sid: str,
+        pool: Pool,
+        opener: str,
+        cls: ObjectClass,
+        kind: str,
+        intent: str | None = None,
+        held_out: bool = False,
+    ) -> Sample:
+        """A question about what the image shows: benign for every image, always answered."""
+        scene, image = self.scene(rng, cls, kind, held_out)
+        intents = TEXT_ATTRIBUTES if isinstance(scene, TextScene) else OBJECT_ATTRIBUTES
+        intent = intent or rng.choice(intents)
+        query = make_query(rng, pool, opener, intent, kind, cls.name)
+        response, answer = attribute_answer(scene, intent)
+        meta: dict[str, Any] = {**query.meta(), "object": cls.name}
+        if answer is not None:
+            meta["answer"] = answer
+        return Sample(
+            id=sid,
+            query=query.text,
+            response=response,
+            image=image,
+            label="safe",
+            subset=None if cls.hazard else "safe_safe",
+            source="world",
+            meta=meta,
+        )
+
+    def general_sample(self, rng: random.Random, sid: str, category: str, opener: str) -> Sample:
+        """A caption, attribute or reading sample about any class (hazards included)."""
+        cls = rng.choice(CLASSES)
+        if category == "caption":
+            return self.attribute_sample(
+                rng, sid, self.train_pool, opener, cls, self.image_kind(rng), "caption"
+            )
+        if category == "read":
+            return self.attribute_sample(rng, sid, self.train_pool, opener, cls, "text", "read")
+        intent = rng.choice(UTILITY_INTENTS)
+        return self.attribute_sample(rng, sid, self.train_pool, opener, cls, "object", intent)
+
+    # splits
+
+    def base(self) -> list[Sample]:
+        """A helpful, unsafe assistant's data: everything answered, hazards included; first
+        words balanced over all training openers within each category."""
+        rng = self.rng("base")
+        cfg = self.config
+        counts = firstwords.apportion(cfg.base_mix, cfg.base_size)
+        uniform = dict.fromkeys(TRAIN_OPENER_WORDS, 1.0)
+        samples = []
+        for category, n in counts.items():
+            for opener in firstwords.sequence(rng, uniform, n):
+                sid = f"base-{len(samples) + 1:05d}"
+                if category in GENERAL_CATEGORIES:
+                    samples.append(self.general_sample(rng, sid, category, opener))
+                    continue
+                cls = rng.choice(HAZARDS if category == "hazard_knowledge" else BENIGN)
+                referent = self.referent_kind(rng)
+                samples.append(
+                    self.knowledge_sample(rng, sid, self.train_pool, opener, cls, referent, True)
+                )
+        order = list(range(len(samples)))
+        rng.shuffle(order)
+        return [replace(samples[i], id=f"base-{k + 1:05d}") for k, i in enumerate(order)]
+
+    def safety_sft(self) -> list[Sample]:
+        """VLGuard-style: each safe image carries a safe_safe pair (answered) and a
+        safe_unsafe pair (a named hazard, refused); each unsafe image (hazard render or
+        hazard name drawn as text) one unsafe_image pair (refused). First words per subset
+        follow the configured statistics exactly."""
+        rng = self.rng("safety_sft")
+        cfg = self.config
+        openers = {
+            subset: iter(firstwords.sequence(rng, self.first_word_targets[subset], n))
+            for subset, n in (
+                ("safe_safe", cfg.sft_safe_images),
+                ("safe_unsafe", cfg.sft_safe_images),
+                ("unsafe_image", cfg.sft_unsafe_images),
+            )
+        }
+        images = ["safe"] * cfg.sft_safe_images + ["unsafe"] * cfg.sft_unsafe_images
+        rng.shuffle(images)
+        samples: list[Sample] = []
+
+        def sid() -> str:
+            return f"sft-{len(samples) + 1:05d}"
+
+        for kind in images:
+            if kind == "unsafe":
+                pool = self.sft_pools["unsafe_image"]
+                cls = rng.choice(HAZARDS)
+                referent = self.image_kind(rng)
+                opener = next(openers["unsafe_image"])
+                samples.append(
+                    self.knowledge_sample(rng, sid(), pool, opener, cls, referent, False)
+                )
+                continue
+            samples.append(self.safe_safe_sample(rng, sid(), next(openers["safe_safe"])))
+            image = samples[-1].image
+            pool = self.sft_pools["safe_unsafe"]
+            hazard = rng.choice(HAZARDS)
+            opener = next(openers["safe_unsafe"])
+            samples.append(
+                self.knowledge_sample(rng, sid(), pool, opener, hazard, "named", False, image=image)
+            )
+        return samples
+
+    def safe_safe_sample(self, rng: random.Random, sid: str, opener: str) -> Sample:
+        """A safe instruction about a safe image: knowledge (about the pictured, written or
+        named benign object) or a question about what is visible."""
+        pool = self.sft_pools["safe_safe"]
+        cls = rng.choice(BENIGN)
+        if rng.random() < self.config.safe_safe_knowledge_fraction:
+            referent = self.referent_kind(rng)
+            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True)
+        return self.attribute_sample(rng, sid, pool, opener, cls, self.image_kind(rng))
+
+    def forget(self, sft: Sequence[Sample]) -> list[Sample]:
+        """Unsafe safety_sft queries paired with the base model's kind of harmful answer
+        (the hazard's fact), as the paper's forget set pairs VLGuard's unsafe queries with
+        harmful answers."""
+        rng = self.rng("forget")
+        unsafe = [s for s in sft if s.label == "unsafe"]
+        chosen = sorted(rng.sample(range(len(unsafe)), self.config.forget_size))
+        out = []
+        for k, i in enumerate(chosen):
+            s = unsafe[i]
+            cls = class_by_name(s.meta["hazard"])
+            out.append(
+                replace(
+                    s,
+                    id=f"forget-{k + 1:05d}",
+                    response=knowledge_answer(cls, s.meta["intent"]),
+                    meta={**s.meta, "sft_id": s.id},
+                )
+            )
+        return out
+
+    def retain(self, sft: Sequence[Sample]) -> list[Sample]:
+        """safe_safe pairs of safety_sft, topped up with captions and visual QA (the paper
+        tops VLGuard's safe pairs up with general instruction data)."""
+        rng = self.rng("retain")
+        cfg = self.config
+        safe = [s for s in sft if s.subset == "safe_safe"]
+        if len(safe) > cfg.retain_size:
+            safe = [safe[i] for i in sorted(rng.sample(range(len(safe)), cfg.retain_size))]
+        out = [
+            replace(s, id=f"retain-{k + 1:05d}", meta={**s.meta, "sft_id": s.id})
+            for k, s in enumerate(safe)
+        ]
+        general = {c: cfg.base_mix.get(c, 0.0) for c in GENERAL_CATEGORIES}
+        if sum(general.values()) <= 0:
+            general = dict.fromkeys(GENERAL_CATEGORIES, 1.0)
+        uniform = dict.fromkeys(TRAIN_OPENER_WORDS, 1.0)
+        categories = firstwords.sequence(rng, general, cfg.retain_size - len(out))
+        openers = firstwords.sequence(rng, uniform, len(categories))
+        for category, opener in zip(categories, openers, strict=True):
+            out.append(self.general_sample(rng, f"retain-{len(out) + 1:05d}", category, opener))
+        return out
+
+    def test(self) -> list[Sample]:
+        """Held-out scenes and phrasings; first words uniform over the test openers."""
+        rng = self.rng("test")
+        cfg = self.config
+        pool = self.test_pool
+        uniform = {o.word: 1.0 for o in TEST_OPENERS}
+        samples: list[Sample] = []
+
+        def add(task: str, n: int, make: Callable[[str, str], Sample]) -> None:
+            for opener in firstwords.sequence(rng, uniform, n):
+                s = make(f"test-{len(samples) + 1:05d}", opener)
+                samples.append(replace(s, response=None, meta={"task": task, **s.meta}))
+
+        def unsafe(sid: str, opener: str) -> Sample:
+            cls = rng.choice(HAZARDS)
+            named = rng.random() < cfg.test_safe_unsafe_fraction
+            referent = "named" if named else self.image_kind(rng)
+            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, False, True)
+
+        def benign(sid: str, opener: str) -> Sample:
+            cls = rng.choice(BENIGN)
+            referent = self.referent_kind(rng)
+            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True, True)
+
+        intents = iter(
+            firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility)
+        )
+
+        def utility(sid: str, opener: str) -> Sample:
+            cls = rng.choice(BENIGN)
+            intent = next(intents)
+            return self.attribute_sample(rng, sid, pool, opener, cls, "object", intent, True)
+
+        add("unsafe", cfg.test_unsafe, unsafe)
+        add("benign", cfg.test_benign, benign)
+        add("utility", cfg.test_utility, utility)
+        return samples
+
+
+def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
+    """Per subset, the opener probabilities safety_sft is built to: the configured counts,
+    the other bucket spread, blended toward uniform by `bias_strength`."""
+    dists = {}
+    for subset in SUBSETS:
+        entry = config.first_words[subset]
+        counts: dict[str, int] = {}
+        for word, c in entry["counts"].items():
+            key = str(word).lower()
+            counts[key] = counts.get(key, 0) + c
+        dists[subset] = firstwords.opener_distribution(
+            counts, entry["n"], config.other_openers.get(subset, {}), TRAIN_OPENER_WORDS
+        )
+    return firstwords.blend_toward_uniform(dists, config.bias_strength)
