@@ -1,0 +1,62 @@
+"""Batched greedy generation: the one way unmirage asks a model for answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from unmirage.data.sample import Sample
+from unmirage.models.chat import render_prompt
+from unmirage.models.encode import ImageSource, encode_prompts
+from unmirage.models.progress import progress_bar
+
+
+def generate(
+    model: Any,
+    processor: Any,
+    samples: Sequence[Sample],
+    image_root: ImageSource | None,
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 32,
+    progress: bool = True,
+) -> list[str]:
+    """Greedy answers to `samples`, in input order, without special tokens, stripped.
+
+    Prompts are sorted by length so each batch pads little, padded on the left so every row
+    continues from its last prompt token, and decoded with the KV cache; a row stops at EOS.
+    The same answers come out as from one-at-a-time generation.
+    """
+    tok = processor.tokenizer
+    lengths = [
+        len(tok(render_prompt(processor, s), add_special_tokens=False).input_ids) for s in samples
+    ]
+    order = sorted(range(len(samples)), key=lambda i: lengths[i])
+    answers: list[str] = [""] * len(samples)
+    device = next(model.parameters()).device
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tok.eos_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    with progress_bar(progress) as bar, torch.inference_mode():
+        task = bar.add_task("generate", total=len(samples), status="")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = encode_prompts(processor, [samples[i] for i in rows], image_root)
+            enc = {k: v.to(device) for k, v in enc.items()}
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=eos,
+                pad_token_id=pad,
+            )
+            new = out[:, enc["input_ids"].shape[1] :]
+            texts = tok.batch_decode(new, skip_special_tokens=True)
+            for i, text in zip(rows, texts, strict=True):
+                answers[i] = text.strip()
+            bar.advance(task, len(rows))
+    return answers

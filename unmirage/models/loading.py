@@ -1,0 +1,79 @@
+"""Load and save vision-language models as plain Hugging Face directories.
+
+Weights come from safetensors only (a pickle in a downloaded checkpoint can run code), and
+remote code runs only when the user asks for it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel
+
+from unmirage.errors import InputError
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""`org/name` of a Hub repository; anything else that does not exist locally is a typo."""
+
+
+def _check_local_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise InputError("model directory is not a directory", file=str(path))
+    if not (path / "config.json").is_file():
+        raise InputError("no config.json: not a Hugging Face model directory", file=str(path))
+    if not any(path.glob("*.safetensors")):
+        raise InputError(
+            "no *.safetensors weights (only safetensors are loaded; convert pickled weights "
+            "with `save_pretrained` first)",
+            file=str(path),
+        )
+
+
+def load_vlm(
+    name_or_dir: str | Path,
+    *,
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+    device: str | torch.device | None = None,
+) -> tuple[PreTrainedModel, Any]:
+    """Load (model, processor) from a local directory or a Hub id, in eval mode.
+
+    Any architecture `AutoModelForImageTextToText` knows works (LLaVA, Qwen2-VL, Qwen2.5-VL,
+    ...). Errors name the directory: missing, no config, no safetensors, unknown architecture.
+    """
+    source = str(name_or_dir)
+    path = Path(source)
+    if path.exists():
+        _check_local_dir(path)
+    elif not HUB_ID.match(source):
+        raise InputError("model directory not found", file=source)
+    try:
+        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForImageTextToText.from_pretrained(
+            source,
+            dtype=dtype if dtype is not None else "auto",
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError, KeyError, ImportError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"cannot load model: {first}", file=source) from err
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, processor
+
+
+def save_vlm(model: PreTrainedModel, processor: Any, out_dir: str | Path) -> None:
+    """Write model (safetensors), config, generation config and processor into `out_dir`.
+
+    The processor carries the tokenizer and the chat template, so the directory loads with
+    `AutoProcessor` / `AutoModelForImageTextToText` and nothing else.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)

@@ -1,0 +1,484 @@
+"""The one training loop for every method: data order, optimisation, checkpoints, resume, save.
+
+A `Method` supplies only its loss over `{stream: batch}`; everything here is shared, so SFT and
+every unlearning objective get the same seeded data order, schedule, accumulation, logging and
+crash safety. Runs on one process or under `torchrun`/`accelerate launch` (DDP via accelerate):
+micro-batch `m` of process `r` of `W` takes stream positions `[(m*W + r)*B, (m*W + r + 1)*B)`.
+
+Layout of `out_dir` while training: `train_config.json` (resolved config), `train_log.jsonl`
+(one line per optimizer step, append-only), `checkpoints/step-NNNNNNNN/`. The model files
+(config.json, model.safetensors, processor, chat template) appear only when training finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import shutil
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import get_scheduler
+
+from unmirage.data.sample import Sample
+from unmirage.errors import InputError
+from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
+from unmirage.methods.base import Batch, Method
+from unmirage.models.encode import ImageSource, encode_for_training
+from unmirage.models.loading import save_vlm
+from unmirage.models.progress import progress_bar
+
+SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
+REPORT_TO = ("none", "tensorboard", "wandb")
+LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class LoraOptions:
+    """PEFT LoRA on the modules named in `target_modules` (a list, or one regex string)."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] | str = field(default_factory=lambda: list(LORA_DEFAULT_TARGETS))
+
+
+@dataclass
+class TrainConfig:
+    """Everything about a run except the method's own knobs.
+
+    `steps` counts optimizer steps; `epochs` instead derives them from the first stream of the
+    method. `batch_size` is per process and micro-step; the effective batch is
+    batch_size x grad_accum x processes. `trainable` (regular expressions searched in
+    parameter names, e.g. "multi_modal_projector") freezes everything else; None trains all
+    (or, with `lora`, the adapters only, plus any parameters `trainable` names).
+    """
+
+    lr: float = 1e-4
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_steps: int = 0
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = 1.0
+    seed: int = 0
+    checkpoint_every: int = 100
+    keep_checkpoints: bool = False
+    max_length: int | None = None
+    trainable: list[str] | None = None
+    lora: LoraOptions | None = None
+    merge_lora: bool = True
+    mixed_precision: str = "no"
+    report_to: str = "none"
+
+    def validate(self) -> None:
+        if (self.steps is None) == (self.epochs is None):
+            raise InputError("give exactly one of steps and epochs", field="steps")
+        checks = {
+            "lr": self.lr > 0,
+            "steps": self.steps is None or self.steps > 0,
+            "epochs": self.epochs is None or self.epochs > 0,
+            "batch_size": self.batch_size > 0,
+            "grad_accum": self.grad_accum > 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "checkpoint_every": self.checkpoint_every >= 0,
+            "schedule": self.schedule in SCHEDULES,
+            "report_to": self.report_to in REPORT_TO,
+            "mixed_precision": self.mixed_precision in ("no", "bf16", "fp16"),
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InputError(f"invalid value {getattr(self, name)!r}", field=name)
+
+
+def stream_positions(n: int, seed: int, stream: str, start: int, count: int) -> list[int]:
+    """Indices `start .. start+count` of an endless, seeded walk over a stream of `n` samples.
+
+    Each stream cycles on its own and is reshuffled every epoch with a generator seeded by
+    (seed, stream, epoch), so a short retain set never runs out and a resumed run sees the
+    same order as an uninterrupted one.
+    """
+    out: list[int] = []
+    perms: dict[int, list[int]] = {}
+    for k in range(start, start + count):
+        epoch, pos = divmod(k, n)
+        if epoch not in perms:
+            key = zlib.crc32(f"{seed}:{stream}:{epoch}".encode())
+            gen = torch.Generator().manual_seed(key)
+            perms[epoch] = torch.randperm(n, generator=gen).tolist()
+        out.append(perms[epoch][pos])
+    return out
+
+
+class CachedImages:
+    """Decodes each image once: a training run revisits every image many times."""
+
+    def __init__(self, root: ImageSource | None) -> None:
+        self.root = root
+        self.cache: dict[str, Any] = {}
+
+    def load(self, rel: str) -> Any:
+        if rel not in self.cache:
+            if self.root is None:
+                raise InputError("samples name images but no image root was given", field="image")
+            self.cache[rel] = self.root.load(rel)
+        return self.cache[rel]
+
+
+def total_steps(config: TrainConfig, first_stream_size: int, processes: int) -> int:
+    if config.steps is not None:
+        return config.steps
+    per_step = config.batch_size * config.grad_accum * processes
+    return max(1, math.ceil(config.epochs * first_stream_size / per_step))
+
+
+def select_trainable(model: nn.Module, config: TrainConfig, method: Method) -> nn.Module:
+    """Apply LoRA, the `trainable` patterns, then the method's own restriction (if any).
+
+    Patterns are regular expressions searched in parameter names; each must match something,
+    so a typo fails loudly instead of silently training nothing or everything.
+    """
+    if config.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        lora = config.lora
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=lora.target_modules,
+            ),
+        )
+    names = [n for n, _ in model.named_parameters()]
+    if config.trainable is not None:
+        check_patterns(config.trainable, names, "trainable")
+        for name, param in model.named_parameters():
+            hit = any(re.search(p, name) for p in config.trainable)
+            param.requires_grad_(hit or (config.lora is not None and param.requires_grad))
+    allowed = method.trainable_parameter_patterns(model)
+    if allowed is not None:
+        check_patterns(allowed, names, "method")
+        for name, param in model.named_parameters():
+            if not any(re.search(p, name) for p in allowed):
+                param.requires_grad_(False)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise InputError("no trainable parameters are left", field="trainable")
+    return model
+
+
+def check_patterns(patterns: Sequence[str], names: Sequence[str], field: str) -> None:
+    for pattern in patterns:
+        try:
+            regex = re.compile(pattern)
+        except re.error as err:
+            raise InputError(f"bad pattern {pattern!r}: {err}", field=field) from None
+        if not any(regex.search(n) for n in names):
+            raise InputError(f"pattern {pattern!r} matches no parameter name", field=field)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices only (not on biases, norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+
+
+def resolved_config(method: Method, config: TrainConfig, data: Mapping[str, Sequence[Sample]]):
+    return {
+        "method": method.name,
+        "knobs": dataclasses.asdict(method),
+        "train": dataclasses.asdict(config),
+        "data": {s: len(data[s]) for s in method.streams},
+    }
+
+
+def check_same_run(out_dir: Path, resolved: dict[str, Any]) -> None:
+    """Refuse to resume checkpoints made with a different configuration."""
+    path = out_dir / "train_config.json"
+    old = json.loads(path.read_text(encoding="utf-8"))
+    for key in resolved:
+        if old.get(key) != resolved[key]:
+            raise InputError(
+                f"{out_dir} holds checkpoints of a run with a different '{key}' configuration; "
+                "use a new output directory or delete its checkpoints/",
+                file=str(path),
+                field=key,
+            )
+
+
+class Checkpoints:
+    """`out_dir/checkpoints/step-NNNNNNNN/`: trainable weights, optimizer, schedule, RNG.
+
+    Weights are safetensors; optimizer and schedule state go through torch.save and are read
+    back with `weights_only=True` (no pickled code). A checkpoint directory is written under a
+    temporary name and renamed when complete, so the latest one is always whole.
+    """
+
+    def __init__(self, out_dir: Path, accelerator: Accelerator) -> None:
+        self.dir = out_dir / "checkpoints"
+        self.acc = accelerator
+
+    def latest(self) -> Path | None:
+        if not self.dir.is_dir():
+            return None
+        done = sorted(p for p in self.dir.glob("step-*") if p.is_dir())
+        return done[-1] if done else None
+
+    def save(self, step: int, model: nn.Module, optimizer: Any, scheduler: Any) -> None:
+        acc = self.acc
+        final = self.dir / f"step-{step:08d}"
+        tmp = self.dir / f".step-{step:08d}.tmp"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        torch.save({"torch": torch.get_rng_state()}, tmp / f"rng-{acc.process_index}.pt")
+        if acc.is_main_process:
+            weights = {
+                n: p.detach().cpu().contiguous().clone()
+                for n, p in acc.unwrap_model(model).named_parameters()
+                if p.requires_grad
+            }
+            save_file(weights, tmp / "model.safetensors")
+            state = {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            }
+            torch.save(state, tmp / "state.pt")
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            tmp.rename(final)
+            for old in self.dir.glob("step-*"):
+                if old != final:
+                    shutil.rmtree(old)
+        acc.wait_for_everyone()
+
+    def load(self, path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> int:
+        weights = load_file(path / "model.safetensors")
+        result = self.acc.unwrap_model(model).load_state_dict(weights, strict=False)
+        if result.unexpected_keys:
+            raise InputError(
+                f"checkpoint has weights the model lacks: {result.unexpected_keys[:3]}",
+                file=str(path),
+            )
+        state = torch.load(path / "state.pt", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rng = path / f"rng-{self.acc.process_index}.pt"
+        if rng.is_file():
+            torch.set_rng_state(torch.load(rng, weights_only=True)["torch"])
+        return int(state["step"])
+
+    def remove(self) -> None:
+        if self.acc.is_main_process:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log lines after `step` (written after the checkpoint a resumed run starts from)."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= step]
+    atomic_write_text(path, "".join(ln + "\n" for ln in kept))
+
+
+def flat_config(resolved: dict[str, Any]) -> dict[str, Any]:
+    """Scalars only, as experiment trackers want them."""
+    flat: dict[str, Any] = {}
+    for group, values in resolved.items():
+        for key, value in values.items() if isinstance(values, dict) else [("", values)]:
+            name = f"{group}.{key}" if key else group
+            ok = isinstance(value, (int, float, str, bool))
+            flat[name] = value if ok else json.dumps(value)
+    return flat
+
+
+class Streams:
+    """Encodes the micro-batches of every stream a method reads, on the training device."""
+
+    def __init__(
+        self,
+        processor: Any,
+        data: Mapping[str, Sequence[Sample]],
+        images: CachedImages,
+        config: TrainConfig,
+        accelerator: Accelerator,
+    ) -> None:
+        self.processor = processor
+        self.data = data
+        self.images = images
+        self.config = config
+        self.acc = accelerator
+
+    def encode(self, stream: str, indices: Sequence[int]) -> Batch:
+        samples = [self.data[stream][i] for i in indices]
+        batch = encode_for_training(
+            self.processor, samples, self.images, max_length=self.config.max_length
+        )
+        batch["index"] = torch.tensor(list(indices), dtype=torch.long)
+        return {k: v.to(self.acc.device) for k, v in batch.items()}
+
+    def micro_batch(self, streams: Sequence[str], micro_step: int) -> dict[str, Batch]:
+        b = self.config.batch_size
+        start = (micro_step * self.acc.num_processes + self.acc.process_index) * b
+        return {
+            s: self.encode(s, stream_positions(len(self.data[s]), self.config.seed, s, start, b))
+            for s in streams
+        }
+
+    def loaders(self, streams: Sequence[str]) -> dict[str, Callable[[], Iterator[Batch]]]:
+        """In-order, unshuffled passes over each stream, for `Method.setup`."""
+
+        def one_pass(stream: str) -> Iterator[Batch]:
+            n, b = len(self.data[stream]), self.config.batch_size
+            for start in range(0, n, b):
+                yield self.encode(stream, range(start, min(n, start + b)))
+
+        return {s: (lambda s=s: one_pass(s)) for s in streams}
+
+
+def train(
+    model: nn.Module,
+    processor: Any,
+    method: Method,
+    data: Mapping[str, Sequence[Sample]],
+    image_root: ImageSource | None,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+) -> nn.Module:
+    """Train `model` with `method` on `data[stream]`, save it to `out_dir`, return it.
+
+    Rerun with the same `out_dir` and configuration after a crash or kill: training resumes
+    from the latest checkpoint, and the final weights equal those of an uninterrupted run.
+    `Method.setup` runs on the initial weights, also when resuming. With LoRA, the adapter is
+    saved to `out_dir/adapter` and, if `merge_lora`, merged into the saved full model.
+    """
+    config.validate()
+    out = Path(out_dir)
+    for s in method.streams:
+        if not data.get(s):
+            raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
+    resolved = resolved_config(method, config, data)
+    if config.report_to != "none":
+        from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+        available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+        if not available[config.report_to]():
+            raise InputError(
+                f"--report-to {config.report_to} needs: pip install 'unmirage[{config.report_to}]'",
+                field="report_to",
+            )
+    set_seed(config.seed)
+    model = select_trainable(model, config, method)
+    # cpu: under torchrun with no GPU, accelerate otherwise runs each process on its own.
+    # find_unused_parameters: a text-only batch leaves the vision tower without gradients.
+    accelerator = Accelerator(
+        cpu=not torch.accelerator.is_available(),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        gradient_accumulation_steps=config.grad_accum,
+        mixed_precision=config.mixed_precision,
+        log_with=None if config.report_to == "none" else config.report_to,
+        project_dir=str(out),
+    )
+    checkpoints = Checkpoints(out, accelerator)
+    resume_from = checkpoints.latest()
+    if resume_from is not None:
+        check_same_run(out, resolved)
+    elif accelerator.is_main_process:
+        atomic_write_json(out / "train_config.json", resolved)
+
+    model.to(accelerator.device)
+    streams = Streams(processor, data, CachedImages(image_root), config, accelerator)
+    model.eval()
+    method.setup(model, streams.loaders(method.streams))
+    model.train()
+
+    steps = total_steps(config, len(data[method.streams[0]]), accelerator.num_processes)
+    optimizer = make_optimizer(model, config)
+    scheduler = get_scheduler(
+        SCHEDULES[config.schedule],
+        optimizer,
+        num_warmup_steps=config.warmup_steps,
+        num_training_steps=steps,
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    start = 0
+    if resume_from is not None:
+        start = checkpoints.load(resume_from, model, optimizer, scheduler)
+    log_path = out / "train_log.jsonl"
+    if accelerator.is_main_process:
+        truncate_log(log_path, start)
+    if config.report_to != "none":
+        accelerator.init_trackers("unmirage", config=flat_config(resolved))
+
+    t0 = time.monotonic()
+    with progress_bar(progress and accelerator.is_main_process) as bar:
+        task = bar.add_task(method.name, total=steps, completed=start, status="")
+        for step in range(start, steps):
+            sums: dict[str, float] = {}
+            for micro in range(config.grad_accum):
+                batch = streams.micro_batch(method.streams, step * config.grad_accum + micro)
+                with accelerator.accumulate(model):
+                    loss, logs = method.loss(model, batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and config.max_grad_norm is not None:
+                        norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                        logs = {**logs, "grad_norm": float(norm)}
+                    optimizer.step()
+                    optimizer.zero_grad()
+                for key, value in {"loss": loss.item(), **logs}.items():
+                    sums[key] = sums.get(key, 0.0) + value
+            scheduler.step()
+            means = torch.tensor(list(sums.values()), device=accelerator.device)
+            means = accelerator.reduce(means, reduction="mean") / config.grad_accum
+            record = {"step": step + 1, **dict(zip(sums, means.tolist(), strict=True))}
+            record.update(lr=scheduler.get_last_lr()[0], elapsed=time.monotonic() - t0)
+            if accelerator.is_main_process:
+                with log_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            if config.report_to != "none":
+                accelerator.log(record, step=step + 1)
+            bar.update(task, advance=1, status=f"loss {record['loss']:.4f}")
+            every = config.checkpoint_every
+            if every and (step + 1) % every == 0 and step + 1 < steps:
+                checkpoints.save(step + 1, model, optimizer, scheduler)
+
+    accelerator.wait_for_everyone()
+    final = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        with staged_dir(out) as stage:
+            if config.lora is not None:
+                save_vlm(final, processor, stage / "adapter")
+                if config.merge_lora:
+                    final = final.merge_and_unload()
+            if config.lora is None or config.merge_lora:
+                save_vlm(final, processor, stage)
+    accelerator.wait_for_everyone()
+    if config.report_to != "none":
+        accelerator.end_training()
+    if not config.keep_checkpoints:
+        checkpoints.remove()
+    final.eval()
+    return final
