@@ -367,6 +367,7 @@ def train(
     out_dir: str | Path,
     *,
     progress: bool = True,
+    provenance: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """Train `model` with `method` on `data[stream]`, save it to `out_dir`, return it.
 
@@ -374,13 +375,15 @@ def train(
     from the latest checkpoint, and the final weights equal those of an uninterrupted run.
     `Method.setup` runs on the initial weights, also when resuming. With LoRA, the adapter is
     saved to `out_dir/adapter` and, if `merge_lora`, merged into the saved full model.
+    `provenance` (e.g. model source, data files and their hashes) joins the resolved config in
+    `train_config.json`, so a rerun with other inputs of the same size refuses to resume.
     """
     config.validate()
     out = Path(out_dir)
     for s in method.streams:
         if not data.get(s):
             raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
-    resolved = resolved_config(method, config, data)
+    resolved = {**resolved_config(method, config, data), **(provenance or {})}
     if config.report_to != "none":
         from accelerate.utils import is_tensorboard_available, is_wandb_available
 

@@ -1,16 +1,102 @@
-"""`unmirage reproduce` (not built yet)."""
+"""`unmirage reproduce`: the paper's experiment end to end in one command."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-HELP = "(reproduce: not built yet)"
-DESCRIPTION = HELP
+from rich.console import Console
+
+from unmirage.reproduce import METHODS, PRESETS, ReproduceConfig, reproduce
+
+HELP = "run the whole experiment (world, base, SFT/NPO/RMU, attack, eval, report)"
+DESCRIPTION = """\
+Reproduce the Safety Mirage experiment end to end and write OUT/report.html, OUT/report.md,
+OUT/metrics.json and the plots:
+
+  audit of the safety SFT data (trigger words come from here, never from a fixed list)
+  -> base model -> SFT (the VLGuard-style baseline) and NPO / RMU unlearning from the base
+  -> one-word K-shot attacks, no-trigger controls and over-prudence rewrites
+  -> evaluation of every model with the same judge -> report
+
+Every stage is cached in OUT/stages by the hash of its inputs: rerun the same command after a
+kill and it resumes; change one option and only what depends on it runs again.
+
+embedded default (no downloads; two CPU cores):
+  unmirage reproduce --out runs/default                 # about 15 minutes
+  unmirage reproduce --preset smoke --out runs/smoke    # about 2 minutes, for a quick look
+
+real models (GPUs; see the README):
+  unmirage reproduce --model llava-hf/llava-1.5-7b-hf --lora \\
+      --safety-data vlguard/train.json --test-data vlguard/test.json \\
+      --forget forget.json --retain retain.json --image-root vlguard/images --out runs/llava
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="output path")
+    parser.add_argument("--out", required=True, help="output directory (resumable)")
+    parser.add_argument(
+        "--preset",
+        default="default",
+        choices=PRESETS,
+        help="embedded world and model size (default: default)",
+    )
+    parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (K-shot; 3)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        help="alignment methods to compare (default: sft npo rmu)",
+    )
+    parser.add_argument(
+        "--judge",
+        default="auto",
+        help="judge name (default: world in the embedded world, else keyword)",
+    )
+    parser.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap (48)")
+    parser.add_argument("--batch-size", type=int, default=64, help="generation batch (64)")
+    real = parser.add_argument_group("real models")
+    real.add_argument("--model", help="HF id or directory of the base VLM (LLaVA, Qwen2-VL)")
+    real.add_argument("--safety-data", help="safety SFT data (VLGuard train JSON, LLaVA, JSONL)")
+    real.add_argument("--test-data", help="test data (VLGuard test JSON, JSONL)")
+    real.add_argument("--forget", help="forget set for unlearning (LLaVA JSON or JSONL)")
+    real.add_argument("--retain", help="retain set for unlearning")
+    real.add_argument("--image-root", help="directory every image path is relative to")
+    real.add_argument("--lora", action="store_true", help="align with LoRA adapters")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("unmirage reproduce: not built yet")
+    config = ReproduceConfig(
+        preset=args.preset,
+        seed=args.seed,
+        k=args.k,
+        methods=tuple(args.methods),
+        judge=args.judge,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        lora=args.lora,
+        model=args.model,
+        safety_data=args.safety_data,
+        test_data=args.test_data,
+        forget=args.forget,
+        retain=args.retain,
+        image_root=args.image_root,
+    )
+    console = Console(stderr=True)
+    start = time.perf_counter()
+
+    def on_stage(name: str, index: int, total: int) -> None:
+        console.rule(f"[bold]stage {index}/{total}: {name}")
+
+    metrics = reproduce(config, args.out, on_stage=on_stage)
+    out = Path(args.out)
+    console.rule("[bold]done")
+    for name, m in metrics["models"].items():
+        print(
+            f"{name:>8}: ASR {100 * m['asr_pre']:5.1f}% -> {100 * m['asr_post']:5.1f}% | "
+            f"benign RR {100 * m['rr_pre']:5.1f}% -> {100 * m['rr_post']:5.1f}% | "
+            f"utility {100 * m['utility']:5.1f}%"
+        )
+    print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s)")
+    return 0

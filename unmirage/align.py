@@ -1,0 +1,457 @@
+"""Align a model with one method: SFT on safety data, or unlearning on forget/retain data.
+
+`align(...)` is what `unmirage align` and `unmirage reproduce` call: it validates the data
+files, loads the model (a directory or a Hub id, safetensors only), resolves the method's
+knobs (RMU's `layer` and `steer` may be "auto", see `resolve_rmu_knobs`) and hands everything
+to the shared loop in `unmirage.train`, which writes the model, `train_log.jsonl` and the
+resolved configuration (`train_config.json`) to the output directory.
+
+Defaults (`DEFAULTS`) are sized for the embedded world's tiny model on two CPU cores: one
+setting for every method, chosen before any result was seen (docs/align.md). Real models
+take their settings from a config file (configs/align/*.yaml).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from unmirage import __version__
+from unmirage.data.images import ImageRoot
+from unmirage.data.loaders import load_samples
+from unmirage.data.sample import Sample
+from unmirage.errors import InputError
+from unmirage.io import staged_dir
+from unmirage.methods import METHODS, Method, get_method
+from unmirage.methods.base import model_inputs
+from unmirage.methods.graddiff import masked_mean
+from unmirage.methods.rmu import capture, decoder_layers
+from unmirage.models.encode import encode_for_training
+from unmirage.models.loading import load_vlm, save_vlm
+from unmirage.provenance import sha256_file
+from unmirage.train import LoraOptions, TrainConfig, train
+
+STREAM_OPTIONS = {"train": "--data", "forget": "--forget", "retain": "--retain"}
+"""The command-line option that names each data stream a method reads."""
+
+DEFAULTS: dict[str, Any] = {
+    "lr": 1e-4,
+    "batch_size": 16,
+    "warmup_steps": 10,
+    "schedule": "cosine",
+    "checkpoint_every": 50,
+    "merge_lora": False,
+}
+"""Run settings shared by every method (TrainConfig fields)."""
+
+LENGTH: dict[str, dict[str, Any]] = {
+    "sft": {"epochs": 2.0},
+    "npo": {"steps": 150},
+    "rmu": {"steps": 150},
+    "graddiff": {"steps": 150},
+    "simnpo": {"steps": 150},
+}
+"""How long each method trains by default: SFT two passes over its data; unlearning 150
+steps (three passes over a forget set of 800 at batch 16)."""
+
+AUTO = "auto"
+RMU_STEER_SCALE = 5.0
+"""steer = this x the mean norm of h_L over forget response tokens of the model before
+unlearning: the control vector lies far outside the activations the layer produces."""
+PAPER_RMU_LAYER = {"full": 7, "lora": 15}
+PAPER_DEPTH = 32
+"""The authors' RMU layers for 32-layer LLaVA-1.5-7B; "auto" keeps the same relative depth."""
+
+AUTO_PLACEHOLDERS = {"layer": 0, "steer": 1.0}
+"""Valid stand-ins for RMU's "auto" knobs while the other knobs are checked."""
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}
+LORA_FIELDS = {f.name for f in dataclasses.fields(LoraOptions)}
+
+
+@dataclass
+class AlignSettings:
+    """A run's settings: the loop's TrainConfig, the method's knobs, the weights' dtype."""
+
+    train: TrainConfig
+    knobs: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping: TrainConfig fields, `lora:` (mapping), `method:` (name and knobs),
+    `dtype:`. Unknown keys are errors naming the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", file=str(path))
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise InputError(f"not valid YAML: {str(err).splitlines()[0]}", file=str(path)) from None
+    doc = {} if doc is None else doc
+    check_config_keys(doc, str(path))
+    return doc
+
+
+def check_config_keys(doc: Any, file: str | None) -> None:
+    """A mapping of known settings only: a misspelt key must not be silently ignored."""
+    if not isinstance(doc, dict):
+        raise InputError("expected a mapping of settings", file=file)
+    for key in doc:
+        if key not in TRAIN_FIELDS | {"lora", "method", "dtype"}:
+            hint = " (use --seed)" if key == "seed" else ""
+            raise InputError(f"unknown setting{hint}", file=file, field=str(key))
+    for key in ("lora", "method"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise InputError("expected a mapping", file=file, field=key)
+
+
+def method_from_config(doc: Mapping[str, Any], method: str | None, file: str | None) -> str:
+    """The method name: from the command line, or `method: {name: ...}` of the config file."""
+    named = (doc.get("method") or {}).get("name")
+    if method is not None and named is not None and method != named:
+        raise InputError(
+            f"the config is for method '{named}', not '{method}'", file=file, field="method.name"
+        )
+    chosen = method or named
+    if chosen is None:
+        raise InputError("give --method (or method: {name: ...} in --config)", field="--method")
+    method_class(chosen)
+    return chosen
+
+
+def method_class(name: str) -> type[Method]:
+    if name not in METHODS:
+        raise InputError(
+            f"unknown method '{name}' (choose from {', '.join(sorted(METHODS))})",
+            field="--method",
+        )
+    return METHODS[name]
+
+
+def resolve_settings(
+    method: str,
+    *,
+    config: Mapping[str, Any] | None = None,
+    config_file: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    knobs: Mapping[str, Any] | None = None,
+    lora: Mapping[str, Any] | bool | None = None,
+    seed: int = 0,
+) -> AlignSettings:
+    """Defaults, then the config file's settings, then `overrides` (command-line flags).
+
+    `steps` and `epochs` replace each other; `knobs` override `config["method"]`; `lora`
+    True (or a mapping of LoraOptions fields) turns LoRA on over the config's own `lora:`.
+    `seed` seeds the data order and, unless a knob says otherwise, RMU's control vector.
+    """
+    method_class(method)
+    config = dict(config or {})
+    check_config_keys(config, config_file)
+    overrides = dict(overrides or {})
+    for key in overrides:
+        if key not in TRAIN_FIELDS:
+            raise InputError(
+                f"unknown setting (settings: {', '.join(sorted(TRAIN_FIELDS))})", field=key
+            )
+    values = {**DEFAULTS, **LENGTH[method]}
+    for layer in (config, overrides):
+        picked = {k: v for k, v in layer.items() if k in TRAIN_FIELDS and v is not None}
+        if "steps" in picked or "epochs" in picked:
+            values.pop("steps", None)
+            values.pop("epochs", None)
+        values.update(picked)
+    lora_options = _lora_options(config.get("lora"), lora, config_file)
+    train_config = TrainConfig(**values, seed=seed, lora=lora_options)
+    _check_types(train_config, config_file)
+    train_config.validate()
+    method_knobs = {k: v for k, v in (config.get("method") or {}).items() if k != "name"}
+    method_knobs.update(knobs or {})
+    if method == "rmu":
+        method_knobs = {"layer": AUTO, "steer": AUTO, "seed": seed, **method_knobs}
+    dtype = str(config.get("dtype", "float32"))
+    if dtype not in DTYPES:
+        raise InputError(
+            f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})",
+            file=config_file,
+            field="dtype",
+        )
+    return AlignSettings(train=train_config, knobs=method_knobs, dtype=dtype)
+
+
+def _lora_options(
+    from_file: Mapping[str, Any] | None, flag: Mapping[str, Any] | bool | None, file: str | None
+) -> LoraOptions | None:
+    if not flag and from_file is None:
+        return None
+    merged = {**(from_file or {}), **(flag if isinstance(flag, Mapping) else {})}
+    for key in merged:
+        if key not in LORA_FIELDS:
+            raise InputError("unknown LoRA setting", file=file, field=f"lora.{key}")
+    options = LoraOptions(**merged)
+    for name in ("r", "alpha"):
+        value = getattr(options, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(f"must be a positive integer, got {value!r}", field=f"lora.{name}")
+    return options
+
+
+def _check_types(config: TrainConfig, file: str | None) -> None:
+    """Numbers where numbers belong: a YAML typo ("1e-4x") must not reach the optimizer."""
+    numeric = ("lr", "weight_decay", "epochs", "max_grad_norm")
+    integer = ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every")
+    for name in (*numeric, *integer):
+        value = getattr(config, name)
+        kinds = (int,) if name in integer else (int, float)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise InputError(f"expected a number, got {value!r}", file=file, field=name)
+
+
+class FileImages:
+    """The images of several data files, each relative to its own root, as one image source.
+
+    Samples are given keys "<root index>:<path>", so two files with a same-named image in
+    different directories never mix; every load goes through `ImageRoot` (confined, capped).
+    """
+
+    def __init__(self) -> None:
+        self.roots: list[ImageRoot] = []
+
+    def add(self, root: Path, samples: Sequence[Sample]) -> list[Sample]:
+        resolved = [r.root for r in self.roots]
+        if root.resolve() not in resolved:
+            self.roots.append(ImageRoot(root))
+            resolved.append(root.resolve())
+        index = resolved.index(root.resolve())
+        return [replace(s, image=f"{index}:{s.image}") if s.image else s for s in samples]
+
+    def load(self, key: str) -> Any:
+        index, rel = key.split(":", 1)
+        return self.roots[int(index)].load(rel)
+
+
+def load_streams(
+    method: type[Method], files: Mapping[str, str | Path], image_root: str | Path | None
+) -> tuple[dict[str, list[Sample]], FileImages, dict[str, Any]]:
+    """Read each stream's file; return samples, their image source and provenance."""
+    for stream, option in STREAM_OPTIONS.items():
+        if files.get(stream) is not None and stream not in method.streams:
+            wanted = " and ".join(STREAM_OPTIONS[s] for s in method.streams)
+            raise InputError(f"method '{method.name}' reads {wanted}, not {option}", field=option)
+    for stream in method.streams:
+        if files.get(stream) is None:
+            option = STREAM_OPTIONS[stream]
+            raise InputError(f"method '{method.name}' needs {option} FILE", field=option)
+    images = FileImages()
+    data: dict[str, list[Sample]] = {}
+    info: dict[str, Any] = {}
+    for stream in method.streams:
+        path = Path(files[stream])
+        root = Path(image_root) if image_root is not None else path.parent
+        samples = load_samples(path, image_root=root)
+        for i, s in enumerate(samples):
+            if not s.response:
+                raise InputError(
+                    "a training sample needs a response",
+                    file=str(path),
+                    record=s.id or i,
+                    field="response",
+                )
+        data[stream] = images.add(root, samples)
+        info[stream] = {
+            "file": str(path),
+            "sha256": sha256_file(path),
+            "samples": len(samples),
+            "image_root": str(root),
+        }
+    return data, images, info
+
+
+@torch.no_grad()
+def mean_activation_norm(
+    model: nn.Module,
+    processor: Any,
+    samples: Sequence[Sample],
+    images: FileImages,
+    layer: int,
+    batch_size: int,
+) -> float:
+    """Mean norm of decoder layer `layer`'s output over the response tokens of `samples`."""
+    target = decoder_layers(model)[layer][1]
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for start in range(0, len(samples), batch_size):
+            batch = encode_for_training(processor, samples[start : start + batch_size], images)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with capture(target) as seen:
+                model(**model_inputs(batch))
+            mask = batch["labels"] != -100
+            n = int(mask.sum())
+            total += float(masked_mean(seen["output"].float().norm(dim=-1), mask)) * n
+            count += n
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+def check_knobs(method: str, knobs: Mapping[str, Any]) -> None:
+    """Reject a bad knob before any model is loaded ("auto" stands for a valid number)."""
+    autos = {k for k, v in knobs.items() if v == AUTO}
+    for key in autos - set(AUTO_PLACEHOLDERS if method == "rmu" else ()):
+        raise InputError(f"'{AUTO}' is not a value of this knob", field=key)
+    get_method(method, **{k: AUTO_PLACEHOLDERS[k] if k in autos else v for k, v in knobs.items()})
+
+
+def resolve_rmu_knobs(
+    model: nn.Module,
+    processor: Any,
+    forget: Sequence[Sample],
+    images: FileImages,
+    knobs: Mapping[str, Any],
+    *,
+    lora: bool,
+    batch_size: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Replace RMU's "auto" knobs by numbers; return the knobs and how they were derived.
+
+    layer "auto": the authors' relative depth, round(7 x n / 32) of n decoder layers (15
+    instead of 7 with LoRA). steer "auto": RMU_STEER_SCALE x the mean norm of h_L over the
+    forget response tokens of the model before unlearning (measured here, once).
+    """
+    knobs = dict(knobs)
+    derived: dict[str, Any] = {}
+    depth = len(decoder_layers(model))
+    if knobs.get("layer") == AUTO:
+        ref = PAPER_RMU_LAYER["lora" if lora else "full"]
+        knobs["layer"] = min(depth - 1, round(ref * depth / PAPER_DEPTH))
+        derived["layer"] = f"round({ref} x {depth} / {PAPER_DEPTH})"
+    if knobs.get("steer") == AUTO:
+        layer = knobs.get("layer", 7)
+        if not isinstance(layer, int) or not -depth <= layer < depth:
+            raise InputError(f"layer {layer!r} does not exist ({depth} layers)", field="layer")
+        norm = mean_activation_norm(model, processor, forget, images, layer, batch_size)
+        knobs["steer"] = RMU_STEER_SCALE * norm
+        derived["steer"] = {"scale": RMU_STEER_SCALE, "forget_h_norm": norm}
+    return knobs, derived
+
+
+def align(
+    method: str,
+    model: str | Path | tuple[nn.Module, Any],
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    forget: str | Path | None = None,
+    retain: str | Path | None = None,
+    settings: AlignSettings | None = None,
+    image_root: str | Path | None = None,
+    trust_remote_code: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train `model` with `method` and save the result in `out`; returns `out`.
+
+    `model` is a model directory, a Hub id, or an already loaded (model, processor). sft
+    reads `data`, the unlearning methods `forget` and `retain` (JSONL / VLGuard / LLaVA
+    files); image paths are relative to `image_root` (default: each file's directory).
+    `settings` default to `resolve_settings(method)`. Rerunning with the same arguments after
+    a crash resumes from the last checkpoint. `out` ends as a plain HF model directory, or
+    with LoRA holds `out/adapter` (and the merged model if `settings.train.merge_lora`).
+    """
+    settings = settings or resolve_settings(method)
+    check_knobs(method, settings.knobs)
+    files = {"train": data, "forget": forget, "retain": retain}
+    streams, images, data_info = load_streams(method_class(method), files, image_root)
+    if isinstance(model, (str, Path)):
+        source = str(model)
+        model, processor = load_vlm(
+            model, dtype=DTYPES[settings.dtype], trust_remote_code=trust_remote_code
+        )
+    else:
+        model, processor = model
+        source = f"<in-memory {type(model).__name__}>"
+    knobs, derived = settings.knobs, {}
+    if method == "rmu":
+        knobs, derived = resolve_rmu_knobs(
+            model,
+            processor,
+            streams["forget"],
+            images,
+            knobs,
+            lora=settings.train.lora is not None,
+            batch_size=settings.train.batch_size,
+        )
+    objective = get_method(method, **knobs)
+    provenance = {
+        "model": source,
+        "files": data_info,
+        "dtype": settings.dtype,
+        "derived_knobs": derived,
+        "unmirage_version": __version__,
+    }
+    train(
+        model,
+        processor,
+        objective,
+        streams,
+        images,
+        settings.train,
+        out,
+        progress=progress,
+        provenance=provenance,
+    )
+    return Path(out)
+
+
+def merge_adapter(
+    adapter_dir: str | Path,
+    out: str | Path,
+    *,
+    base: str | Path | None = None,
+    trust_remote_code: bool = False,
+) -> Path:
+    """Merge a PEFT LoRA adapter into its base model and save a plain HF directory to `out`.
+
+    `base` defaults to the adapter's `base_model_name_or_path`. The same as PEFT's
+    `PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()`, with
+    safetensors-only loading; the processor (tokenizer, chat template) is the base model's.
+    """
+    from peft import PeftModel
+
+    adapter = Path(adapter_dir)
+    config_path = adapter / "adapter_config.json"
+    if not config_path.is_file():
+        raise InputError("no adapter_config.json: not a PEFT adapter directory", file=str(adapter))
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise InputError(
+            "no adapter_model.safetensors (only safetensors are loaded)", file=str(adapter)
+        )
+    if base is None:
+        try:
+            base = json.loads(config_path.read_text(encoding="utf-8")).get(
+                "base_model_name_or_path"
+            )
+        except (json.JSONDecodeError, AttributeError):
+            raise InputError("not a JSON object", file=str(config_path)) from None
+        if not base:
+            raise InputError(
+                "the adapter does not name its base model; give it with --model",
+                file=str(config_path),
+                field="base_model_name_or_path",
+            )
+    model, processor = load_vlm(base, trust_remote_code=trust_remote_code)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    with staged_dir(out) as stage:
+        save_vlm(merged, processor, stage)
+    return Path(out)
