@@ -314,3 +314,38 @@ def plot_first_words(result: Mapping[str, Any], path: str | Path, top_words: int
         ax.set_xlabel("share of queries")
     fig.suptitle("First word of the query, per group")
     fig.savefig(path, dpi=100)
+
+
+def audit_files(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    config: AuditConfig = AuditConfig(),
+    *,
+    fmt: str = "auto",
+    image_root: str | Path | None = None,
+    check_images: bool = True,
+) -> dict[str, Any]:
+    """Load the data files, audit them, and write audit.json, audit.md and first_words.png
+    into `out` together (all or nothing). Returns the audit."""
+    from unmirage.data.loaders import load_samples
+    from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
+    from unmirage.provenance import sha256_file
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", file=str(out))
+    samples: list[Sample] = []
+    sources = []
+    for path in map(Path, paths):
+        loaded = load_samples(path, fmt, image_root=image_root, check_images=check_images)
+        samples += loaded
+        digest = sha256_file(path)
+        sources.append(
+            {"path": str(path), "format": fmt, "sha256": digest, "n_samples": len(loaded)}
+        )
+    result = audit(samples, config, sources)
+    with staged_dir(out) as stage:
+        atomic_write_json(stage / "audit.json", result)
+        atomic_write_text(stage / "audit.md", render_markdown(result))
+        plot_first_words(result, stage / "first_words.png")
+    return result

@@ -22,7 +22,7 @@ from typing import Any
 
 from unmirage.align import align, resolve_settings
 from unmirage.attack import build_attack, load_audit_triggers
-from unmirage.audit import AuditConfig, audit
+from unmirage.audit import audit_files
 from unmirage.data import load_samples, write_jsonl
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
@@ -275,13 +275,7 @@ def _method_data(method: str, sources: Sources) -> list[Path]:
 
 
 def _audit_stage(sources: Sources, path: Path) -> None:
-    from unmirage.audit import plot_first_words, render_markdown
-
-    samples = load_samples(sources.safety, image_root=sources.image_root, check_images=False)
-    result = audit(samples, AuditConfig(), [{"path": str(sources.safety)}])
-    atomic_write_json(path / "audit.json", result)
-    atomic_write_text(path / "audit.md", render_markdown(result))
-    plot_first_words(result, path / "first_words.png")
+    audit_files([sources.safety], path, image_root=sources.image_root, check_images=False)
 
 
 def _align_stage(
@@ -293,7 +287,7 @@ def _align_stage(
     )
     settings = resolve_settings(
         method,
-        overrides=config.align_overrides.get(method, {}),
+        overrides={**config.align_overrides.get(method, {}), "merge_lora": config.lora},
         lora=config.lora,
         seed=config.seed,
     )

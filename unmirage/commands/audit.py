@@ -10,11 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from unmirage.audit import AuditConfig, audit, plot_first_words, render_markdown
-from unmirage.data import FORMATS, Sample, load_samples
+from unmirage.audit import AuditConfig, audit_files
+from unmirage.data import FORMATS
 from unmirage.errors import InputError
-from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
-from unmirage.provenance import sha256_file
 
 HELP = "statistics of query words against refuse/answer: find the shortcut trigger words"
 DESCRIPTION = """\
@@ -72,33 +70,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = _config(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", file=str(out))
-    paths = [Path(p) for p in args.data]
-    large = sum(p.stat().st_size for p in paths if p.is_file()) > LARGE_INPUT_BYTES
-    console = Console(stderr=True)
-    status = console.status("auditing ...") if large else contextlib.nullcontext()
+    large = sum(Path(p).stat().st_size for p in args.data if Path(p).is_file()) > LARGE_INPUT_BYTES
+    status = Console(stderr=True).status("auditing ...") if large else contextlib.nullcontext()
     with status:
-        samples: list[Sample] = []
-        sources = []
-        for path in paths:
-            loaded = load_samples(
-                path, args.format, image_root=args.image_root, check_images=not args.no_images
-            )
-            samples += loaded
-            sources.append(
-                {
-                    "path": str(path),
-                    "format": args.format,
-                    "sha256": sha256_file(path),
-                    "n_samples": len(loaded),
-                }
-            )
-        result = audit(samples, config, sources)
-        with staged_dir(out) as stage:
-            atomic_write_json(stage / "audit.json", result)
-            atomic_write_text(stage / "audit.md", render_markdown(result))
-            plot_first_words(result, stage / "first_words.png")
+        result = audit_files(
+            args.data,
+            out,
+            config,
+            fmt=args.format,
+            image_root=args.image_root,
+            check_images=not args.no_images,
+        )
     _summary(result, out)
     return 0
 

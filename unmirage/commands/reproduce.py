@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from unmirage.report.values import pct
 from unmirage.reproduce import METHODS, PRESETS, ReproduceConfig, reproduce
 
 HELP = "run the whole experiment (world, base, SFT/NPO/RMU, attack, eval, report)"
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap (48)")
     parser.add_argument("--batch-size", type=int, default=64, help="generation batch (64)")
+    parser.add_argument(
+        "--align-steps",
+        type=int,
+        help="train every alignment method for N steps (default: each method's own)",
+    )
     real = parser.add_argument_group("real models")
     real.add_argument("--model", help="HF id or directory of the base VLM (LLaVA, Qwen2-VL)")
     real.add_argument("--safety-data", help="safety SFT data (VLGuard train JSON, LLaVA, JSONL)")
@@ -82,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         forget=args.forget,
         retain=args.retain,
         image_root=args.image_root,
+        align_overrides=(
+            {m: {"steps": args.align_steps} for m in args.methods}
+            if args.align_steps is not None
+            else {}
+        ),
     )
     console = Console(stderr=True)
     start = time.perf_counter()
@@ -94,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
     console.rule("[bold]done")
     for name, m in metrics["models"].items():
         print(
-            f"{name:>8}: ASR {100 * m['asr_pre']:5.1f}% -> {100 * m['asr_post']:5.1f}% | "
-            f"benign RR {100 * m['rr_pre']:5.1f}% -> {100 * m['rr_post']:5.1f}% | "
-            f"utility {100 * m['utility']:5.1f}%"
+            f"{name:>8}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}% | "
+            f"benign RR {pct(m['rr_pre'])}% -> {pct(m['rr_post'])}% | "
+            f"utility {pct(m['utility'])}%"
         )
     print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s)")
     return 0

@@ -86,7 +86,7 @@ def check_metrics(metrics: Any, file: str = METRICS_FILE) -> None:
         if not isinstance(cis, Mapping):
             raise InputError("expected an object of intervals", file=file, record=name, field="ci")
         for key, ci in cis.items():
-            ok = (
+            ok = ci is None or (
                 isinstance(ci, list | tuple)
                 and len(ci) == 2
                 and all(_is_rate(v) for v in ci)
@@ -94,7 +94,7 @@ def check_metrics(metrics: Any, file: str = METRICS_FILE) -> None:
             )
             if not ok:
                 raise InputError(
-                    f"expected an interval [lo, hi] in [0, 1], got {ci!r}",
+                    f"expected an interval [lo, hi] in [0, 1] or null, got {ci!r}",
                     file=file,
                     record=name,
                     field=f"ci.{key}",
