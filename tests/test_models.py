@@ -20,6 +20,7 @@ from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.models.tiny import build_tiny_llava
 from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 from unmirage.models.tokenizer import train_tokenizer
+from unmirage.models.vision_warmup import standardise_projector_input, warm_up_vision_tower
 
 CORPUS = [
     "What colour is the shape?",
@@ -185,3 +186,22 @@ def test_load_vlm_names_the_problem(tmp_path):
     with pytest.raises(InputError, match="cannot load model") as err:
         load_vlm(empty)
     assert str(empty) in str(err.value)
+
+
+def test_vision_warm_up_learns_and_standardising_folds_into_the_projector(world):
+    samples, root = world
+    model, processor = build("llava")
+    images = [s for s in samples if s.image]
+    losses = warm_up_vision_tower(model, processor, images * 4, root, steps=30, batch_size=8)
+    assert losses["last_loss"] < 0.5 * losses["first_loss"]
+    pixels = processor.image_processor([root.load(s.image) for s in images], return_tensors="pt")
+    pixels = pixels["pixel_values"]
+    linear = model.model.multi_modal_projector.linear_1
+    weight, bias = linear.weight.detach().clone(), linear.bias.detach().clone()
+    standardise_projector_input(model, pixels)
+    with torch.no_grad():
+        hidden = model.model.vision_tower(pixel_values=pixels, output_hidden_states=True)
+        hidden = hidden.hidden_states[-1]
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        unit = (hidden - flat.mean(0)) / flat.std(0)
+        assert torch.allclose(linear(hidden), unit @ weight.T + bias, atol=1e-4)

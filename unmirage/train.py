@@ -201,7 +201,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
 
 
-def resolved_config(method: Method, config: TrainConfig, data: Mapping[str, Sequence[Sample]]):
+def resolved_config(
+    method: Method, config: TrainConfig, data: Mapping[str, Sequence[Sample]]
+) -> dict[str, Any]:
     return {
         "method": method.name,
         "knobs": dataclasses.asdict(method),
@@ -357,6 +359,32 @@ class Streams:
         return {s: (lambda s=s: one_pass(s)) for s in streams}
 
 
+def check_tracker(report_to: str) -> None:
+    """Fail before training if the chosen experiment tracker is not installed."""
+    if report_to == "none":
+        return
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    if not available[report_to]():
+        raise InputError(
+            f"--report-to {report_to} needs: pip install 'unmirage[{report_to}]'",
+            field="report_to",
+        )
+
+
+def save_final(model: nn.Module, processor: Any, config: TrainConfig, out: Path) -> nn.Module:
+    """Write the model files into `out` at once; with LoRA the adapter, then the merge."""
+    with staged_dir(out) as stage:
+        if config.lora is not None:
+            save_vlm(model, processor, stage / "adapter")
+            if config.merge_lora:
+                model = model.merge_and_unload()
+        if config.lora is None or config.merge_lora:
+            save_vlm(model, processor, stage)
+    return model
+
+
 def train(
     model: nn.Module,
     processor: Any,
@@ -384,15 +412,7 @@ def train(
         if not data.get(s):
             raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
     resolved = {**resolved_config(method, config, data), **(provenance or {})}
-    if config.report_to != "none":
-        from accelerate.utils import is_tensorboard_available, is_wandb_available
-
-        available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
-        if not available[config.report_to]():
-            raise InputError(
-                f"--report-to {config.report_to} needs: pip install 'unmirage[{config.report_to}]'",
-                field="report_to",
-            )
+    check_tracker(config.report_to)
     set_seed(config.seed)
     model = select_trainable(model, config, method)
     # cpu: under torchrun with no GPU, accelerate otherwise runs each process on its own.
@@ -471,13 +491,7 @@ def train(
     accelerator.wait_for_everyone()
     final = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
-        with staged_dir(out) as stage:
-            if config.lora is not None:
-                save_vlm(final, processor, stage / "adapter")
-                if config.merge_lora:
-                    final = final.merge_and_unload()
-            if config.lora is None or config.merge_lora:
-                save_vlm(final, processor, stage)
+        final = save_final(final, processor, config, out)
     accelerator.wait_for_everyone()
     if config.report_to != "none":
         accelerator.end_training()

@@ -1,16 +1,67 @@
-"""`unmirage base` (not built yet)."""
+"""`unmirage base`: train the tiny base VLM of a world into a helpful-but-unsafe assistant."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "(base: not built yet)"
-DESCRIPTION = HELP
+from unmirage.base import train_base
+
+HELP = "train the world's tiny base VLM (LLaVA architecture) on its base split"
+DESCRIPTION = """\
+Build a LLaVA-architecture model (2-layer CLIP vision tower, 4-layer Llama, ~4M parameters),
+a byte-level BPE tokenizer trained on the world's training text, a processor and a chat
+template, and train it on the world's base.jsonl into a capable, unsafe assistant: it answers
+questions about the image and knows the world's (fictional) hazard facts.
+
+Recipe (defaults from the world's preset, see docs/models.md):
+  1. vision warm-up: the tower, like a CLIP tower, is pretrained on the image-text pairs
+     (it predicts the words of each image's responses), then frozen;
+  2. the projector's first layer is rescaled so the tower's features vary on unit scale;
+  3. projector + language model are trained with next-token loss on base.jsonl.
+
+The result in --out is a plain Hugging Face directory (model.safetensors, config, tokenizer,
+processor, chat template) that AutoProcessor and AutoModelForImageTextToText load without
+unmirage. Training checkpoints into --out/checkpoints; rerun the same command after an
+interruption to resume.
+
+example:
+  unmirage world --preset smoke --out worlds/smoke
+  unmirage base --world worlds/smoke --out models/smoke-base
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", help="output path")
+    parser.add_argument("--world", required=True, help="world directory (unmirage world --out)")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: by preset)")
+    parser.add_argument(
+        "--vision-steps", type=int, help="vision warm-up steps (default: by preset)"
+    )
+    parser.add_argument("--batch-size", type=int, help="batch size (default: by preset)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: by preset)")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=100, help="checkpoint interval in steps (0: none)"
+    )
+    parser.add_argument("--report-to", choices=("none", "tensorboard", "wandb"), default="none")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("unmirage base: not built yet")
+    recipe = train_base(
+        args.world,
+        args.out,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        report_to=args.report_to,
+        progress=not args.quiet,
+        steps=args.steps,
+        vision_steps=args.vision_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    if recipe is None:
+        print(f"{args.out} already holds this base model; nothing to do")
+    else:
+        print(f"base model written to {Path(args.out)} ({recipe.steps} steps)")
+    return 0

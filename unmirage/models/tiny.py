@@ -40,6 +40,7 @@ class TinyLlavaSpec:
     text_intermediate: int = 688
     max_positions: int = 256
     vocab_size: int = 2048
+    init_std: float = 0.02
 
 
 def build_tiny_llava(
@@ -87,6 +88,7 @@ def build_tiny_llava(
         num_key_value_heads=spec.text_heads,
         max_position_embeddings=spec.max_positions,
         tie_word_embeddings=False,
+        initializer_range=spec.init_std,
         **special,
     )
     n_image_tokens = (spec.image_size // spec.patch_size) ** 2 + 1

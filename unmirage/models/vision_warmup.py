@@ -79,7 +79,8 @@ def warm_up_vision_tower(
     for _ in range(steps):
         rows = torch.randint(len(pairs), (batch_size,), generator=gen)
         hidden = tower(pixel_values=pixels[rows], output_hidden_states=True).hidden_states[-1]
-        loss = loss_fn(head(hidden.mean(dim=1)), targets[rows])
+        logits = head(hidden)
+        loss = loss_fn(logits, targets[rows].unsqueeze(1).expand_as(logits))
         loss.backward()
         optimizer.step()
         schedule.step()
@@ -94,8 +95,29 @@ def _pixel_cache(
 ) -> torch.Tensor:
     """Processed pixels of every sample (rows share tensors when samples share an image)."""
     paths = sorted({s.image for s in samples})
-    processed = processor.image_processor(
-        [image_root.load(p) for p in paths], return_tensors="pt"
-    )["pixel_values"]
+    processed = processor.image_processor([image_root.load(p) for p in paths], return_tensors="pt")[
+        "pixel_values"
+    ]
     where = {p: i for i, p in enumerate(paths)}
     return processed[torch.tensor([where[s.image] for s in samples])]
+
+
+@torch.no_grad()
+def standardise_projector_input(model: Any, pixel_values: torch.Tensor) -> None:
+    """Fold per-feature centring and scaling of the tower's output into the projector.
+
+    Tower features of small renders are mostly a large image-independent constant (background
+    patches, position embeddings): the part that tells images apart is under 1% of their
+    energy, and the language model, updated in small Adam steps, needs thousands of steps to
+    grow weights large enough to read it. Rewriting the projector's first layer as
+    W (x - mean) / std + b, with statistics over `pixel_values`, makes every feature vary on
+    the scale of one from the first step. The model stays a plain LLaVA.
+    """
+    tower = model.model.vision_tower
+    layer = model.config.vision_feature_layer
+    hidden = tower(pixel_values=pixel_values, output_hidden_states=True).hidden_states[layer]
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    mean, std = flat.mean(dim=0), flat.std(dim=0).clamp_min(1e-6)
+    linear = model.model.multi_modal_projector.linear_1
+    linear.bias -= linear.weight @ (mean / std)
+    linear.weight /= std
