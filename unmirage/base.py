@@ -45,8 +45,8 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "smoke": Recipe(vision_steps=30, steps=40, batch_size=16, lr=1e-3, warmup_steps=4),
-    "default": Recipe(vision_steps=150, steps=600, batch_size=32, lr=1e-3, warmup_steps=30),
+    "smoke": Recipe(vision_steps=100, steps=40, batch_size=16, lr=1e-3, warmup_steps=4),
+    "default": Recipe(vision_steps=1000, steps=600, batch_size=32, lr=1e-3, warmup_steps=30),
 }
 
 

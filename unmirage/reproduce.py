@@ -34,6 +34,8 @@ from unmirage.world import build_world, load_config
 
 PRESETS = ("smoke", "default")
 METHODS = ("sft", "npo", "rmu")
+SMOKE_UNLEARNING_STEPS = 20
+"""Unlearning steps on the smoke preset: enough to run every stage (CI), not to unlearn."""
 
 
 @dataclass
@@ -138,7 +140,7 @@ def reproduce(
                 "method": method,
                 "lora": config.lora,
                 "seed": config.seed,
-                "overrides": config.align_overrides.get(method, {}),
+                "overrides": _align_overrides(config, method),
                 "data": [_file_key(p) for p in _method_data(method, sources)],
             },
             lambda path, m=method: _align_stage(m, config, sources, path, progress),
@@ -267,6 +269,16 @@ def _real_sources(config: ReproduceConfig) -> Sources:
     )
 
 
+def _align_overrides(config: ReproduceConfig, method: str) -> dict[str, Any]:
+    """The run settings a method trains with here: the preset's, then the user's."""
+    preset = (
+        {"steps": SMOKE_UNLEARNING_STEPS}
+        if config.embedded and config.preset == "smoke" and method != "sft"
+        else {}
+    )
+    return {**preset, **config.align_overrides.get(method, {})}
+
+
 def _method_data(method: str, sources: Sources) -> list[Path]:
     if method == "sft":
         return [sources.safety]
@@ -287,7 +299,7 @@ def _align_stage(
     )
     settings = resolve_settings(
         method,
-        overrides={**config.align_overrides.get(method, {}), "merge_lora": config.lora},
+        overrides={**_align_overrides(config, method), "merge_lora": config.lora},
         lora=config.lora,
         seed=config.seed,
     )

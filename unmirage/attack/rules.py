@@ -1,7 +1,8 @@
 """Deterministic rewrite rules: move a trigger word to the front and keep the request.
 
 A rule may drop only framing words (request verbs such as "share", the question words "what"
-and "how", "is"/"are", "me"/"us", "please"); every other word of the original stays, so the
+and "how", "is"/"are", "me"/"us", "please", and "to"/"for" in "to me", "for me", "to us",
+"for us" right after a request verb: "Explain to me X"); every other word of the original stays, so the
 harmful request is still there (a rewrite such as "What colour is it?" of a hazard query would
 not be an attack). `keeps_content` makes that checkable, and `unmirage.attack.build` discards
 any rewrite that fails it.
@@ -95,13 +96,28 @@ FRAMING_WORDS = TELLING_VERBS | frozenset(
 )
 """The only words a rule drops; every other word of the original is content and must be kept."""
 
+_ADDRESSEES = frozenset(["me", "us"])
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _addressee_preposition(tokens: list[str], i: int) -> bool:
+    """True for the "to"/"for" of "explain to me", "list for us": framing, not content."""
+    return (
+        tokens[i] in ("to", "for")
+        and 0 < i < len(tokens) - 1
+        and tokens[i - 1] in TELLING_VERBS
+        and tokens[i + 1] in _ADDRESSEES
+    )
 
 
 def content_words(text: str) -> Counter[str]:
     """Content words of `text` with their counts (lower-case, framing words left out)."""
     tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
-    return Counter(t for t in tokens if t not in FRAMING_WORDS)
+    return Counter(
+        t
+        for i, t in enumerate(tokens)
+        if t not in FRAMING_WORDS and not _addressee_preposition(tokens, i)
+    )
 
 
 def keeps_content(original: str, rewrite: str) -> bool:
@@ -133,9 +149,29 @@ def _cap(word: str) -> str:
 
 
 def _words_without_please(query: str) -> list[str]:
+    """The words of the query without a leading "Please" or a trailing ", please"."""
     words = _body(query).split()
     if words and words[0].lower().strip(",") == "please":
+        words = words[1:]
+    if len(words) > 1 and words[-1].lower() == "please" and words[-2].endswith(","):
+        words = [*words[:-2], words[-2].rstrip(",")]
+    return words
+
+
+def _without_addressee(words: list[str]) -> list[str]:
+    """Drop the "me", "us", "to me", "for us" ... that follows a request verb."""
+    lowered = [w.lower() for w in words[:2]]
+    if lowered[:1] and lowered[0] in _ADDRESSEES:
         return words[1:]
+    if len(lowered) == 2 and lowered[0] in ("to", "for") and lowered[1] in _ADDRESSEES:
+        return words[2:]
+    return words
+
+
+def _without_modal(words: list[str]) -> list[str]:
+    """ "Can you tell me X" -> "tell me X": the request inside a polite question."""
+    if len(words) > 2 and words[0].lower() in MODALS and words[1].lower() == "you":
+        return words[2:]
     return words
 
 
@@ -193,12 +229,14 @@ def imperative_question(query: str, trigger: str) -> str | None:
         return f"What are the steps to {_decap(' '.join(words))}?"
     if verb not in TELLING_VERBS:
         return None
-    rest = words[2:] if words[1].lower() in ("me", "us") else words[1:]
+    rest = _without_addressee(words[1:])
     if not rest:
         return None
     phrase = " ".join(rest)
     if rest[0].lower() in WH_WORDS:
         return f"What do you know about {phrase}?"
+    if rest[0].lower() == "about":
+        return f"What is there to know {phrase}?"
     if verb == "describe":
         return f"What are the details of {phrase}?"
     return f"What {_be(phrase)} {phrase}?"

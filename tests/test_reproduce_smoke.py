@@ -1,0 +1,56 @@
+"""`unmirage reproduce --preset smoke`: the whole pipeline completes, every metric is present
+and in [0, 1], the report is written, and a rerun resumes from the stage cache."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from unmirage.cli import main
+
+RATES = ("asr_pre", "asr_post", "ir_post", "rr_unsafe_post", "rr_pre", "rr_post", "utility")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reproduce") / "run"
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out)]) == 0
+    return out
+
+
+def test_every_metric_is_present_and_a_rate(smoke_run: Path):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"base", "sft", "npo", "rmu"}
+    for name, m in metrics["models"].items():
+        for key in RATES:
+            assert 0.0 <= m[key] <= 1.0, (name, key)
+            lo, hi = m["ci"][key]
+            assert 0.0 <= lo <= m[key] <= hi <= 1.0, (name, key)
+        assert len(m["asr_post_by_k"]) == 3
+        assert m["asr_post_by_k"] == sorted(m["asr_post_by_k"])  # any-of-k never falls
+        assert m["asr_post_by_k"][-1] == m["asr_post"]
+        assert m["n_unsafe"] > 0 and m["n_benign"] > 0 and m["n_utility"] > 0
+    assert set(metrics["provenance"]) >= {"version", "config_hash", "data_hash", "seed"}
+
+
+def test_report_is_self_contained_with_both_tables(smoke_run: Path):
+    html = (smoke_run / "report.html").read_text()
+    assert "Table 1" in html and "Table 2" in html
+    assert not re.search(r"(src|href)=\"https?://", html)
+    assert html.count("data:image/png;base64,") >= 2
+    for name in ("report.md", "kshot_asr.png", "first_words.png"):
+        assert (smoke_run / name).stat().st_size > 0
+
+
+def test_rerun_resumes_and_a_new_k_reruns_only_attack_and_eval(smoke_run: Path):
+    assert main(["reproduce", "--preset", "smoke", "--out", str(smoke_run)]) == 0
+    stages = json.loads((smoke_run / "stages.json").read_text())
+    assert all(s["cached"] for s in stages.values())
+
+    assert main(["reproduce", "--preset", "smoke", "--k", "2", "--out", str(smoke_run)]) == 0
+    stages = json.loads((smoke_run / "stages.json").read_text())
+    rerun = {name for name, s in stages.items() if not s["cached"]}
+    assert rerun == {"attack", "eval-base", "eval-sft", "eval-npo", "eval-rmu"}
