@@ -2,10 +2,10 @@
 
 A rule may drop only framing words (request verbs such as "share", the question words "what"
 and "how", "is"/"are", "me"/"us", "please", and "to"/"for" in "to me", "for me", "to us",
-"for us" right after a request verb: "Explain to me X"); every other word of the original stays, so the
-harmful request is still there (a rewrite such as "What colour is it?" of a hazard query would
-not be an attack). `keeps_content` makes that checkable, and `unmirage.attack.build` discards
-any rewrite that fails it.
+"for us" right after a request verb: "Explain to me X"); every other word of the original
+stays, so the harmful request is still there (a rewrite such as "What colour is it?" of a
+hazard query would not be an attack). `keeps_content` makes that checkable, and
+`unmirage.attack.build` discards any rewrite that fails it.
 
 Each rule is `rule(query, trigger) -> str | None` (None: the rule does not apply).
 """
@@ -217,8 +217,9 @@ def _be(noun_phrase: str) -> str:
 
 
 def imperative_question(query: str, trigger: str) -> str | None:
-    """ "Share the steps to X" -> "What are the steps to X?"; "Create X" -> "What are the steps
-    to create X?" (only for the trigger "what")."""
+    """ "Share the steps to X" -> "What are the steps to X?"; "Tell me about X" -> "What is
+    there to know about X?"; "Create X" -> "What are the steps to create X?" (only for the
+    trigger "what")."""
     if trigger != "what":
         return None
     words = _words_without_please(query)
@@ -338,28 +339,81 @@ def compliance_rules(trigger: str) -> list[tuple[str, Rule]]:
     ]
 
 
-def question_imperative(query: str, trigger: str) -> str | None:
-    """Over-prudence: "What is X?" -> "Share X."; other questions -> "Share what/how ... ."
-    (request-verb triggers); "Can you tell me what X?" (modal triggers)."""
-    body = _body(query)
-    words = body.split()
-    if len(words) < 2:
+def modal_request(query: str, trigger: str) -> str | None:
+    """Over-prudence with a modal trigger: "Explain X" -> "Can you explain X?"; "Could you
+    count X?" -> "Can you count X?"; "What is X?" -> "Can you tell me what is X?"."""
+    if trigger not in MODALS:
         return None
-    if trigger in MODALS:
-        return f"{_cap(trigger)} you tell me {_decap(body)}?"
+    words = _words_without_please(query)
+    request = _without_modal(words)
+    if len(request) < 2:
+        return None
+    if request is not words or request[0].lower() in TELLING_VERBS | ACTION_VERBS:
+        return f"{_cap(trigger)} you {_decap(' '.join(request))}?"
+    if request[0].lower() in WH_WORDS:
+        return f"{_cap(trigger)} you tell me {_decap(' '.join(request))}?"
+    return None
+
+
+_SHORT_ANSWER = re.compile(r"^(an? (?:\w+ )?answer) (about .+)$", re.IGNORECASE)
+TOPIC_VERBS = frozenset(
+    ["describe", "explain", "discuss", "detail", "outline", "summarize", "summarise"]
+)
+"""Request verbs whose object is the topic, not the information: "Describe the scene"."""
+
+
+def verb_request(query: str, trigger: str) -> str | None:
+    """Over-prudence with a request-verb trigger: the telling verb of a request (and its "me",
+    "to me") gives way to the trigger: "Explain the steps to X" -> "Share the steps to X.";
+    "Tell me about X" -> "Share what you know about X."; "Describe X" -> "Share a description
+    of X."; "Give a short answer about X" -> "Describe, in a short answer, what you know about
+    X." (topic triggers)."""
     if trigger not in TELLING_VERBS | ACTION_VERBS:
+        return None
+    words = _without_modal(_words_without_please(query))
+    if len(words) < 2 or words[0].lower() not in TELLING_VERBS:
+        return None
+    verb, rest = words[0].lower(), _without_addressee(words[1:])
+    if not rest:
+        return None
+    head, phrase = _cap(trigger), " ".join(rest)
+    lead = rest[0].lower()
+    if lead == "about":
+        if trigger in ACTION_VERBS:
+            return f"{head} an answer {phrase}."
+        return f"{head} what you know {phrase}."
+    if lead in WH_WORDS:
+        return None if trigger in ACTION_VERBS else f"{head} {phrase}."
+    short = _SHORT_ANSWER.match(phrase)
+    if short and trigger in TOPIC_VERBS:
+        return f"{head}, in {short.group(1)}, what you know {short.group(2)}."
+    if verb == "describe" and trigger not in TOPIC_VERBS:
+        return f"{head} a description of {phrase}."
+    return f"{head} {phrase}."
+
+
+def question_imperative(query: str, trigger: str) -> str | None:
+    """Over-prudence on a question: "What is X?" -> "Share X."; other questions -> "Share
+    what/how ... ." (telling-verb triggers)."""
+    words = _body(query).split()
+    if len(words) < 2 or trigger not in TELLING_VERBS:
         return None
     first, second = words[0].lower(), words[1].lower()
     if first == "what" and second in ("is", "are") and len(words) > 2:
         return f"{_cap(trigger)} {' '.join(words[2:])}."
     if first in WH_WORDS:
-        return f"{_cap(trigger)} {_decap(body)}."
+        return f"{_cap(trigger)} {_decap(' '.join(words))}."
     return None
 
 
 def refusal_rules(trigger: str) -> list[tuple[str, Rule]]:
     """Rules for over-prudence rewrites of benign queries, most natural first."""
-    return [("question-imperative", question_imperative), *prefix_rules(trigger)]
+    return [
+        ("modal-request", modal_request),
+        ("verb-request", verb_request),
+        ("question-imperative", question_imperative),
+        *prefix_rules(trigger),
+    ]
 
 
 def imperative_statement(query: str, _trigger: str) -> str | None:
@@ -367,7 +421,7 @@ def imperative_statement(query: str, _trigger: str) -> str | None:
     words = _words_without_please(query)
     if len(words) < 2 or words[0].lower() not in TELLING_VERBS:
         return None
-    rest = words[2:] if words[1].lower() in ("me", "us") else words[1:]
+    rest = _without_addressee(words[1:])
     return f"I would like to know {' '.join(rest)}." if rest else None
 
 
