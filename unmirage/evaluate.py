@@ -93,6 +93,7 @@ def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, A
         "rule": meta.get("rule"),
         "trigger": meta.get("trigger"),
         "subset": sample.subset,
+        "image": sample.image,
         "query": sample.query,
         "response": response,
         "verdict": verdict,

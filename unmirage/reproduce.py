@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unmirage.align import align, resolve_settings
+from unmirage.align import AlignSettings, align, resolve_settings
 from unmirage.attack import build_attack, load_audit_triggers
 from unmirage.audit import audit_files
 from unmirage.data import load_samples, write_jsonl
@@ -138,9 +138,7 @@ def reproduce(
             {
                 **upstream,
                 "method": method,
-                "lora": config.lora,
-                "seed": config.seed,
-                "overrides": _align_overrides(config, method),
+                "settings": dataclasses.asdict(_settings(config, method)),
                 "data": [_file_key(p) for p in _method_data(method, sources)],
             },
             lambda path, m=method: _align_stage(m, config, sources, path, progress),
@@ -232,7 +230,7 @@ def _file_key(path: Path | None) -> str | None:
 def _embedded_sources(
     config: ReproduceConfig, runner: StageRunner, progress: bool
 ) -> tuple[Sources, dict[str, Any]]:
-    from unmirage.base import train_base
+    from unmirage.base import RECIPES, train_base
 
     world_config = load_config(config.preset)
     world = runner.run(
@@ -242,7 +240,7 @@ def _embedded_sources(
     )
     base = runner.run(
         "base",
-        {"world": world, "seed": config.seed},
+        {"world": world, "seed": config.seed, "recipe": dataclasses.asdict(RECIPES[config.preset])},
         lambda path: train_base(world.path, path / "model", seed=config.seed, progress=progress),
     )
     sources = Sources(
@@ -266,6 +264,16 @@ def _real_sources(config: ReproduceConfig) -> Sources:
         retain=Path(config.retain) if config.retain else None,
         image_root=root,
         base=str(config.model),
+    )
+
+
+def _settings(config: ReproduceConfig, method: str) -> AlignSettings:
+    """The resolved training settings of one method (their hash keys its stage)."""
+    return resolve_settings(
+        method,
+        overrides={**_align_overrides(config, method), "merge_lora": config.lora},
+        lora=config.lora,
+        seed=config.seed,
     )
 
 
@@ -297,12 +305,7 @@ def _align_stage(
     streams: Mapping[str, Path] = (
         {"data": data[0]} if method == "sft" else {"forget": data[0], "retain": data[1]}
     )
-    settings = resolve_settings(
-        method,
-        overrides={**_align_overrides(config, method), "merge_lora": config.lora},
-        lora=config.lora,
-        seed=config.seed,
-    )
+    settings = _settings(config, method)
     align(
         method,
         sources.base,
