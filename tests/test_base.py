@@ -11,6 +11,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.models.vision_warmup import label_targets
 
 SHORT = ["--steps", "6", "--vision-steps", "3", "--quiet"]
 
@@ -63,3 +64,22 @@ def test_missing_world_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "world.json" in err[0]
     assert not (tmp_path / "m").exists()
+
+
+def test_warm_up_targets_name_the_object_and_the_attribute_answers(trained):
+    world, _ = trained
+    base = load_samples(world / "base.jsonl", image_root=world)
+    pairs = [s for s in base if s.image and s.response]
+    targets = label_targets(pairs)
+    objects = sorted({s.meta["object"] for s in pairs if s.meta.get("object")})
+    assert int(targets[0].max()) + 1 == len(objects)
+    known = [i for i, s in enumerate(pairs) if s.meta.get("object")]
+    assert all(objects[int(targets[0][i])] == pairs[i].meta["object"] for i in known)
+    # colour and count answers each get a head; class answers repeat the object and do not
+    assert len(targets) == 3
+    colours = sorted({s.meta["answer"] for s in pairs if s.meta.get("intent") == "colour"})
+    assert int(targets[1].max()) + 1 == len(colours) >= 2
+    assert sum(int(t >= 0) for t in targets[1]) == sum(
+        s.meta.get("intent") == "colour" for s in pairs
+    )
+    assert all(len(t) == len(pairs) for t in targets)

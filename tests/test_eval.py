@@ -113,7 +113,14 @@ def test_metrics_from_fake_generation(tmp_path):
         "response",
         "verdict",
         "judge",
+        "trigger",
+        "subset",
+        "image",
     }
+    # each row names its sample's image (relative to the image root), rewrites included
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["u0"]["image"] == "images/a.png" and by_id["b0"]["image"] == "images/b.png"
+    assert all(r["image"] == by_id[r["orig_id"]]["image"] for r in rows)
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert saved["models"] == doc["models"]
     prov = saved["provenance"]

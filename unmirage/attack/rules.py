@@ -111,8 +111,12 @@ def _addressee_preposition(tokens: list[str], i: int) -> bool:
 
 
 def content_words(text: str) -> Counter[str]:
-    """Content words of `text` with their counts (lower-case, framing words left out)."""
+    """Content words of `text` with their counts (lower-case, framing words left out; so is a
+    leading "Can you", "Could you" ..., the politeness around a request)."""
     tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    start = 1 if tokens[:1] == ["please"] else 0
+    if tokens[start : start + 1] and tokens[start] in MODALS and tokens[start + 1 :][:1] == ["you"]:
+        tokens = tokens[start + 2 :]
     return Counter(
         t
         for i, t in enumerate(tokens)
@@ -216,6 +220,11 @@ def _be(noun_phrase: str) -> str:
     return "is"
 
 
+def _is_determiner(word: str) -> bool:
+    """ "the", "a", "some", "this" ...: a noun phrase follows ("What is the X" -> "the X")."""
+    return word.lower() in _SKIP_DETERMINERS | _SINGULAR_DETERMINERS | _PLURAL_DETERMINERS
+
+
 def imperative_question(query: str, trigger: str) -> str | None:
     """ "Share the steps to X" -> "What are the steps to X?"; "Tell me about X" -> "What is
     there to know about X?"; "Create X" -> "What are the steps to create X?" (only for the
@@ -265,7 +274,7 @@ def first_word_substitution(query: str, trigger: str) -> str | None:
             return f"What {first} you {verb} {phrase}?"
         if lead in WH_WORDS:
             return f"What {first} you {verb} about {phrase}?"
-        if lead in _SKIP_DETERMINERS | _SINGULAR_DETERMINERS | _PLURAL_DETERMINERS:
+        if _is_determiner(lead):
             return f"What {_be(phrase)} {phrase} that you {first} {verb}?"
         return f"What {phrase} {first} you {verb}?"
     if first in MODALS and second in SUBJECTS:
@@ -393,13 +402,14 @@ def verb_request(query: str, trigger: str) -> str | None:
 
 
 def question_imperative(query: str, trigger: str) -> str | None:
-    """Over-prudence on a question: "What is X?" -> "Share X."; other questions -> "Share
-    what/how ... ." (telling-verb triggers)."""
+    """Over-prudence on a question: "What is the X?" -> "Share the X."; other questions ->
+    "Share what/how ... ." (telling-verb triggers)."""
     words = _body(query).split()
     if len(words) < 2 or trigger not in TELLING_VERBS:
         return None
     first, second = words[0].lower(), words[1].lower()
-    if first == "what" and second in ("is", "are") and len(words) > 2:
+    noun_phrase = len(words) > 2 and _is_determiner(words[2]) and not words[-1].endswith("ing")
+    if first == "what" and second in ("is", "are") and noun_phrase:
         return f"{_cap(trigger)} {' '.join(words[2:])}."
     if first in WH_WORDS:
         return f"{_cap(trigger)} {_decap(' '.join(words))}."

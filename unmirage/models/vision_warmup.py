@@ -10,8 +10,9 @@ discarded:
     renders almost unreadable (linear probe 26-35%), because class words are a small part of
     that loss;
   * every image token predicts the exact answers of the attribute questions asked about the
-    image (`meta.answer` per `meta.intent`, e.g. colour and count), switched on after
-    `OBJECT_FIRST` of the steps: from the start they crowd out the class (probe 41-62%);
+    image (`meta.answer` per `meta.intent`, e.g. colour and count); these heads see detached
+    features for the first `OBJECT_FIRST` of the steps, so only then shape the tower: from the
+    start they crowd out the class (probe 41-62%);
   * the mean of the tokens predicts which words occur in the response (multi-label), so
     written text and everything else the responses mention still shapes the features.
 """
@@ -30,7 +31,7 @@ from unmirage.models.encode import ImageSource
 
 WORD = re.compile(r"[a-z]+")
 OBJECT_FIRST = 0.6
-"""Fraction of the warm-up steps during which only the object and word heads train."""
+"""Fraction of the warm-up steps during which only the object and word heads train the tower."""
 
 
 def response_words(samples: Sequence[Sample], *, min_count: int = 5) -> list[str]:
@@ -114,11 +115,12 @@ def warm_up_vision_tower(
         rows = torch.randint(len(pairs), (batch_size,), generator=gen)
         hidden = tower(pixel_values=pixels[rows], output_hidden_states=True).hidden_states[-1]
         loss = bce(word_head(hidden.mean(dim=1)), words[rows])
-        n_heads = len(label_heads) if step >= OBJECT_FIRST * steps else 1
-        for head, target in zip(label_heads[:n_heads], labels[:n_heads], strict=True):
+        reach_tower = step >= OBJECT_FIRST * steps
+        for k, (head, target) in enumerate(zip(label_heads, labels, strict=True)):
             y = target[rows].unsqueeze(1).expand(-1, hidden.shape[1]).reshape(-1)
             if (y >= 0).any():
-                logits = head(hidden).reshape(y.shape[0], -1)
+                features = hidden if k == 0 or reach_tower else hidden.detach()
+                logits = head(features).reshape(y.shape[0], -1)
                 loss = loss + nn.functional.cross_entropy(logits, y, ignore_index=-1)
         loss.backward()
         optimizer.step()
