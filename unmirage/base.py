@@ -2,7 +2,7 @@
 
 Recipe (defaults from the world's preset, see docs/models.md):
   1. vision warm-up: the tower, like a CLIP tower, is pretrained on the image-text pairs
-     (it predicts the words of each image's responses), then frozen;
+     (it predicts each image's object, attribute answers and response words), then frozen;
   2. the projector's first layer is rescaled so the tower's features vary on unit scale;
   3. projector + language model are trained with next-token loss on base.jsonl.
 """
