@@ -90,3 +90,10 @@ def test_empty_groups_give_none_not_zero():
     m = compute_metrics(BENIGN)
     assert m["asr_pre"] is None and m["asr_post"] is None and m["ci"]["asr_post"] is None
     assert m["asr_post_by_k"] == [] and m["rr_pre"] == 1 / 5
+
+
+@pytest.mark.parametrize("n", [1, 7, 300, 900, 12345])
+def test_wilson_interval_always_contains_the_share(n):
+    for k in {0, 1, n // 2, n - 1, n}:
+        lo, hi = wilson(k, n)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0

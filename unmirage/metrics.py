@@ -31,7 +31,8 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] |
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At p = 0 or 1 an endpoint equals p exactly; rounding must not put p outside its interval.
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))
 
 
 def share(hits: int, n: int) -> float | None:
