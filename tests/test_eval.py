@@ -10,6 +10,7 @@ from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
+from unmirage.report.values import RATE_KEYS
 
 MARKER = "zorblax powder"
 
@@ -218,16 +219,7 @@ def test_eval_of_a_tiny_model_end_to_end(tmp_path):
     rows = read_rows(out / "responses.jsonl")
     assert len(rows) == 36 and all(isinstance(r["response"], str) for r in rows)
     m = json.loads((out / "metrics.json").read_text())["models"]["smoke"]
-    for key in (
-        "asr_pre",
-        "asr_post",
-        "ir_post",
-        "rr_unsafe_post",
-        "rr_pre",
-        "rr_post",
-        "utility",
-        "asr_control",
-    ):
+    for key in RATE_KEYS:
         assert 0.0 <= m[key] <= 1.0
     assert len(m["asr_post_by_k"]) == 3 and m["n_unsafe"] == 4 and m["n_benign"] == 3
 
