@@ -27,7 +27,8 @@ from unmirage.data import load_samples, write_jsonl
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
-from unmirage.provenance import provenance
+from unmirage.methods import METHODS as REGISTERED_METHODS
+from unmirage.provenance import provenance, sha256_file
 from unmirage.report import render_report
 from unmirage.stages import StageResult, StageRunner
 from unmirage.world import build_world, load_config
@@ -68,8 +69,11 @@ class ReproduceConfig:
         if self.k < 1:
             raise InputError("must be at least 1", field="k")
         for m in self.methods:
-            if m not in ("sft", "npo", "rmu", "graddiff", "simnpo"):
-                raise InputError(f"unknown method '{m}'", field="methods")
+            if m not in REGISTERED_METHODS:
+                raise InputError(
+                    f"unknown method '{m}' (choose from {', '.join(sorted(REGISTERED_METHODS))})",
+                    field="methods",
+                )
         if self.embedded:
             real = ("safety_data", "test_data", "forget", "retain", "image_root")
             given = [name for name in real if getattr(self, name) is not None]
@@ -117,8 +121,7 @@ def reproduce(
     """Run (or resume) the whole pipeline into `out`; return the combined metrics.json."""
     config.validate()
     out = Path(out)
-    runner = StageRunner(out / "stages", on_start=on_stage)
-    runner.total = _stage_count(config)
+    runner = StageRunner(out / "stages", on_start=on_stage, total=_stage_count(config))
     key = dataclasses.asdict(config)
     if config.embedded:
         sources, upstream = _embedded_sources(config, runner, progress)
@@ -222,8 +225,6 @@ def _stage_count(config: ReproduceConfig) -> int:
 
 
 def _file_key(path: Path | None) -> str | None:
-    from unmirage.provenance import sha256_file
-
     return None if path is None else sha256_file(path)
 
 

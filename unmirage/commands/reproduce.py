@@ -25,8 +25,8 @@ Every stage is cached in OUT/stages by the hash of its inputs: rerun the same co
 kill and it resumes; change one option and only what depends on it runs again.
 
 embedded default (no downloads; two CPU cores):
-  unmirage reproduce --out runs/default                 # about 15 minutes
-  unmirage reproduce --preset smoke --out runs/smoke    # about 2 minutes, for a quick look
+  unmirage reproduce --out runs/default                 # 7 minutes measured on 2 idle cores
+  unmirage reproduce --preset smoke --out runs/smoke    # a minute or two, for a quick look
 
 real models (GPUs; see the README):
   unmirage reproduce --model llava-hf/llava-1.5-7b-hf --lora \\
