@@ -6,14 +6,16 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from unmirage import base as base_module
+from unmirage.base import held_out_image_names
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
-from unmirage.models.vision_warmup import label_targets
 
-SHORT = ["--steps", "6", "--vision-steps", "3", "--quiet"]
+SHORT = ["--steps", "6", "--vision-steps", "3", "--grounding-steps", "3", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def test_smoke_model_loads_and_generates_with_plain_hf_classes(trained):
     world, model_dir = trained
     assert (model_dir / "model.safetensors").is_file()
     assert not (model_dir / "checkpoints").exists()
+    assert not (model_dir / "grounding").exists()
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, use_safetensors=True)
     sample = load_samples(world / "test.jsonl", image_root=world)[0]
@@ -66,20 +69,33 @@ def test_missing_world_is_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-def test_warm_up_targets_name_the_object_and_the_attribute_answers(trained):
+def test_the_tower_corpus_leaves_out_every_test_image(trained):
     world, _ = trained
-    base = load_samples(world / "base.jsonl", image_root=world)
-    pairs = [s for s in base if s.image and s.response]
-    targets = label_targets(pairs)
-    objects = sorted({s.meta["object"] for s in pairs if s.meta.get("object")})
-    assert int(targets[0].max()) + 1 == len(objects)
-    known = [i for i, s in enumerate(pairs) if s.meta.get("object")]
-    assert all(objects[int(targets[0][i])] == pairs[i].meta["object"] for i in known)
-    # colour and count answers each get a head; class answers repeat the object and do not
-    assert len(targets) == 3
-    colours = sorted({s.meta["answer"] for s in pairs if s.meta.get("intent") == "colour"})
-    assert int(targets[1].max()) + 1 == len(colours) >= 2
-    assert sum(int(t >= 0) for t in targets[1]) == sum(
-        s.meta.get("intent") == "colour" for s in pairs
+    test = load_samples(world / "test.jsonl", image_root=world)
+    assert held_out_image_names(world) == {s.image for s in test if s.image} != set()
+
+
+def test_a_kill_after_grounding_resumes_from_the_grounding_model(trained, tmp_path, monkeypatch):
+    world, model_dir = trained
+    calls = []
+
+    def killed_in_stage_two(*args, **kwargs):
+        calls.append(args[-1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    real_train = base_module.train
+    monkeypatch.setattr(base_module, "train", killed_in_stage_two)
+    out = tmp_path / "model"
+    assert main(["base", "--world", str(world), "--out", str(out), *SHORT]) == 130
+    assert (out / "grounding" / "model.safetensors").is_file()
+    monkeypatch.setattr(base_module, "warm_up_vision_tower", None)  # must not run again
+    assert main(["base", "--world", str(world), "--out", str(out), *SHORT]) == 0
+    assert not (out / "grounding").exists()
+    assert (
+        load_file(out / "model.safetensors").keys()
+        == load_file(model_dir / "model.safetensors").keys()
     )
-    assert all(len(t) == len(pairs) for t in targets)
+    for name, tensor in load_file(out / "model.safetensors").items():
+        assert torch.equal(tensor, load_file(model_dir / "model.safetensors")[name]), name

@@ -4,6 +4,7 @@ and plain-HF save/load."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -20,7 +21,13 @@ from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.models.tiny import build_tiny_llava
 from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 from unmirage.models.tokenizer import train_tokenizer
-from unmirage.models.vision_warmup import standardise_projector_input, warm_up_vision_tower
+from unmirage.models.vision_warmup import (
+    processed_pixels,
+    warm_up_vision_tower,
+    whiten_projector_input,
+)
+from unmirage.world import PRESETS
+from unmirage.world.tower_corpus import tower_corpus
 
 CORPUS = [
     "What colour is the shape?",
@@ -188,20 +195,22 @@ def test_load_vlm_names_the_problem(tmp_path):
     assert str(empty) in str(err.value)
 
 
-def test_vision_warm_up_learns_and_standardising_folds_into_the_projector(world):
-    samples, root = world
-    model, processor = build("llava")
-    images = [s for s in samples if s.image]
-    losses = warm_up_vision_tower(model, processor, images * 4, root, steps=30, batch_size=8)
-    assert losses["last_loss"] < 0.5 * losses["first_loss"]
-    pixels = processor.image_processor([root.load(s.image) for s in images], return_tensors="pt")
-    pixels = pixels["pixel_values"]
+def test_vision_warm_up_learns_and_whitening_folds_into_the_projector():
+    model, processor = build_tiny_llava(CORPUS * 5, replace(SMALL_SPEC, image_size=32))
+    corpus = tower_corpus(PRESETS["smoke"], 64, seed=0)
+    losses = warm_up_vision_tower(model, processor, corpus, steps=100, batch_size=16, lr=1e-2)
+    assert losses["last_loss"] < 0.6 * losses["first_loss"]
+    pixels = processed_pixels(processor, corpus.pixels)
     linear = model.model.multi_modal_projector.linear_1
     weight, bias = linear.weight.detach().clone(), linear.bias.detach().clone()
-    standardise_projector_input(model, pixels)
+    whiten_projector_input(model, pixels, floor=1e-4)
     with torch.no_grad():
         hidden = model.model.vision_tower(pixel_values=pixels, output_hidden_states=True)
-        hidden = hidden.hidden_states[-1]
-        flat = hidden.reshape(-1, hidden.shape[-1])
-        unit = (hidden - flat.mean(0)) / flat.std(0)
-        assert torch.allclose(linear(hidden), unit @ weight.T + bias, atol=1e-4)
+        flat = hidden.hidden_states[-1].reshape(-1, weight.shape[1])
+        # the features the original layer now sees: centred and (up to the floor) white
+        seen = torch.linalg.lstsq(weight, (linear(flat) - bias).T).solution.T
+    cov = torch.cov(seen.T.double())
+    eigenvalues = torch.linalg.eigvalsh(cov)
+    assert seen.mean(0).abs().max() < 1e-3
+    assert eigenvalues.max() == pytest.approx(1.0, abs=1e-2)
+    assert (eigenvalues > 0.99).sum() >= weight.shape[1] // 2

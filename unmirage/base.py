@@ -1,10 +1,14 @@
 """The tiny base VLM of a world: a helpful-but-unsafe assistant trained on its base split.
 
 Recipe (defaults from the world's preset, see docs/models.md):
-  1. vision warm-up: the tower, like a CLIP tower, is pretrained on the image-text pairs
-     (it predicts each image's object, attribute answers and response words), then frozen;
-  2. the projector's first layer is rescaled so the tower's features vary on unit scale;
-  3. projector + language model are trained with next-token loss on base.jsonl.
+  1. vision warm-up: the tower, like a CLIP tower, is pretrained on a corpus of fresh labelled
+     renders of the world's classes (never a test image), then frozen;
+  2. the projector's first layer is rescaled so the tower's features are white (every
+     direction of variation on unit scale);
+  3. grounding, like LLaVA's feature-alignment stage: projector + language model are trained
+     with next-token loss on the base split's questions about what is visible (captions,
+     colour, count, class, written words);
+  4. instruction tuning: projector + language model are trained on all of base.jsonl.
 """
 
 from __future__ import annotations
@@ -12,24 +16,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import load_images
+from unmirage.models.loading import load_vlm
 from unmirage.models.tiny import TinyLlavaSpec, build_tiny_llava
-from unmirage.models.vision_warmup import standardise_projector_input, warm_up_vision_tower
+from unmirage.models.vision_warmup import warm_up_vision_tower, whiten_projector_input
 from unmirage.train import TrainConfig, train
+from unmirage.world.config import WorldConfig, apply_overrides
+from unmirage.world.templates import ATTRIBUTE_INTENTS
+from unmirage.world.tower_corpus import tower_corpus
 
 TEXT_SPLITS = ("base", "safety_sft", "forget", "retain")
 """Splits whose text trains the tokenizer (never test: its phrasings are held out)."""
 
 RECIPE_FILE = "base_recipe.json"
+GROUNDING_DIR = "grounding"
+"""Subdirectory of the output holding the grounding stage's run until the model is done."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,8 @@ class Recipe:
     """Steps and rates of the base training for one world preset."""
 
     vision_steps: int
+    vision_images: int
+    grounding_steps: int
     steps: int
     batch_size: int
     lr: float
@@ -45,8 +59,24 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "smoke": Recipe(vision_steps=100, steps=40, batch_size=16, lr=1e-3, warmup_steps=4),
-    "default": Recipe(vision_steps=1000, steps=600, batch_size=32, lr=1e-3, warmup_steps=30),
+    "smoke": Recipe(
+        vision_steps=100,
+        vision_images=2000,
+        grounding_steps=10,
+        steps=40,
+        batch_size=16,
+        lr=1e-3,
+        warmup_steps=4,
+    ),
+    "default": Recipe(
+        vision_steps=2000,
+        vision_images=40000,
+        grounding_steps=200,
+        steps=500,
+        batch_size=32,
+        lr=1e-3,
+        warmup_steps=30,
+    ),
 }
 
 
@@ -69,9 +99,26 @@ def choose_recipe(manifest: dict[str, Any], **overrides: int | float | None) -> 
     """The preset's recipe with the given fields replaced (None keeps the default)."""
     recipe = RECIPES.get(str(manifest.get("preset")), RECIPES["default"])
     for name, value in overrides.items():
-        if value is not None and value <= 0 and not (name == "vision_steps" and value == 0):
+        may_be_zero = name in ("vision_steps", "grounding_steps")
+        if value is not None and value <= 0 and not (may_be_zero and value == 0):
             raise InputError(f"must be positive, got {value}", field=name.replace("_", "-"))
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def world_config(manifest: dict[str, Any], world: Path) -> WorldConfig:
+    """The configuration the world was built with (from its manifest)."""
+    config = manifest.get("config")
+    if not isinstance(config, dict):
+        raise InputError("no config object in the manifest", file=str(world / "world.json"))
+    return apply_overrides(WorldConfig(), config, str(world / "world.json"))
+
+
+def held_out_image_names(world: Path) -> set[str]:
+    """Image paths of the test split, which no training stage may see."""
+    path = world / "test.jsonl"
+    if not path.is_file():
+        return set()
+    return {s.image for s in load_samples(path, image_root=world, check_images=False) if s.image}
 
 
 def tokenizer_corpus(world: Path) -> list[str]:
@@ -98,7 +145,9 @@ def train_base(
 ) -> Recipe | None:
     """Build and train the world's base model into `out` (resumable).
 
-    `overrides` replace fields of the preset's recipe (steps, vision_steps, batch_size, lr).
+    `overrides` replace fields of the preset's recipe (steps, vision_steps, vision_images,
+    grounding_steps, batch_size, lr). A rerun after a kill resumes: within a stage from its
+    last checkpoint, and after the grounding stage from that stage's saved model.
     Returns the recipe used, or None if `out` already holds this very model.
     """
     world, out = Path(world), Path(out)
@@ -116,14 +165,6 @@ def train_base(
 
     base = load_samples(world / "base.jsonl", image_root=world)
     root = ImageRoot(world)
-    image_size = int(manifest.get("config", {}).get("image_size", 32))
-    spec = TinyLlavaSpec(image_size=image_size, init_std=recipe.init_std)
-    model, processor = build_tiny_llava(tokenizer_corpus(world), spec, seed=seed)
-    if recipe.vision_steps:
-        warm_up_vision_tower(model, processor, base, root, steps=recipe.vision_steps, seed=seed)
-    with_images = [s for s in base if s.image][:256]
-    pixels = processor.image_processor(load_images(with_images, root), return_tensors="pt")
-    standardise_projector_input(model, pixels["pixel_values"])
     config = TrainConfig(
         steps=recipe.steps,
         batch_size=recipe.batch_size,
@@ -135,6 +176,60 @@ def train_base(
         trainable=["multi_modal_projector", "language_model", "lm_head"],
         report_to=report_to,
     )
+    grounding_dir = out / GROUNDING_DIR
+    if (grounding_dir / "model.safetensors").is_file():
+        if json.loads((grounding_dir / RECIPE_FILE).read_text(encoding="utf-8")) != record:
+            raise InputError(
+                "holds a different base model's grounding stage; choose a new --out",
+                file=str(grounding_dir),
+            )
+        model, processor = load_vlm(grounding_dir)
+    else:
+        model, processor = initial_model(world, manifest, recipe, base, seed, progress=progress)
+        visible = [s for s in base if s.meta.get("intent") in ATTRIBUTE_INTENTS]
+        if recipe.grounding_steps and visible:
+            grounding = dataclasses.replace(config, steps=recipe.grounding_steps)
+            grounding_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(grounding_dir / RECIPE_FILE, record)
+            train(
+                model,
+                processor,
+                SFT(),
+                {"train": visible},
+                root,
+                grounding,
+                grounding_dir,
+                progress=progress,
+            )
     train(model, processor, SFT(), {"train": base}, root, config, out, progress=progress)
     atomic_write_json(out / RECIPE_FILE, record)
+    shutil.rmtree(grounding_dir, ignore_errors=True)
     return recipe
+
+
+def initial_model(
+    world: Path,
+    manifest: dict[str, Any],
+    recipe: Recipe,
+    base: list[Sample],
+    seed: int,
+    *,
+    progress: bool,
+) -> tuple[Any, Any]:
+    """A fresh tiny LLaVA with its vision tower warmed up and frozen features whitened."""
+    world_cfg = world_config(manifest, world)
+    spec = TinyLlavaSpec(image_size=world_cfg.image_size, init_std=recipe.init_std)
+    model, processor = build_tiny_llava(tokenizer_corpus(world), spec, seed=seed)
+    if recipe.vision_steps:
+        corpus = tower_corpus(
+            world_cfg, recipe.vision_images, seed=seed, exclude=held_out_image_names(world)
+        )
+        warm_up_vision_tower(
+            model, processor, corpus, steps=recipe.vision_steps, seed=seed, progress=progress
+        )
+    with_images = [s for s in base if s.image][:256]
+    pixels = processor.image_processor(
+        load_images(with_images, ImageRoot(world)), return_tensors="pt"
+    )
+    whiten_projector_input(model, pixels["pixel_values"])
+    return model, processor

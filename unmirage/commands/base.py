@@ -15,10 +15,13 @@ template, and train it on the world's base.jsonl into a capable, unsafe assistan
 questions about the image and knows the world's (fictional) hazard facts.
 
 Recipe (defaults from the world's preset, see docs/models.md):
-  1. vision warm-up: the tower, like a CLIP tower, is pretrained on the image-text pairs
-     (it predicts the words of each image's responses), then frozen;
-  2. the projector's first layer is rescaled so the tower's features vary on unit scale;
-  3. projector + language model are trained with next-token loss on base.jsonl.
+  1. vision warm-up: the tower, like a CLIP tower, is pretrained, here on fresh renders of
+     the world's classes labelled with what they show (never a test image), then frozen;
+  2. the projector's first layer whitens the tower's features (every direction of
+     variation on unit scale);
+  3. grounding (LLaVA's feature-alignment stage): projector + language model learn the
+     base split's questions about what is visible (captions, colour, count, class, words);
+  4. instruction tuning: projector + language model train on all of base.jsonl.
 
 The result in --out is a plain Hugging Face directory (model.safetensors, config, tokenizer,
 processor, chat template) that AutoProcessor and AutoModelForImageTextToText load without
@@ -34,9 +37,22 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", required=True, help="world directory (unmirage world --out)")
     parser.add_argument("--out", required=True, help="model directory to write")
-    parser.add_argument("--steps", type=int, help="optimizer steps (default: by preset)")
+    parser.add_argument(
+        "--steps", type=int, help="instruction-tuning optimizer steps (default: by preset)"
+    )
     parser.add_argument(
         "--vision-steps", type=int, help="vision warm-up steps (default: by preset)"
+    )
+    parser.add_argument(
+        "--vision-images",
+        type=int,
+        help="labelled renders in the vision warm-up corpus (default: by preset)",
+    )
+    parser.add_argument(
+        "--grounding-steps",
+        type=int,
+        help="steps of the grounding stage before instruction tuning, 0 to skip "
+        "(default: by preset)",
     )
     parser.add_argument("--batch-size", type=int, help="batch size (default: by preset)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: by preset)")
@@ -57,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         steps=args.steps,
         vision_steps=args.vision_steps,
+        vision_images=args.vision_images,
+        grounding_steps=args.grounding_steps,
         batch_size=args.batch_size,
         lr=args.lr,
     )

@@ -7,6 +7,7 @@ an object is exactly its colour (checkable) and the same size always gives the s
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -85,10 +86,11 @@ SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
+@cache
 def shape_mask(shape: str, size: int) -> Mask:
-    """The `size` x `size` mask of `shape`."""
+    """The `size` x `size` mask of `shape` (cached, read-only)."""
     x, y = _grid(size)
-    return SHAPES[shape](x, y)
+    return _read_only(SHAPES[shape](x, y))
 
 
 GLYPH_WIDTH = 3
@@ -135,10 +137,17 @@ def text_width(word: str, scale: int = 1) -> int:
     return (len(word) * (GLYPH_WIDTH + 1) - 1) * scale
 
 
+@cache
 def text_mask(word: str, scale: int = 1) -> Mask:
-    """The mask of `word` (lower-case letters a-z), each font pixel a `scale` x `scale` block."""
+    """The mask of `word` (lower-case letters a-z), each font pixel a `scale` x `scale` block
+    (cached, read-only)."""
     mask = np.zeros((GLYPH_HEIGHT, text_width(word)), dtype=bool)
     for i, char in enumerate(word):
         x0 = i * (GLYPH_WIDTH + 1)
         mask[:, x0 : x0 + GLYPH_WIDTH] = glyph(char)
-    return np.kron(mask, np.ones((scale, scale), dtype=bool))
+    return _read_only(np.kron(mask, np.ones((scale, scale), dtype=bool)))
+
+
+def _read_only(mask: Mask) -> Mask:
+    mask.flags.writeable = False
+    return mask

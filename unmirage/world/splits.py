@@ -46,6 +46,30 @@ GENERAL_CATEGORIES = ("caption", "attribute", "read")
 MAX_DRAWS = 10_000
 
 
+def draw_image_kind(rng: random.Random, config: WorldConfig) -> str:
+    """Object render or typographic image, in the proportion of their referent weights."""
+    w = config.referents
+    obj, text = w.get("object", 0.0), w.get("text", 0.0)
+    return "text" if rng.random() * (obj + text) < text else "object"
+
+
+def draw_scene(
+    rng: random.Random, config: WorldConfig, cls: ObjectClass, kind: str, scale: int
+) -> Scene:
+    """A random scene of `cls`: its name written (`kind` "text") or 1..max_count objects."""
+    if kind == "text":
+        return sample_text_scene(rng, cls.name, config.image_size, scale)
+    count = rng.randint(1, config.max_count)
+    return sample_object_scene(
+        rng, cls.name, cls.shape, count, config.image_size, config.object_size
+    )
+
+
+def world_text_scale(config: WorldConfig) -> int:
+    """The font scale of the world's typographic images (the longest class name fits)."""
+    return text_scale(config.image_size, max(len(c.name) for c in CLASSES))
+
+
 class WorldGenerator:
     """Builds the splits of one world; keeps the rendered images for writing."""
 
@@ -54,7 +78,7 @@ class WorldGenerator:
         self.seed = seed
         self.images: dict[str, bytes] = {}
         self.train_keys: set[str] = set()
-        self.scale = text_scale(config.image_size, max(len(c.name) for c in CLASSES))
+        self.scale = world_text_scale(config)
         self.train_pool = full_pool(TRAIN_OPENERS)
         self.test_pool = full_pool(TEST_OPENERS)
         self.sft_pools = subset_pools(TRAIN_OPENERS, config.phrasing_overlap, self.rng("phrasing"))
@@ -83,13 +107,7 @@ class WorldGenerator:
         redrawn until they differ from every training scene."""
         cfg = self.config
         for _ in range(MAX_DRAWS):
-            if kind == "text":
-                scene: Scene = sample_text_scene(rng, cls.name, cfg.image_size, self.scale)
-            else:
-                count = rng.randint(1, cfg.max_count)
-                scene = sample_object_scene(
-                    rng, cls.name, cls.shape, count, cfg.image_size, cfg.object_size
-                )
+            scene = draw_scene(rng, cfg, cls, kind, self.scale)
             if not (held_out and scene.key() in self.train_keys):
                 break
         else:
@@ -105,12 +123,6 @@ class WorldGenerator:
             pixels = render(scene, cfg.image_size, cfg.object_size, self.scale)
             self.images[name] = png_bytes(pixels)
         return scene, name
-
-    def image_kind(self, rng: random.Random) -> str:
-        """Object render or typographic image, in the proportion of their referent weights."""
-        w = self.config.referents
-        obj, text = w.get("object", 0.0), w.get("text", 0.0)
-        return "text" if rng.random() * (obj + text) < text else "object"
 
     def referent_kind(self, rng: random.Random) -> str:
         """Object, text or named, by the configured referent weights."""
@@ -200,7 +212,7 @@ class WorldGenerator:
         cls = rng.choice(CLASSES)
         if category == "caption":
             return self.attribute_sample(
-                rng, sid, self.train_pool, opener, cls, self.image_kind(rng), "caption"
+                rng, sid, self.train_pool, opener, cls, draw_image_kind(rng, self.config), "caption"
             )
         if category == "read":
             return self.attribute_sample(rng, sid, self.train_pool, opener, cls, "text", "read")
@@ -258,7 +270,7 @@ class WorldGenerator:
             if kind == "unsafe":
                 pool = self.sft_pools["unsafe_image"]
                 cls = rng.choice(HAZARDS)
-                referent = self.image_kind(rng)
+                referent = draw_image_kind(rng, self.config)
                 opener = next(openers["unsafe_image"])
                 samples.append(
                     self.knowledge_sample(rng, sid(), pool, opener, cls, referent, False)
@@ -282,7 +294,7 @@ class WorldGenerator:
         if rng.random() < self.config.safe_safe_knowledge_fraction:
             referent = self.referent_kind(rng)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True)
-        return self.attribute_sample(rng, sid, pool, opener, cls, self.image_kind(rng))
+        return self.attribute_sample(rng, sid, pool, opener, cls, draw_image_kind(rng, self.config))
 
     def forget(self, sft: Sequence[Sample]) -> list[Sample]:
         """Unsafe safety_sft queries paired with the base model's kind of harmful answer
@@ -343,7 +355,7 @@ class WorldGenerator:
         def unsafe(sid: str, opener: str) -> Sample:
             cls = rng.choice(HAZARDS)
             named = rng.random() < cfg.test_safe_unsafe_fraction
-            referent = "named" if named else self.image_kind(rng)
+            referent = "named" if named else draw_image_kind(rng, self.config)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, False, True)
 
         def benign(sid: str, opener: str) -> Sample:

@@ -1,0 +1,79 @@
+"""Labelled renders to pretrain a vision tower: the tiny model's stand-in for CLIP's corpus.
+
+Real LLaVA starts from a CLIP tower pretrained on hundreds of millions of image-text pairs,
+none of them VLGuard's. The tiny model's tower gets the same kind of start: fresh scenes drawn
+by the world's own renderer and configuration, each labelled with what it shows (the class or
+the written word, the colour, the count, the occupied grid cells). No hazard knowledge is in
+these labels, only what is visible. Scenes that are images of the test split are skipped, so
+the evaluation images stay unseen.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Container
+from dataclasses import dataclass
+
+import numpy as np
+
+from unmirage.world.config import WorldConfig
+from unmirage.world.entities import CLASSES, COLOURS, COUNT_WORDS
+from unmirage.world.render import GRID, ObjectScene, image_name, render
+from unmirage.world.splits import draw_image_kind, draw_scene, world_text_scale
+
+KINDS: tuple[str, ...] = ("object", "text")
+
+
+@dataclass(frozen=True)
+class TowerCorpus:
+    """`pixels` (n, H, W, 3) uint8 with per-image labels.
+
+    `labels[name]` holds indices into `label_names[name]` (-1 where the label does not apply:
+    a written word has no count); `cells` is the (n, 9) 0/1 grid occupancy of object scenes;
+    `names` are the image names the world would give the scenes.
+    """
+
+    names: tuple[str, ...]
+    pixels: np.ndarray
+    labels: dict[str, np.ndarray]
+    label_names: dict[str, tuple[str, ...]]
+    cells: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+
+def tower_corpus(
+    config: WorldConfig, n: int, *, seed: int, exclude: Container[str] = frozenset()
+) -> TowerCorpus:
+    """`n` random scenes of the world's classes, none whose image name is in `exclude`."""
+    rng = random.Random(f"unmirage-tower-corpus/{seed}")
+    scale = world_text_scale(config)
+    label_names = {
+        "class": tuple(c.name for c in CLASSES),
+        "colour": tuple(sorted(COLOURS)),
+        "count": COUNT_WORDS[: config.max_count],
+        "kind": KINDS,
+    }
+    size = config.image_size
+    pixels = np.empty((n, size, size, 3), dtype=np.uint8)
+    labels = {key: np.full(n, -1, dtype=np.int64) for key in label_names}
+    cells = np.zeros((n, GRID * GRID), dtype=np.float32)
+    drawn: list[str] = []
+    while len(drawn) < n:
+        cls = rng.choice(CLASSES)
+        kind = draw_image_kind(rng, config)
+        scene = draw_scene(rng, config, cls, kind, scale)
+        name = image_name(scene)
+        if name in exclude:
+            continue
+        row = len(drawn)
+        drawn.append(name)
+        pixels[row] = render(scene, size, config.object_size, scale)
+        labels["class"][row] = label_names["class"].index(cls.name)
+        labels["colour"][row] = label_names["colour"].index(scene.colour)
+        labels["kind"][row] = KINDS.index(kind)
+        if isinstance(scene, ObjectScene):
+            labels["count"][row] = scene.count - 1
+            cells[row, list(scene.cells)] = 1.0
+    return TowerCorpus(tuple(drawn), pixels, labels, label_names, cells)
