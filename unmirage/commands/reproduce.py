@@ -25,7 +25,7 @@ Every stage is cached in OUT/stages by the hash of its inputs: rerun the same co
 kill and it resumes; change one option and only what depends on it runs again.
 
 embedded default (no downloads; two CPU cores):
-  unmirage reproduce --out runs/default                 # 7 minutes measured on 2 idle cores
+  unmirage reproduce --out runs/default                 # 8 minutes measured on 2 idle cores
   unmirage reproduce --preset smoke --out runs/smoke    # a minute or two, for a quick look
 
 real models (GPUs; see the README):
