@@ -7,9 +7,9 @@ a corpus of labelled renders (`unmirage.world.tower_corpus`), with temporary hea
 then discarded: every image token predicts the image's class (or written word), colour, count
 and kind, and the mean of the tokens predicts which grid cells hold an object.
 
-A fresh corpus matters: trained on the ~6k images of a base split, the tower over-fits (a
-written word is read right in 43% of unseen images, against 99% when every step sees new
-renders; measured by bench/vision_tower.py).
+A large corpus matters: with as few images as a base split has (5,600), the tower over-fits;
+linear probes on unseen renders read the written word at 0.77 and the count at 0.90, against
+0.89 and 0.99 with the default 40,000 (bench/vision_tower.py, 2000 steps each).
 """
 
 from __future__ import annotations
