@@ -200,8 +200,19 @@ def train_base(
                 grounding,
                 grounding_dir,
                 progress=progress,
+                label="grounding",
             )
-    train(model, processor, SFT(), {"train": base}, root, config, out, progress=progress)
+    train(
+        model,
+        processor,
+        SFT(),
+        {"train": base},
+        root,
+        config,
+        out,
+        progress=progress,
+        label="instruction tuning",
+    )
     atomic_write_json(out / RECIPE_FILE, record)
     shutil.rmtree(grounding_dir, ignore_errors=True)
     return recipe

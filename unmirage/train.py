@@ -395,6 +395,7 @@ def train(
     out_dir: str | Path,
     *,
     progress: bool = True,
+    label: str | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """Train `model` with `method` on `data[stream]`, save it to `out_dir`, return it.
@@ -403,6 +404,7 @@ def train(
     from the latest checkpoint, and the final weights equal those of an uninterrupted run.
     `Method.setup` runs on the initial weights, also when resuming. With LoRA, the adapter is
     saved to `out_dir/adapter` and, if `merge_lora`, merged into the saved full model.
+    `label` names the progress bar (default: the method's name).
     `provenance` (e.g. model source, data files and their hashes) joins the resolved config in
     `train_config.json`, so a rerun with other inputs of the same size refuses to resume.
     """
@@ -458,7 +460,7 @@ def train(
 
     t0 = time.monotonic()
     with progress_bar(progress and accelerator.is_main_process) as bar:
-        task = bar.add_task(method.name, total=steps, completed=start, status="")
+        task = bar.add_task(label or method.name, total=steps, completed=start, status="")
         for step in range(start, steps):
             sums: dict[str, float] = {}
             for micro in range(config.grad_accum):
