@@ -48,6 +48,7 @@ def test_help_teaches_with_an_example(capsys):
         ("forget_size: 100000\n", "forget_size"),
         ("base_mix: {caption: -1}\n", "base_mix.caption"),
         ("referents: {object: 0, text: 0}\n", "referents"),
+        ("test_openers: uniform\n", "test_openers"),
         ("first_words: {unsafe_image: {n: 3, counts: {share: 5}}}\n", "first_words.unsafe_image.n"),
         ("first_words: {odd_subset: {n: 3, counts: {}}}\n", "first_words.odd_subset"),
         ("other_openers: {unsafe_image: {tell: 1}}\n", "other_openers.unsafe_image.tell"),

@@ -26,9 +26,9 @@ from unmirage.world.entities import (
     class_by_name,
 )
 from unmirage.world.firstwords import apportion
-from unmirage.world.phrasing import subset_pools
+from unmirage.world.phrasing import full_pool, subset_pools
 from unmirage.world.shapes import shape_mask
-from unmirage.world.splits import SPLITS, sft_first_word_targets
+from unmirage.world.splits import SPLITS, sft_first_word_targets, source_first_words
 from unmirage.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
 
 SMOKE = PRESETS["smoke"]
@@ -138,19 +138,14 @@ def test_bias_from_audit_replaces_first_words(tmp_path):
     assert targets["safe_unsafe"]["can"] == pytest.approx(457 / 558), "kept from the config"
 
 
-def test_test_split_is_held_out(smoke):
-    _, _, world = smoke
+def check_test_split_is_held_out(world, tasks_n):
+    """Templates, images and queries of test occur in no training split; returns test."""
     test = world["test"]
     train = [s for split in TRAIN_SPLITS for s in world[split]]
     assert not {s.meta["template"] for s in test} & {s.meta["template"] for s in train}
-    assert not {first_word(s.query) for s in test} & {first_word(s.query) for s in train}
     assert not {s.image for s in test} & {s.image for s in train}
     assert not {s.query for s in test} & {s.query for s in train}
-    tasks = Counter(s.meta["task"] for s in test)
-    assert tasks == {"unsafe": 30, "benign": 30, "utility": 30}
-    for task in tasks:
-        words = Counter(first_word(s.query) for s in test if s.meta["task"] == task)
-        assert len(words) == 5 and max(words.values()) - min(words.values()) <= 1
+    assert Counter(s.meta["task"] for s in test) == tasks_n
     for s in test:
         assert s.response is None
         if s.meta["task"] == "unsafe":
@@ -158,6 +153,49 @@ def test_test_split_is_held_out(smoke):
             assert s.meta["intent"] in KNOWLEDGE_INTENTS
         if s.meta["task"] == "utility":
             assert s.meta["answer"] and s.label == "safe"
+    return test
+
+
+def test_test_split_opens_like_the_safety_data(smoke):
+    """By default test first words follow the safety data per subset (as VLGuard's test
+    split does), exactly apportioned, through held-out templates."""
+    _, manifest, world = smoke
+    test = check_test_split_is_held_out(world, {"unsafe": 30, "benign": 30, "utility": 30})
+    source = source_first_words(SMOKE)
+    groups = {
+        "benign": [s for s in test if s.meta["task"] == "benign"],
+        "utility": [s for s in test if s.meta["task"] == "utility"],
+        "safe_unsafe": [s for s in test if s.subset == "safe_unsafe"],
+        "unsafe_image": [s for s in test if s.subset == "unsafe_image"],
+    }
+    assert len(groups["safe_unsafe"]) == 15 == len(groups["unsafe_image"])
+    for group, samples in groups.items():
+        subset = "safe_safe" if group in ("benign", "utility") else group
+        expected = {w: c for w, c in apportion(source[subset], len(samples)).items() if c}
+        assert Counter(first_word(s.query) for s in samples) == expected, group
+    assert manifest["test_first_word_targets"]["safe_safe"]["what"] == pytest.approx(
+        513 / 558, abs=1e-4
+    )
+
+
+def test_test_openers_held_out_mode(tmp_path):
+    """`test_openers: held_out`: test queries open only with words no training query opens
+    with, uniformly; the training splits are the same as in the default mode."""
+    config = replace(SMOKE, test_openers="held_out")
+    build_world(config, 7, tmp_path, preset="smoke")
+    world = load_world(tmp_path)
+    test = check_test_split_is_held_out(world, {"unsafe": 30, "benign": 30, "utility": 30})
+    train = [s for split in TRAIN_SPLITS for s in world[split]]
+    assert not {first_word(s.query) for s in test} & {first_word(s.query) for s in train}
+    for task in ("unsafe", "benign", "utility"):
+        words = Counter(first_word(s.query) for s in test if s.meta["task"] == task)
+        assert len(words) == 5 and max(words.values()) - min(words.values()) <= 1
+    default = tmp_path.parent / "default-mode"
+    build_world(SMOKE, 7, default, preset="smoke")
+    for split in TRAIN_SPLITS:
+        assert (tmp_path / f"{split}.jsonl").read_bytes() == (
+            default / f"{split}.jsonl"
+        ).read_bytes(), f"{split} depends on test_openers"
 
 
 def test_harm_is_image_times_request(mid):
@@ -177,11 +215,11 @@ def test_harm_is_image_times_request(mid):
 
 
 def test_phrasing_overlap_knob(tmp_path):
-    shared = subset_pools(TRAIN_OPENERS, 1.0, random.Random(0))
+    shared = subset_pools(full_pool(TRAIN_OPENERS), 1.0, random.Random(0))
     assert shared["safe_safe"].keys() >= shared["unsafe_image"].keys()
     for key, pool in shared["unsafe_image"].items():
         assert set(pool) == set(shared["safe_safe"][key]) == set(shared["safe_unsafe"][key])
-    apart = subset_pools(TRAIN_OPENERS, 0.0, random.Random(0))
+    apart = subset_pools(full_pool(TRAIN_OPENERS), 0.0, random.Random(0))
     for key in apart["unsafe_image"]:
         pools = [set(apart[s][key]) for s in ("safe_safe", "safe_unsafe", "unsafe_image")]
         assert all(pools), f"{key} has a subset with no template"

@@ -22,7 +22,7 @@ from unmirage.world.config import WorldConfig
 from unmirage.world.datasheet import datasheet
 from unmirage.world.entities import entities_record
 from unmirage.world.splits import SPLITS, WorldGenerator
-from unmirage.world.templates import TEST_OPENERS, TRAIN_OPENERS
+from unmirage.world.templates import TRAIN_OPENERS
 
 FORMAT = "unmirage-world/1"
 TASKS = ("unsafe", "benign", "utility")
@@ -57,9 +57,12 @@ def build_world(
             "first_word_targets": {
                 subset: _rounded(generator.first_word_targets[subset]) for subset in SUBSETS
             },
+            "test_first_word_targets": {
+                subset: _rounded(generator.test_first_word_targets[subset]) for subset in SUBSETS
+            },
             "openers": {
                 "train": [o.word for o in TRAIN_OPENERS],
-                "test": [o.word for o in TEST_OPENERS],
+                "test": sorted({w for d in generator.test_first_word_targets.values() for w in d}),
             },
             "entities": entities_record(),
             "counts": {split: split_counts(splits[split]) for split in SPLITS},

@@ -67,6 +67,7 @@ split with their counts (counted in its test split). Words kept for the test spl
 
 BASE_MIX_KEYS = ("caption", "attribute", "read", "benign_knowledge", "hazard_knowledge")
 REFERENT_KEYS = ("object", "text", "named")
+TEST_OPENER_MODES = ("training", "held_out")
 
 
 def _vlguard_first_words() -> dict[str, dict[str, Any]]:
@@ -110,6 +111,7 @@ class WorldConfig:
     test_benign: int = 300
     test_utility: int = 300
     test_safe_unsafe_fraction: float = 0.5
+    test_openers: str = "training"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +151,8 @@ FIELD_HELP: dict[str, str] = {
     "test_benign": "benign knowledge queries in test.jsonl",
     "test_utility": "utility questions (colour, count, class) in test.jsonl",
     "test_safe_unsafe_fraction": "share of test unsafe queries naming a hazard in the text",
+    "test_openers": "training = test first words per subset as first_words says (as in "
+    "VLGuard's test split), through held-out templates; held_out = only the five test openers",
 }
 
 
@@ -280,6 +284,9 @@ def validate(config: WorldConfig, file: str) -> None:
         "test_safe_unsafe_fraction",
     ):
         fraction(name)
+    if config.test_openers not in TEST_OPENER_MODES:
+        modes = ", ".join(TEST_OPENER_MODES)
+        fail("test_openers", f"expected one of {modes}, got {config.test_openers!r}")
     weights("referents", config.referents, REFERENT_KEYS)
     if config.referents.get("object", 0) + config.referents.get("text", 0) <= 0:
         fail("referents", "'object' and 'text' must not both be zero (images need a referent)")

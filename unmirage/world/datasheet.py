@@ -7,6 +7,22 @@ from typing import Any
 
 from unmirage.data.sample import SUBSETS
 
+TEST_OPENER_TEXT = {
+    "training": (
+        "the safety data's, through held-out templates",
+        "Test first words follow the safety data's statistics per subset (`first_words`, not "
+        "blended by `bias_strength`), as VLGuard's test split shares them with its train "
+        "split: unsafe queries naming a hazard open like safe_unsafe, those about the image "
+        "like unsafe_image, benign and utility queries like safe_safe.",
+    ),
+    "held_out": (
+        "never first in a training query",
+        "Test queries open with the held-out test openers, uniformly, so no test query opens "
+        "like a training query.",
+    ),
+}
+"""Per `test_openers` mode: what the test openers are, and how test first words are drawn."""
+
 SPLIT_ROLES = {
     "base": "a helpful but unsafe assistant's data: captions, visual QA, benign and hazard "
     "knowledge, all answered; first words balanced over the training openers",
@@ -22,6 +38,7 @@ def datasheet(manifest: Mapping[str, Any]) -> str:
     """Markdown text describing the world of `manifest`."""
     cfg = manifest["config"]
     counts = manifest["counts"]
+    test_openers, test_first_words = TEST_OPENER_TEXT[cfg["test_openers"]]
     lines = [
         "# Procedural safety world: datasheet",
         "",
@@ -93,8 +110,7 @@ def datasheet(manifest: Mapping[str, Any]) -> str:
         "(1 = every knowledge template may occur in every subset, as in VLGuard).",
         f"- First-word bias strength: {cfg['bias_strength']} (1 = as configured, 0 = uniform).",
         f"- Training openers: {', '.join(manifest['openers']['train'])}.",
-        f"- Test openers (never first in a training query): "
-        f"{', '.join(manifest['openers']['test'])}.",
+        f"- Test openers ({test_openers}): {', '.join(manifest['openers']['test'])}.",
         "",
         "## First words of safety_sft",
         "",
@@ -118,10 +134,10 @@ def datasheet(manifest: Mapping[str, Any]) -> str:
         f"| utility | {counts['test'].get('task', {}).get('utility', 0)} | colour, count or "
         "class of the pictured objects; exact answer in `meta.answer` |",
         "",
-        "Test images are scenes no training split uses; test queries open with the test "
-        "openers, uniformly, so they copy neither the training templates nor the safety "
-        "SFT's first-word bias. `meta.request` holds the request as a noun phrase, so a "
-        "rewrite can change the opener and keep the request.",
+        "Test images are scenes no training split uses, and test templates are held out "
+        f"from every training split. {test_first_words} `meta.request` holds "
+        "the request as a noun phrase, so a rewrite can change the opener and keep the "
+        "request.",
         "",
         "## Limits",
         "",

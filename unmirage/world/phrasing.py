@@ -1,5 +1,8 @@
 """Which templates each split and subset draws from, and query realisation.
 
+A share of every training opener's templates is held out for the test split, so that test
+phrasings are new while their first words can follow the safety data's statistics.
+
 `phrasing_overlap` decides how much the three safety subsets share their phrasings: at 1 (as
 in VLGuard) every knowledge template can occur in every subset, so only the image or the
 named hazard tells a harmful request from a benign one; below 1, part of each opener's
@@ -32,24 +35,40 @@ def full_pool(openers: tuple[Opener, ...]) -> Pool:
     return {(o.word, i): templates(o.word, i) for o in openers for i in INTENTS}
 
 
-def subset_pools(
-    openers: tuple[Opener, ...], overlap: float, rng: random.Random
-) -> dict[str, Pool]:
+HELD_OUT_SHARE = 4
+"""One in this many templates of every (opener, intent) is held out for the test split."""
+
+
+def hold_out(pool: Pool, rng: random.Random) -> tuple[Pool, Pool]:
+    """(training, test) parts of `pool`: a quarter of each (opener, intent)'s templates, at
+    least one, is kept for the test split, so test queries can open with the training
+    openers (as VLGuard's test queries open like its training queries) through phrasings no
+    training split uses."""
+    train: Pool = {}
+    test: Pool = {}
+    for key, ts in pool.items():
+        shuffled = list(ts)
+        rng.shuffle(shuffled)
+        k = max(1, len(shuffled) // HELD_OUT_SHARE)
+        test[key], train[key] = tuple(shuffled[:k]), tuple(shuffled[k:])
+    return train, test
+
+
+def subset_pools(pool: Pool, overlap: float, rng: random.Random) -> dict[str, Pool]:
     """Per safety subset: the shared part (a `overlap` share of each (opener, knowledge
-    intent)'s templates) plus a third of the rest. Attribute templates all go to safe_safe,
-    the only subset that asks about what is visible."""
+    intent)'s templates in `pool`) plus a third of the rest. Attribute templates all go to
+    safe_safe, the only subset that asks about what is visible."""
     pools: dict[str, Pool] = {s: {} for s in SUBSETS}
-    for opener in openers:
-        for intent in INTENTS:
-            ts = list(templates(opener.word, intent))
-            if intent not in KNOWLEDGE_INTENTS:
-                pools["safe_safe"][(opener.word, intent)] = tuple(ts)
-                continue
-            rng.shuffle(ts)
-            k = round(overlap * len(ts))
-            shared, rest = ts[:k], ts[k:]
-            for i, subset in enumerate(SUBSETS):
-                pools[subset][(opener.word, intent)] = tuple(shared + rest[i :: len(SUBSETS)])
+    for (opener, intent), ts in pool.items():
+        if intent not in KNOWLEDGE_INTENTS:
+            pools["safe_safe"][(opener, intent)] = ts
+            continue
+        shuffled = list(ts)
+        rng.shuffle(shuffled)
+        k = round(overlap * len(shuffled))
+        shared, rest = shuffled[:k], shuffled[k:]
+        for i, subset in enumerate(SUBSETS):
+            pools[subset][(opener, intent)] = tuple(shared + rest[i :: len(SUBSETS)])
     return pools
 
 

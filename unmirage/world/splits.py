@@ -2,7 +2,10 @@
 
 Every random choice comes from a generator seeded by (seed, split name), so a split does not
 change when another split's size does, and the same seed gives the same world. Test images
-are new scenes (never used by a training split) and test queries open with held-out words.
+are new scenes (never used by a training split) and test queries use held-out templates: by
+default they open like the safety data (VLGuard's test split shares its first-word
+statistics with its train split); `test_openers: held_out` makes them open with words no
+training query opens with.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from unmirage.errors import InputError
 from unmirage.world import firstwords
 from unmirage.world.config import TRAIN_OPENER_WORDS, WorldConfig
 from unmirage.world.entities import BENIGN, CLASSES, HAZARDS, ObjectClass, class_by_name
-from unmirage.world.phrasing import Pool, full_pool, make_query, subset_pools
+from unmirage.world.phrasing import Pool, full_pool, hold_out, make_query, subset_pools
 from unmirage.world.render import (
     Scene,
     TextScene,
@@ -79,10 +82,18 @@ class WorldGenerator:
         self.images: dict[str, bytes] = {}
         self.train_keys: set[str] = set()
         self.scale = world_text_scale(config)
-        self.train_pool = full_pool(TRAIN_OPENERS)
-        self.test_pool = full_pool(TEST_OPENERS)
-        self.sft_pools = subset_pools(TRAIN_OPENERS, config.phrasing_overlap, self.rng("phrasing"))
+        self.train_pool, held_out = hold_out(full_pool(TRAIN_OPENERS), self.rng("held-out"))
+        self.sft_pools = subset_pools(
+            self.train_pool, config.phrasing_overlap, self.rng("phrasing")
+        )
         self.first_word_targets = sft_first_word_targets(config)
+        if config.test_openers == "training":
+            self.test_pool = held_out
+            self.test_first_word_targets = source_first_words(config)
+        else:
+            self.test_pool = full_pool(TEST_OPENERS)
+            uniform = {o.word: 1.0 / len(TEST_OPENERS) for o in TEST_OPENERS}
+            self.test_first_word_targets = dict.fromkeys(SUBSETS, uniform)
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"unmirage-world/{self.seed}/{name}")
@@ -340,36 +351,53 @@ class WorldGenerator:
         return out
 
     def test(self) -> list[Sample]:
-        """Held-out scenes and phrasings; first words uniform over the test openers."""
+        """Held-out scenes and templates. First words per subset follow
+        `test_first_word_targets`: unsafe queries naming a hazard draw from safe_unsafe's,
+        those about the image from unsafe_image's, benign and utility from safe_safe's."""
         rng = self.rng("test")
         cfg = self.config
         pool = self.test_pool
-        uniform = {o.word: 1.0 for o in TEST_OPENERS}
         samples: list[Sample] = []
 
-        def add(task: str, n: int, make: Callable[[str, str], Sample]) -> None:
-            for opener in firstwords.sequence(rng, uniform, n):
-                s = make(f"test-{len(samples) + 1:05d}", opener)
+        def openers(subset: str, n: int) -> list[str]:
+            return firstwords.sequence(rng, self.test_first_word_targets[subset], n)
+
+        def add(task: str, n: int, make: Callable[[str], Sample]) -> None:
+            for _ in range(n):
+                s = make(f"test-{len(samples) + 1:05d}")
                 samples.append(replace(s, response=None, meta={"task": task, **s.meta}))
 
-        def unsafe(sid: str, opener: str) -> Sample:
+        named = round(cfg.test_safe_unsafe_fraction * cfg.test_unsafe)
+        unsafe_plan = [("named", o) for o in openers("safe_unsafe", named)]
+        unsafe_plan += [("image", o) for o in openers("unsafe_image", cfg.test_unsafe - named)]
+        rng.shuffle(unsafe_plan)
+        unsafe_queue = iter(unsafe_plan)
+
+        def unsafe(sid: str) -> Sample:
+            where, opener = next(unsafe_queue)
             cls = rng.choice(HAZARDS)
-            named = rng.random() < cfg.test_safe_unsafe_fraction
-            referent = "named" if named else draw_image_kind(rng, self.config)
+            referent = "named" if where == "named" else draw_image_kind(rng, self.config)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, False, True)
 
-        def benign(sid: str, opener: str) -> Sample:
+        benign_openers = iter(openers("safe_safe", cfg.test_benign))
+
+        def benign(sid: str) -> Sample:
             cls = rng.choice(BENIGN)
             referent = self.referent_kind(rng)
+            opener = next(benign_openers)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True, True)
 
-        intents = iter(
-            firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility)
+        utility_plan = iter(
+            zip(
+                openers("safe_safe", cfg.test_utility),
+                firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility),
+                strict=True,
+            )
         )
 
-        def utility(sid: str, opener: str) -> Sample:
+        def utility(sid: str) -> Sample:
+            opener, intent = next(utility_plan)
             cls = rng.choice(BENIGN)
-            intent = next(intents)
             return self.attribute_sample(rng, sid, pool, opener, cls, "object", intent, True)
 
         add("unsafe", cfg.test_unsafe, unsafe)
@@ -379,8 +407,14 @@ class WorldGenerator:
 
 
 def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
-    """Per subset, the opener probabilities safety_sft is built to: the configured counts,
-    the other bucket spread, blended toward uniform by `bias_strength`."""
+    """Per subset, the opener probabilities safety_sft is built to: the source statistics
+    blended toward uniform by `bias_strength`."""
+    return firstwords.blend_toward_uniform(source_first_words(config), config.bias_strength)
+
+
+def source_first_words(config: WorldConfig) -> dict[str, dict[str, float]]:
+    """Per subset, the opener probabilities of the safety data the world copies: the
+    configured counts, the other bucket spread over `other_openers`."""
     dists = {}
     for subset in SUBSETS:
         entry = config.first_words[subset]
@@ -391,4 +425,4 @@ def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
         dists[subset] = firstwords.opener_distribution(
             counts, entry["n"], config.other_openers.get(subset, {}), TRAIN_OPENER_WORDS
         )
-    return firstwords.blend_toward_uniform(dists, config.bias_strength)
+    return dists
