@@ -54,3 +54,22 @@ def test_rerun_resumes_and_a_new_k_reruns_only_attack_and_eval(smoke_run: Path):
     stages = json.loads((smoke_run / "stages.json").read_text())
     rerun = {name for name, s in stages.items() if not s["cached"]}
     assert rerun == {"attack", "eval-base", "eval-sft", "eval-npo", "eval-rmu"}
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "extra", "named"),
+    [
+        ("test_openers: sometimes\n", [], "test_openers"),
+        ("colours: 3\n", [], "colours"),
+        ("bias_strength: 0\n", ["--model", "some/model"], "world_config"),
+    ],
+)
+def test_bad_world_config_exits_2_before_any_stage(tmp_path, capsys, yaml_text, extra, named):
+    knobs = tmp_path / "knobs.yaml"
+    knobs.write_text(yaml_text)
+    out = tmp_path / "run"
+    argv = ["reproduce", "--preset", "smoke", "--world-config", str(knobs), *extra]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0], err
+    assert not out.exists()

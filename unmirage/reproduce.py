@@ -57,6 +57,8 @@ class ReproduceConfig:
     forget: str | None = None
     retain: str | None = None
     image_root: str | None = None
+    world_config: str | None = None
+    bias_from: str | None = None
     align_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -81,7 +83,11 @@ class ReproduceConfig:
                 raise InputError(
                     "needs --model (these options are for real models)", field=given[0]
                 )
+            load_config(self.preset, self.world_config, self.bias_from)
             return
+        for name in ("world_config", "bias_from"):
+            if getattr(self, name) is not None:
+                raise InputError("is for the embedded world, not with --model", field=name)
         if self.safety_data is None or self.test_data is None:
             raise InputError(
                 "a real model needs --safety-data and --test-data",
@@ -233,11 +239,14 @@ def _embedded_sources(
 ) -> tuple[Sources, dict[str, Any]]:
     from unmirage.base import RECIPES, train_base
 
-    world_config = load_config(config.preset)
+    world_config = load_config(config.preset, config.world_config, config.bias_from)
+    bias_sha256 = None if config.bias_from is None else sha256_file(config.bias_from)
     world = runner.run(
         "world",
         {"preset": config.preset, "seed": config.seed, "config": world_config.to_dict()},
-        lambda path: build_world(world_config, config.seed, path, preset=config.preset),
+        lambda path: build_world(
+            world_config, config.seed, path, preset=config.preset, bias_sha256=bias_sha256
+        ),
     )
     base = runner.run(
         "base",

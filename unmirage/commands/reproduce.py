@@ -27,6 +27,8 @@ kill and it resumes; change one option and only what depends on it runs again.
 embedded default (no downloads; two CPU cores):
   unmirage reproduce --out runs/default                 # 8 minutes measured on 2 idle cores
   unmirage reproduce --preset smoke --out runs/smoke    # a minute or two, for a quick look
+  printf 'bias_strength: 0\n' > unbiased.yaml            # a world knob, measured
+  unmirage reproduce --world-config unbiased.yaml --out runs/unbiased
 
 real models (GPUs; see the README):
   unmirage reproduce --model llava-hf/llava-1.5-7b-hf --lora \\
@@ -62,6 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="train every alignment method for N steps (default: each method's own)",
     )
+    world = parser.add_argument_group("embedded world")
+    world.add_argument(
+        "--world-config",
+        help="YAML file overriding world config fields (see `unmirage world --help`), e.g. "
+        "bias_strength: 0 or test_openers: held_out",
+    )
+    world.add_argument(
+        "--bias-from", help="audit.json whose first words replace the safety SFT statistics"
+    )
     real = parser.add_argument_group("real models")
     real.add_argument("--model", help="HF id or directory of the base VLM (LLaVA, Qwen2-VL)")
     real.add_argument("--safety-data", help="safety SFT data (VLGuard train JSON, LLaVA, JSONL)")
@@ -88,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         forget=args.forget,
         retain=args.retain,
         image_root=args.image_root,
+        world_config=args.world_config,
+        bias_from=args.bias_from,
         align_overrides=(
             {m: {"steps": args.align_steps} for m in args.methods}
             if args.align_steps is not None
