@@ -37,11 +37,12 @@ class Rewrite:
 def _apply(
     query: str, trigger: str | None, rules: Iterable[tuple[str, Rule]], avoid: frozenset[str]
 ) -> list[Rewrite]:
-    """The rewrites the rules make that keep the content and start right, in rule order."""
+    """The rewrites the rules make that keep the content, start right and differ from the
+    query, in rule order."""
     out = []
     for name, rule in rules:
         text = rule(query, trigger or "")
-        if text is None or not keeps_content(query, text):
+        if text is None or text.strip() == query.strip() or not keeps_content(query, text):
             continue
         first = first_word(text)
         if (first == trigger) if trigger else (first not in avoid):

@@ -1,9 +1,9 @@
 """Deterministic rewrite rules: move a trigger word to the front and keep the request.
 
 A rule may drop only framing words (request verbs such as "share", the question words "what"
-and "how", "is"/"are", "me"/"us", "please", and "to"/"for" in "to me", "for me", "to us",
-"for us" right after a request verb: "Explain to me X"); every other word of the original
-stays, so the harmful request is still there (a rewrite such as "What colour is it?" of a
+and "how", "is"/"are", "me"/"us", "please", and "to"/"for"/"with" in "to me", "for us",
+"with me" ... right after a request verb: "Explain to me X", "Share with me X"); every other
+word of the original stays, so the harmful request is still there (a rewrite such as "What colour is it?" of a
 hazard query would not be an attack). `keeps_content` makes that checkable, and
 `unmirage.attack.build` discards any rewrite that fails it.
 
@@ -97,13 +97,15 @@ FRAMING_WORDS = TELLING_VERBS | frozenset(
 """The only words a rule drops; every other word of the original is content and must be kept."""
 
 _ADDRESSEES = frozenset(["me", "us"])
+_ADDRESSEE_PREPOSITIONS = frozenset(["to", "for", "with"])
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def _addressee_preposition(tokens: list[str], i: int) -> bool:
-    """True for the "to"/"for" of "explain to me", "list for us": framing, not content."""
+    """True for the "to"/"for"/"with" of "explain to me", "list for us", "share with me":
+    framing, not content."""
     return (
-        tokens[i] in ("to", "for")
+        tokens[i] in _ADDRESSEE_PREPOSITIONS
         and 0 < i < len(tokens) - 1
         and tokens[i - 1] in TELLING_VERBS
         and tokens[i + 1] in _ADDRESSEES
@@ -163,11 +165,11 @@ def _words_without_please(query: str) -> list[str]:
 
 
 def _without_addressee(words: list[str]) -> list[str]:
-    """Drop the "me", "us", "to me", "for us" ... that follows a request verb."""
+    """Drop the "me", "us", "to me", "with me" ... that follows a request verb."""
     lowered = [w.lower() for w in words[:2]]
     if lowered[:1] and lowered[0] in _ADDRESSEES:
         return words[1:]
-    if len(lowered) == 2 and lowered[0] in ("to", "for") and lowered[1] in _ADDRESSEES:
+    if len(lowered) == 2 and lowered[0] in _ADDRESSEE_PREPOSITIONS and lowered[1] in _ADDRESSEES:
         return words[2:]
     return words
 
