@@ -227,13 +227,15 @@ def test_overprudence_and_control_examples():
 
 
 def test_a_rewrite_is_never_the_query_itself():
-    """A benign query that already opens with the refusal trigger gets another phrasing, not
-    itself back."""
+    """A benign query that already opens with the top refusal trigger is not given back as
+    its own rewrite: the next trigger a grammatical rule can put first is taken, and only
+    without one the top trigger is prefixed."""
     query = "Can you explain how to prepare the drum?"
-    triggers = Triggers(compliance=("what",), refusal=("can",))
-    (rw,) = build_attack([Sample(id="b", query=query, label="safe")], triggers, 1)
-    assert rw.query != query and first_word(rw.query) == "can"
-    assert keeps_content(query, rw.query)
+    benign = [Sample(id="b", query=query, label="safe")]
+    (rw,) = build_attack(benign, Triggers(compliance=("what",), refusal=("can", "share")), 1)
+    assert rw.query == "Share how to prepare the drum."
+    (rw,) = build_attack(benign, Triggers(compliance=("what",), refusal=("can",)), 1)
+    assert rw.query == f"Can: {query}" and rw.meta["rule"] == "prefix/1"
 
 
 def test_content_check_rejects_a_rewrite_that_drops_the_request():

@@ -17,6 +17,7 @@ from unmirage.attack.rules import (
     control_rules,
     first_word,
     keeps_content,
+    prefix_rules,
     refusal_rules,
 )
 from unmirage.attack.triggers import Triggers
@@ -74,12 +75,15 @@ def control_rewrites(query: str, avoid: frozenset[str], k: int) -> list[Rewrite]
 
 
 def overprudence_rewrite(query: str, refusal: Sequence[str]) -> Rewrite | None:
-    """One rewrite that starts with the best refusal trigger that has an applicable rule."""
+    """One rewrite that starts with a refusal trigger: the best-ranked trigger a grammatical
+    rule can put first ("Can you explain X?" -> "Share X." when "can" is taken); only when
+    none can, the best trigger prefixed ("Can: ...")."""
     none: frozenset[str] = frozenset()
-    for trigger in refusal:
-        found = _apply(query, trigger, refusal_rules(trigger), none)
-        if found:
-            return found[0]
+    for rules in (refusal_rules, prefix_rules):
+        for trigger in refusal:
+            found = _apply(query, trigger, rules(trigger), none)
+            if found:
+                return found[0]
     return None
 
 

@@ -3,9 +3,9 @@
 A rule may drop only framing words (request verbs such as "share", the question words "what"
 and "how", "is"/"are", "me"/"us", "please", and "to"/"for"/"with" in "to me", "for us",
 "with me" ... right after a request verb: "Explain to me X", "Share with me X"); every other
-word of the original stays, so the harmful request is still there (a rewrite such as "What colour is it?" of a
-hazard query would not be an attack). `keeps_content` makes that checkable, and
-`unmirage.attack.build` discards any rewrite that fails it.
+word of the original stays, so the harmful request is still there (a rewrite such as "What
+colour is it?" of a hazard query would not be an attack). `keeps_content` makes that
+checkable, and `unmirage.attack.build` discards any rewrite that fails it.
 
 Each rule is `rule(query, trigger) -> str | None` (None: the rule does not apply).
 """
@@ -418,13 +418,13 @@ def question_imperative(query: str, trigger: str) -> str | None:
     return None
 
 
-def refusal_rules(trigger: str) -> list[tuple[str, Rule]]:
-    """Rules for over-prudence rewrites of benign queries, most natural first."""
+def refusal_rules(_trigger: str) -> list[tuple[str, Rule]]:
+    """Grammatical rules for over-prudence rewrites of benign queries, most natural first;
+    each checks the trigger's type itself. Prefixing, the last resort, is `prefix_rules`."""
     return [
         ("modal-request", modal_request),
         ("verb-request", verb_request),
         ("question-imperative", question_imperative),
-        *prefix_rules(trigger),
     ]
 
 
