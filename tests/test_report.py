@@ -270,7 +270,7 @@ def test_multiseed_table_reports_mean_and_range():
     table = render_multiseed_table([a, b])
     lines = table.splitlines()
     sft = next(line for line in lines if line.startswith("| sft |"))
-    assert sft.startswith("| sft | 2 | 2.0 [2.0, 2.0] | 60.0 [50.0, 70.0] |")
+    assert sft.startswith("| sft | 2 | 2.0 [2.0, 2.0] | 60.0 [50.0, 70.0] | 2.0 [2.0, 2.0] |")
     rmu = next(line for line in lines if line.startswith("| rmu |"))
     assert rmu.startswith("| rmu | 1 |")
     assert "mean over 2 seeds (7, 8), with [min, max] over seeds" in table

@@ -173,6 +173,7 @@ def timings_table(stage_seconds: Mapping[str, float]) -> Table:
 MULTISEED_KEYS: tuple[tuple[str, str], ...] = (
     ("asr_pre", "ASR before attack"),
     ("asr_post", "ASR after attack"),
+    ("asr_control", "ASR, no-trigger control"),
     ("rr_pre", "benign RR before rewrite"),
     ("rr_post", "benign RR after rewrite"),
     ("utility", "utility"),
