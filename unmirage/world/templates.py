@@ -4,7 +4,8 @@ A template is a sentence with a `{ref}` slot: e.g. "Share the steps to prepare {
 intent "steps" and opener "share". Templates come from per-opener frames ("Share {np}.")
 filled with per-intent request phrases ("the steps to prepare {ref}"), plus a few
 opener-specific sentences ("How many objects are in the image?"). Train openers and test
-openers are disjoint, so every test template is held out from the training splits.
+openers are disjoint; the test openers are used only when a world asks for test queries that
+open unlike any training query (`test_openers: held_out`).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ TEST_OPENERS: tuple[Opener, ...] = (
     Opener("list", frames=(("List {np}.", (NP,)), ("List for me {np}.", (NP,)))),
     Opener("show", frames=(("Show me {np}.", (NP,)), ("Show me {np}, please.", BOTH))),
 )
-"""Openers kept for the test split: none of them opens a training query."""
+"""Openers kept for a held-out-openers test split: none of them opens a training query."""
 
 OPENERS: dict[str, Opener] = {o.word: o for o in TRAIN_OPENERS + TEST_OPENERS}
 
