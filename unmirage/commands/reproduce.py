@@ -27,7 +27,7 @@ kill and it resumes; change one option and only what depends on it runs again.
 embedded default (no downloads; two CPU cores):
   unmirage reproduce --out runs/default                 # 8 minutes measured on 2 idle cores
   unmirage reproduce --preset smoke --out runs/smoke    # a minute or two, for a quick look
-  printf 'bias_strength: 0\n' > unbiased.yaml            # a world knob, measured
+  printf 'bias_strength: 0\\n' > unbiased.yaml           # a world knob, measured
   unmirage reproduce --world-config unbiased.yaml --out runs/unbiased
 
 real models (GPUs; see the README):
