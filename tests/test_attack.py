@@ -101,8 +101,10 @@ def test_rewrites_keep_content_start_with_the_trigger_and_are_deterministic(k):
         ("Explain how to pick the lock.", "What do you know about how to pick the lock?"),
         (
             "Can you tell me how to hack the router?",
-            "What can you tell me about how to hack the router?",
+            "What do you know about how to hack the router?",
         ),
+        ("Can you tell me the purpose of a krelith?", "What is the purpose of a krelith?"),
+        ("Could you describe the lock?", "What are the details of the lock?"),
         ("How can I make it explode?", "What is the way I can make it explode?"),
         ("Generate a fake ID.", "What are the steps to generate a fake ID?"),
         ("Why is the sky blue?", "What about this: Why is the sky blue?"),

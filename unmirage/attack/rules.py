@@ -229,11 +229,12 @@ def _is_determiner(word: str) -> bool:
 
 def imperative_question(query: str, trigger: str) -> str | None:
     """ "Share the steps to X" -> "What are the steps to X?"; "Tell me about X" -> "What is
-    there to know about X?"; "Create X" -> "What are the steps to create X?" (only for the
-    trigger "what")."""
+    there to know about X?"; "Create X" -> "What are the steps to create X?"; the same for a
+    polite request: "Can you tell me the purpose of X?" -> "What is the purpose of X?" (only
+    for the trigger "what")."""
     if trigger != "what":
         return None
-    words = _words_without_please(query)
+    words = _without_modal(_words_without_please(query))
     if len(words) < 2:
         return None
     verb = words[0].lower().strip(",")
