@@ -2,10 +2,10 @@
 
 A stage's directory is `ROOT/<name>-<key>` where `key` hashes the stage's inputs: its own
 knobs, the keys of the stages it reads and the unmirage version (a new release never reuses
-an older release's results). A finished stage has a `stage.json` marker; a rerun skips it.
-An unfinished stage runs again in the same directory, so work that resumes on its own
-(training checkpoints, append-only responses) is not repeated. Changing one knob changes
-that stage's key and the keys of everything downstream, and nothing else.
+an older release's results). A finished stage has a `stage.json` marker; a
+rerun skips it. An unfinished stage runs again in the same directory, so work that resumes
+on its own (training checkpoints, append-only responses) is not repeated. Changing one knob
+changes that stage's key and the keys of everything downstream, and nothing else.
 """
 
 from __future__ import annotations
