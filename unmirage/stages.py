@@ -1,8 +1,7 @@
 """Stages cached by the hash of their inputs, so a rerun or a killed run resumes.
 
 A stage's directory is `ROOT/<name>-<key>` where `key` hashes the stage's inputs: its own
-knobs, the keys of the stages it reads and the unmirage version (a new release never reuses
-an older release's results). A finished stage has a `stage.json` marker; a
+knobs and the keys of the stages it reads. A finished stage has a `stage.json` marker; a
 rerun skips it. An unfinished stage runs again in the same directory, so work that resumes
 on its own (training checkpoints, append-only responses) is not repeated. Changing one knob
 changes that stage's key and the keys of everything downstream, and nothing else.
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unmirage import __version__
 from unmirage.io import atomic_write_json
 from unmirage.provenance import config_hash
 
@@ -52,7 +50,7 @@ class StageRunner:
         resolved = {
             k: (v.key if isinstance(v, StageResult) else v) for k, v in sorted(inputs.items())
         }
-        key = config_hash({"stage": name, "version": __version__, "inputs": resolved})[:12]
+        key = config_hash({"stage": name, "inputs": resolved})[:12]
         path = self.root / f"{name}-{key}"
         marker = path / MARKER
         if self.on_start is not None:
