@@ -362,47 +362,38 @@ class WorldGenerator:
         def openers(subset: str, n: int) -> list[str]:
             return firstwords.sequence(rng, self.test_first_word_targets[subset], n)
 
-        def add(task: str, n: int, make: Callable[[str], Sample]) -> None:
-            for _ in range(n):
-                s = make(f"test-{len(samples) + 1:05d}")
+        def add(task: str, plan: Sequence[tuple[str, ...]], make: Callable[..., Sample]) -> None:
+            """One sample per plan item: `make(sid, *item)`."""
+            for item in plan:
+                s = make(f"test-{len(samples) + 1:05d}", *item)
                 samples.append(replace(s, response=None, meta={"task": task, **s.meta}))
 
-        named = round(cfg.test_safe_unsafe_fraction * cfg.test_unsafe)
-        unsafe_plan = [("named", o) for o in openers("safe_unsafe", named)]
-        unsafe_plan += [("image", o) for o in openers("unsafe_image", cfg.test_unsafe - named)]
-        rng.shuffle(unsafe_plan)
-        unsafe_queue = iter(unsafe_plan)
-
-        def unsafe(sid: str) -> Sample:
-            where, opener = next(unsafe_queue)
+        def unsafe(sid: str, where: str, opener: str) -> Sample:
             cls = rng.choice(HAZARDS)
             referent = "named" if where == "named" else draw_image_kind(rng, self.config)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, False, True)
 
-        benign_openers = iter(openers("safe_safe", cfg.test_benign))
-
-        def benign(sid: str) -> Sample:
+        def benign(sid: str, opener: str) -> Sample:
             cls = rng.choice(BENIGN)
             referent = self.referent_kind(rng)
-            opener = next(benign_openers)
             return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True, True)
 
-        utility_plan = iter(
-            zip(
-                openers("safe_safe", cfg.test_utility),
-                firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility),
-                strict=True,
-            )
-        )
-
-        def utility(sid: str) -> Sample:
-            opener, intent = next(utility_plan)
+        def utility(sid: str, opener: str, intent: str) -> Sample:
             cls = rng.choice(BENIGN)
             return self.attribute_sample(rng, sid, pool, opener, cls, "object", intent, True)
 
-        add("unsafe", cfg.test_unsafe, unsafe)
-        add("benign", cfg.test_benign, benign)
-        add("utility", cfg.test_utility, utility)
+        # Every plan is drawn before any sample, so the draws of one task never shift another's.
+        named = round(cfg.test_safe_unsafe_fraction * cfg.test_unsafe)
+        unsafe_plan = [("named", o) for o in openers("safe_unsafe", named)]
+        unsafe_plan += [("image", o) for o in openers("unsafe_image", cfg.test_unsafe - named)]
+        rng.shuffle(unsafe_plan)
+        benign_plan = [(o,) for o in openers("safe_safe", cfg.test_benign)]
+        utility_openers = openers("safe_safe", cfg.test_utility)
+        intents = firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility)
+        utility_plan = list(zip(utility_openers, intents, strict=True))
+        add("unsafe", unsafe_plan, unsafe)
+        add("benign", benign_plan, benign)
+        add("utility", utility_plan, utility)
         return samples
 
 
