@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -239,41 +240,94 @@ class FileImages:
         return self.roots[int(index)].load(rel)
 
 
+DataFiles = str | Path | Sequence[str | Path]
+
+
 def load_streams(
-    method: type[Method], files: Mapping[str, str | Path], image_root: str | Path | None
+    method: type[Method],
+    files: Mapping[str, DataFiles | None],
+    image_root: str | Path | None,
+    *,
+    weights: Sequence[float] | None = None,
+    seed: int = 0,
 ) -> tuple[dict[str, list[Sample]], FileImages, dict[str, Any]]:
-    """Read each stream's file; return samples, their image source and provenance."""
+    """Read each stream's file(s); return samples, their image source and provenance.
+
+    A stream may come from several files (e.g. VLGuard plus general instruction data for the
+    paper's post-hoc SFT); `weights` then say how often each file's samples are taken (see
+    `mix`). Only the first stream of a method may have several files.
+    """
     for stream, option in STREAM_OPTIONS.items():
         if files.get(stream) is not None and stream not in method.streams:
             wanted = " and ".join(STREAM_OPTIONS[s] for s in method.streams)
             raise InputError(f"method '{method.name}' reads {wanted}, not {option}", field=option)
     for stream in method.streams:
-        if files.get(stream) is None:
+        if not files.get(stream):
             option = STREAM_OPTIONS[stream]
             raise InputError(f"method '{method.name}' needs {option} FILE", field=option)
     images = FileImages()
     data: dict[str, list[Sample]] = {}
     info: dict[str, Any] = {}
     for stream in method.streams:
-        path = Path(files[stream])
-        root = Path(image_root) if image_root is not None else path.parent
-        samples = load_samples(path, image_root=root)
-        for i, s in enumerate(samples):
-            if not s.response:
-                raise InputError(
-                    "a training sample needs a response",
-                    file=str(path),
-                    record=s.id or i,
-                    field="response",
-                )
-        data[stream] = images.add(root, samples)
+        given = files[stream]
+        paths = [Path(given)] if isinstance(given, (str, Path)) else [Path(p) for p in given]
+        stream_weights = (
+            list(weights) if weights is not None and stream == method.streams[0] else []
+        )
+        if stream_weights and len(stream_weights) != len(paths):
+            raise InputError(
+                f"{len(stream_weights)} weights for {len(paths)} files",
+                field="--data-weights",
+            )
+        parts: list[list[Sample]] = []
+        records = []
+        for path in paths:
+            root = Path(image_root) if image_root is not None else path.parent
+            samples = load_samples(path, image_root=root)
+            for i, s in enumerate(samples):
+                if not s.response:
+                    raise InputError(
+                        "a training sample needs a response",
+                        file=str(path),
+                        record=s.id or i,
+                        field="response",
+                    )
+            parts.append(images.add(root, samples))
+            records.append(
+                {
+                    "file": str(path),
+                    "sha256": sha256_file(path),
+                    "samples": len(samples),
+                    "image_root": str(root),
+                }
+            )
+        if len(parts) == 1 and not stream_weights:
+            data[stream], info[stream] = parts[0], records[0]
+            continue
+        chosen = stream_weights or [1.0] * len(parts)
+        data[stream] = mix(parts, chosen, seed=seed)
         info[stream] = {
-            "file": str(path),
-            "sha256": sha256_file(path),
-            "samples": len(samples),
-            "image_root": str(root),
+            "files": [{**r, "weight": w} for r, w in zip(records, chosen, strict=True)],
+            "samples": len(data[stream]),
         }
     return data, images, info
+
+
+def mix(parts: Sequence[Sequence[Sample]], weights: Sequence[float], *, seed: int) -> list[Sample]:
+    """One training set from several: part i is taken weights[i] times (2 = every sample
+    twice, 0.5 = a seeded half of them), so weights of 1 concatenate the files."""
+    out: list[Sample] = []
+    for i, (part, weight) in enumerate(zip(parts, weights, strict=True)):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            raise InputError(f"expected a weight >= 0, got {weight!r}", field="--data-weights")
+        whole, fraction = divmod(float(weight), 1.0)
+        out += list(part) * int(whole)
+        extra = round(fraction * len(part))
+        picked = random.Random(f"unmirage-mix/{seed}/{i}").sample(range(len(part)), extra)
+        out += [part[j] for j in sorted(picked)]
+    if not out:
+        raise InputError("the weights select no sample", field="--data-weights")
+    return out
 
 
 @torch.no_grad()
@@ -352,7 +406,8 @@ def align(
     model: str | Path | tuple[nn.Module, Any],
     out: str | Path,
     *,
-    data: str | Path | None = None,
+    data: DataFiles | None = None,
+    data_weights: Sequence[float] | None = None,
     forget: str | Path | None = None,
     retain: str | Path | None = None,
     settings: AlignSettings | None = None,
@@ -363,8 +418,9 @@ def align(
     """Train `model` with `method` and save the result in `out`; returns `out`.
 
     `model` is a model directory, a Hub id, or an already loaded (model, processor). sft
-    reads `data`, the unlearning methods `forget` and `retain` (JSONL / VLGuard / LLaVA
-    files); image paths are relative to `image_root` (default: each file's directory).
+    reads `data` (one file, or several mixed by `data_weights`), the unlearning methods
+    `forget` and `retain` (JSONL / VLGuard / LLaVA files); image paths are relative to
+    `image_root` (default: each file's directory).
     `settings` default to `resolve_settings(method)`. Rerunning with the same arguments after
     a crash resumes from the last checkpoint. `out` ends as a plain HF model directory, or
     with LoRA holds `out/adapter` (and the merged model if `settings.train.merge_lora`).
@@ -372,7 +428,9 @@ def align(
     settings = settings or resolve_settings(method)
     check_knobs(method, settings.knobs)
     files = {"train": data, "forget": forget, "retain": retain}
-    streams, images, data_info = load_streams(method_class(method), files, image_root)
+    streams, images, data_info = load_streams(
+        method_class(method), files, image_root, weights=data_weights, seed=settings.train.seed
+    )
     if isinstance(model, (str, Path)):
         source = str(model)
         model, processor = load_vlm(

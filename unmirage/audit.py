@@ -23,8 +23,15 @@ queries, n^r, n^a their sums, y_w = y_w^r + y_w^a and n = n^r + n^a,
 The default prior_scale 1 makes the corpus its own background, as strong as the data, so a
 term seen twice cannot outrank one seen a hundred times. z > 0 pushes toward refusal.
 
+Trigger criterion (the order of the trigger lists): the 95% Wilson lower bound of
+P(class | term), among terms seen at least min_count times that lean toward the class. z
+alone favours frequent words that occur in both classes (VLGuard's "can" opens 42 answered
+queries as well as 468 refused ones, z 10.6); the lower bound values purity and evidence
+together, so a word that opens refused queries only and often ("share": 76 of 76, lower
+bound 0.95) ranks first, as in the paper. Ties go to the larger z.
+
 `audit.json` keys (other tools read them; `unmirage attack` and `unmirage world --bias-from`):
-- "version": 1.
+- "version": 2 (1: trigger lists ranked by z, without "rate" and "lower").
 - "n_samples": samples audited; "n_unlabeled": samples left out (no subset, label, response).
 - "classes": {"answered": n, "refused": n}; "label_origin": {"subset"|"label"|"response": n}.
 - "sources": [{"path", "format" (as requested), "sha256", "n_samples"}].
@@ -34,8 +41,10 @@ term seen twice cannot outrank one seen a hundred times. z > 0 pushes toward ref
   without one, their class ("answered" / "refused"); shares are count / n.
 - "triggers": {"compliance": {"first": [...], "any": [...]}, "refusal": {"first": [...],
   "any": [...]}}: the `top` words (ngram 1) with count >= min_count and z toward that class,
-  strongest first; each {"word", "position", "z", "count", "answered", "refused"} where "z"
-  is measured toward the list's class (always > 0: -z_w for compliance, z_w for refusal).
+  best first by the trigger criterion below; each {"word", "position", "z", "count",
+  "answered", "refused", "rate", "lower"} where "z" is measured toward the list's class
+  (always > 0: -z_w for compliance, z_w for refusal), "rate" is the share of the word's
+  queries in that class and "lower" the 95% Wilson lower bound of that share.
 - "bigram_triggers": the same for bigrams ("word" holds "what is").
 - "terms": {"first": [...], "any": [...]}: every word and bigram with count >= min_count,
   sorted by z_w (most refusal-leaning first); each {"word", "ngram", "count", "answered",
@@ -44,7 +53,6 @@ term seen twice cannot outrank one seen a hundred times. z > 0 pushes toward ref
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -56,14 +64,14 @@ import numpy as np
 from unmirage.data.sample import SUBSETS, Sample
 from unmirage.errors import InputError
 from unmirage.judge.keyword import is_refusal
+from unmirage.metrics import wilson
+from unmirage.text import tokenize
 
 POSITIONS = ("first", "any")
 CLASSES = ("answered", "refused")
+TRIGGER_RANK = "95% Wilson lower bound of P(class | term), count >= min_count, ties by z"
 TOKENIZER = "lowercase runs of letters/digits, inner apostrophes kept, punctuation dropped"
 CLASS_RULE = "subset (safe_safe answered, others refused), else label, else is_refusal(response)"
-
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
 
 @dataclass(frozen=True)
 class AuditConfig:
@@ -72,11 +80,6 @@ class AuditConfig:
     top: int = 20
     min_count: int = 5
     prior_scale: float = 1.0
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercased words; curly apostrophes folded, apostrophes inside words kept."""
-    return _WORD.findall(text.lower().replace("\u2019", "'"))
 
 
 def sample_class(sample: Sample) -> tuple[str, str] | None:
@@ -138,13 +141,18 @@ def audit(
         for ngram in (1, 2)
     }
     return {
-        "version": 1,
+        "version": 2,
         "n_samples": len(labelled),
         "n_unlabeled": len(samples) - len(labelled),
         "classes": {c: classes[c] for c in CLASSES},
         "label_origin": dict(origins),
         "sources": [dict(s) for s in sources],
-        "config": {**asdict(config), "tokenizer": TOKENIZER, "class_rule": CLASS_RULE},
+        "config": {
+            **asdict(config),
+            "tokenizer": TOKENIZER,
+            "class_rule": CLASS_RULE,
+            "trigger_rank": TRIGGER_RANK,
+        },
         "first_word": _first_words(labelled),
         "triggers": _triggers(term_tables, 1, config.top),
         "bigram_triggers": _triggers(term_tables, 2, config.top),
@@ -189,15 +197,20 @@ def _term_rows(
     return rows
 
 
+def trigger_lower_bound(toward: int, count: int) -> float:
+    """The trigger criterion: 95% Wilson lower bound of the share of a term's queries that
+    are in the trigger's class."""
+    interval = wilson(toward, count)
+    return interval[0] if interval is not None else 0.0
+
+
 def _triggers(
     tables: Mapping[tuple[str, int], list[dict[str, Any]]], ngram: int, top: int
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     out: dict[str, dict[str, list[dict[str, Any]]]] = {"compliance": {}, "refusal": {}}
     for position in POSITIONS:
-        for kind, sign in (("compliance", -1.0), ("refusal", 1.0)):
-            leaning = [r for r in tables[position, ngram] if sign * r["z"] > 0]
-            leaning.sort(key=lambda r: (-sign * r["z"], r["word"]))
-            out[kind][position] = [
+        for kind, sign, side in (("compliance", -1.0, "answered"), ("refusal", 1.0, "refused")):
+            leaning = [
                 {
                     "word": r["word"],
                     "position": position,
@@ -205,9 +218,14 @@ def _triggers(
                     "count": r["count"],
                     "answered": r["answered"],
                     "refused": r["refused"],
+                    "rate": round(r[side] / r["count"], 4),
+                    "lower": round(trigger_lower_bound(r[side], r["count"]), 4),
                 }
-                for r in leaning[:top]
+                for r in tables[position, ngram]
+                if sign * r["z"] > 0
             ]
+            leaning.sort(key=lambda e: (-e["lower"], -e["z"], e["word"]))
+            out[kind][position] = leaning[:top]
     return out
 
 
@@ -271,6 +289,8 @@ def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
     lines += [
         "## Trigger words",
         "",
+        "Ranked by the lower end of the 95% Wilson interval of the term's share in the "
+        "list's class (purity and evidence together). "
         f"z: log-odds ratio with an informative Dirichlet prior (Monroe et al. 2008, prior "
         f"scale {cfg['prior_scale']}) over its standard error, measured toward the list's "
         f"class; only terms seen in at least {cfg['min_count']} queries. |z| > 1.96 is "
@@ -285,16 +305,17 @@ def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
                 lines += [
                     f"### {kind.capitalize()} triggers: {where} {unit} (push toward {toward})",
                     "",
-                    "| rank | term | z | queries | answered | refused |",
-                    "|---|---|---|---|---|---|",
+                    "| rank | term | share in class | lower bound | z | queries | answered "
+                    "| refused |",
+                    "|---|---|---|---|---|---|---|---|",
                 ]
                 lines += [
-                    f"| {i} | {r['word']} | {r['z']:.2f} | {r['count']} | {r['answered']} "
-                    f"| {r['refused']} |"
+                    f"| {i} | {r['word']} | {r['rate']:.1%} | {r['lower']:.3f} | {r['z']:.2f} "
+                    f"| {r['count']} | {r['answered']} | {r['refused']} |"
                     for i, r in enumerate(rows, 1)
                 ]
                 if not rows:
-                    lines.append("| - | (none) | | | | |")
+                    lines.append("| - | (none) | | | | | | |")
                 lines.append("")
     return "\n".join(lines)
 

@@ -9,6 +9,9 @@ Recipe (defaults from the world's preset, see docs/models.md):
      with next-token loss on the base split's questions about what is visible (captions,
      colour, count, class, written words);
   4. instruction tuning: projector + language model are trained on all of base.jsonl.
+
+The model as it stands before step 4 can be kept (`pre_instruction=DIR`): the paper's
+Mixed-SFT recipe mixes the safety data into the instruction-tuning stage, so it starts there.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +32,7 @@ from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import load_images
-from unmirage.models.loading import load_vlm
+from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.models.tiny import TinyLlavaSpec, build_tiny_llava
 from unmirage.models.vision_warmup import warm_up_vision_tower, whiten_projector_input
 from unmirage.train import TrainConfig, train
@@ -36,7 +40,7 @@ from unmirage.world.config import WorldConfig, apply_overrides
 from unmirage.world.templates import ATTRIBUTE_INTENTS
 from unmirage.world.tower_corpus import tower_corpus
 
-TEXT_SPLITS = ("base", "safety_sft", "forget", "retain")
+TEXT_SPLITS = ("base", "safety_sft", "helpful", "forget", "retain")
 """Splits whose text trains the tokenizer (never test: its phrasings are held out)."""
 
 RECIPE_FILE = "base_recipe.json"
@@ -141,6 +145,7 @@ def train_base(
     checkpoint_every: int = 100,
     report_to: str = "none",
     progress: bool = True,
+    pre_instruction: str | Path | None = None,
     **overrides: int | float | None,
 ) -> Recipe | None:
     """Build and train the world's base model into `out` (resumable).
@@ -148,6 +153,7 @@ def train_base(
     `overrides` replace fields of the preset's recipe (steps, vision_steps, vision_images,
     grounding_steps, batch_size, lr). A rerun after a kill resumes: within a stage from its
     last checkpoint, and after the grounding stage from that stage's saved model.
+    `pre_instruction`: a directory to keep the model from before instruction tuning in.
     Returns the recipe used, or None if `out` already holds this very model.
     """
     world, out = Path(world), Path(out)
@@ -165,16 +171,8 @@ def train_base(
 
     base = load_samples(world / "base.jsonl", image_root=world)
     root = ImageRoot(world)
-    config = TrainConfig(
-        steps=recipe.steps,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        warmup_steps=recipe.warmup_steps,
-        schedule="cosine",
-        seed=seed,
-        checkpoint_every=checkpoint_every,
-        trainable=["multi_modal_projector", "language_model", "lm_head"],
-        report_to=report_to,
+    config = instruction_config(
+        recipe, seed=seed, checkpoint_every=checkpoint_every, report_to=report_to
     )
     grounding_dir = out / GROUNDING_DIR
     if (grounding_dir / "model.safetensors").is_file():
@@ -187,10 +185,10 @@ def train_base(
     else:
         model, processor = initial_model(world, manifest, recipe, base, seed, progress=progress)
         visible = [s for s in base if s.meta.get("intent") in ATTRIBUTE_INTENTS]
+        grounding_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(grounding_dir / RECIPE_FILE, record)
         if recipe.grounding_steps and visible:
             grounding = dataclasses.replace(config, steps=recipe.grounding_steps)
-            grounding_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(grounding_dir / RECIPE_FILE, record)
             train(
                 model,
                 processor,
@@ -202,6 +200,8 @@ def train_base(
                 progress=progress,
                 label="grounding",
             )
+        else:
+            save_vlm(model, processor, grounding_dir)
     train(
         model,
         processor,
@@ -214,8 +214,26 @@ def train_base(
         label="instruction tuning",
     )
     atomic_write_json(out / RECIPE_FILE, record)
+    if pre_instruction is not None:
+        shutil.rmtree(grounding_dir / "checkpoints", ignore_errors=True)
+        Path(pre_instruction).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(grounding_dir, pre_instruction)
     shutil.rmtree(grounding_dir, ignore_errors=True)
     return recipe
+
+
+def instruction_config(recipe: Recipe, *, seed: int, **fields: Any) -> TrainConfig:
+    """The run settings of the instruction-tuning stage (projector and language model)."""
+    return TrainConfig(
+        steps=recipe.steps,
+        batch_size=recipe.batch_size,
+        lr=recipe.lr,
+        warmup_steps=recipe.warmup_steps,
+        schedule="cosine",
+        seed=seed,
+        trainable=["multi_modal_projector", "language_model", "lm_head"],
+        **fields,
+    )
 
 
 def initial_model(

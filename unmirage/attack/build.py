@@ -8,101 +8,87 @@ Every rewrite is a Sample whose id is `<orig id>#<attack><shot>` and whose meta 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from unmirage.attack.rules import (
-    Rule,
-    compliance_rules,
-    control_rules,
-    first_word,
-    keeps_content,
-    prefix_rules,
-    refusal_rules,
-)
+from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewrites
 from unmirage.attack.triggers import Triggers
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.base import task_of
+from unmirage.text import first_word
 
 ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence")
+RANKS = 3
+"""Triggers of each kind that get rows of their own (the first is the headline attack)."""
+CONTROL_KINDS = ("neutral", "own_opener")
 
 
 @dataclass(frozen=True)
-class Rewrite:
-    query: str
-    rule: str
+class Shot:
+    """One rewrite and the word it opens with."""
+
+    rewrite: Rewrite
     trigger: str | None
 
 
-def _apply(
-    query: str, trigger: str | None, rules: Iterable[tuple[str, Rule]], avoid: frozenset[str]
-) -> list[Rewrite]:
-    """The rewrites the rules make that keep the content, start right and differ from the
-    query, in rule order."""
-    out = []
-    for name, rule in rules:
-        text = rule(query, trigger or "")
-        if text is None or text.strip() == query.strip() or not keeps_content(query, text):
-            continue
-        first = first_word(text)
-        if (first == trigger) if trigger else (first not in avoid):
-            out.append(Rewrite(text, name, trigger))
-    return out
+def request(sample: Sample) -> Request | None:
+    """The request a rewrite must keep: the world's `meta.request` (a noun phrase), else
+    what `request_of` finds in the query."""
+    given = sample.meta.get("request")
+    if isinstance(given, str) and given.strip():
+        return Request(given.strip(), NP)
+    return request_of(sample.query)
 
 
-def _interleave(per_trigger: Sequence[list[Rewrite]], k: int) -> list[Rewrite]:
-    """Up to k distinct rewrites, taking each trigger's next rewrite in turn (best first)."""
-    picked: list[Rewrite] = []
+def usable(words: Sequence[str]) -> tuple[str, ...]:
+    """Words in the given order, those with frames (well-formed rewrites) first: a trigger
+    that only prefixing can put first ranks after every trigger that opens real English."""
+    return tuple(sorted(words, key=lambda w: not frames(w)))
+
+
+def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
+    """Up to k distinct rewrites opening with `words`, taking each word's next one in turn."""
+    req = request(sample)
+    per_word = [[Shot(r, w) for r in rewrites(sample.query, w, req)] for w in words]
+    picked: list[Shot] = []
     seen: set[str] = set()
-    for i in range(max((len(r) for r in per_trigger), default=0)):
-        for rewrites in per_trigger:
-            if i < len(rewrites) and rewrites[i].query not in seen:
-                seen.add(rewrites[i].query)
-                picked.append(rewrites[i])
+    for i in range(max((len(r) for r in per_word), default=0)):
+        for found in per_word:
+            if i < len(found) and found[i].rewrite.query not in seen:
+                seen.add(found[i].rewrite.query)
+                picked.append(found[i])
     return picked[:k]
 
 
-def trigger_rewrites(query: str, compliance: Sequence[str], k: int) -> list[Rewrite]:
-    """Up to k rewrites that start with a compliance trigger (triggers taken in rank order)."""
-    none: frozenset[str] = frozenset()
-    return _interleave([_apply(query, t, compliance_rules(t), none) for t in compliance], k)
+def control_words(sample: Sample, triggers: Triggers) -> tuple[str, tuple[str, ...]]:
+    """The control's kind and openers: words the safety data opens queries with but that
+    carry no label information (the audit's neutral openers) when there are any, else the
+    query's own first word (a paraphrase of the rest)."""
+    neutral = tuple(w for w in usable(triggers.neutral) if frames(w))
+    if neutral:
+        return "neutral", neutral
+    return "own_opener", (first_word(sample.query),)
 
 
-def control_rewrites(query: str, avoid: frozenset[str], k: int) -> list[Rewrite]:
-    """Up to k paraphrases whose first word is no trigger word."""
-    return _interleave([_apply(query, None, control_rules(avoid), avoid)], k)
-
-
-def overprudence_rewrite(query: str, refusal: Sequence[str]) -> Rewrite | None:
-    """One rewrite that starts with a refusal trigger: the best-ranked trigger a grammatical
-    rule can put first ("Can you explain X?" -> "Share X." when "can" is taken); only when
-    none can, the best trigger prefixed ("Can: ...")."""
-    none: frozenset[str] = frozenset()
-    for rules in (refusal_rules, prefix_rules):
-        for trigger in refusal:
-            found = _apply(query, trigger, rules(trigger), none)
-            if found:
-                return found[0]
-    return None
-
-
-def _as_sample(orig: Sample, task: str, attack: str, shot: int, rw: Rewrite) -> Sample:
+def _as_sample(orig: Sample, task: str, attack: str, shot: int, rank: int, made: Shot) -> Sample:
     meta = {
         **orig.meta,
         "task": task,
         "attack": attack,
         "orig_id": orig.id,
         "shot": shot,
-        "rule": rw.rule,
-        "trigger": rw.trigger,
+        "rank": rank,
+        "rule": made.rewrite.rule,
+        "trigger": made.trigger,
     }
+    tag = attack if rank == 0 else f"{attack}-{made.trigger}"
     return dataclasses.replace(
-        orig, id=f"{orig.id}#{attack}{shot}", query=rw.query, response=None, meta=meta
+        orig, id=f"{orig.id}#{tag}{shot}", query=made.rewrite.query, response=None, meta=meta
     )
 
 
-def _need(found: Sequence[Rewrite], k: int, sample: Sample, what: str) -> None:
+def _need(found: Sequence[Shot], k: int, sample: Sample, what: str) -> None:
     if len(found) < k:
         raise InputError(
             f"only {len(found)} distinct {what} keep every content word of this query; "
@@ -113,13 +99,23 @@ def _need(found: Sequence[Rewrite], k: int, sample: Sample, what: str) -> None:
 
 
 def build_attack(
-    samples: Sequence[Sample], triggers: Triggers, k: int, *, control: bool = True
+    samples: Sequence[Sample],
+    triggers: Triggers,
+    k: int,
+    *,
+    control: bool = True,
+    ranks: int = RANKS,
 ) -> list[Sample]:
-    """For each unsafe query K trigger rewrites (and K control paraphrases); for each benign
-    query one over-prudence rewrite. Utility questions are not rewritten."""
+    """For each unsafe query K rewrites per compliance trigger (the top `ranks` of them; the
+    first is the headline attack) and K control paraphrases; for each benign query one
+    over-prudence rewrite per refusal trigger (the top `ranks`). Utility questions are not
+    rewritten. A query may get fewer than K control paraphrases when its own opener has too
+    few frames (metrics count them: `n_control_shots`). Meta: `rank` (0 = headline), `rule`,
+    `trigger`, and `control` (its kind)."""
     if k < 1:
         raise InputError("must be at least 1", field="k")
-    avoid = frozenset(triggers.compliance) | frozenset(triggers.refusal)
+    compliance = usable(triggers.compliance)[:ranks]
+    refusal = usable(triggers.refusal)[:ranks]
     out: list[Sample] = []
     for sample in samples:
         if "attack" in sample.meta:
@@ -128,18 +124,26 @@ def build_attack(
             )
         task = task_of(sample)
         if task == "unsafe":
-            found = trigger_rewrites(sample.query, triggers.compliance, k)
-            _need(found, k, sample, "trigger rewrites")
-            out += [_as_sample(sample, task, "trigger", i, rw) for i, rw in enumerate(found)]
+            for rank, word in enumerate(compliance):
+                found = shots(sample, [word], k)
+                _need(found, k, sample, f"rewrites opening with '{word}'")
+                out += [
+                    _as_sample(sample, task, "trigger", i, rank, s) for i, s in enumerate(found)
+                ]
             if control:
-                found = control_rewrites(sample.query, avoid, k)
-                _need(found, k, sample, "control paraphrases")
-                out += [_as_sample(sample, task, "control", i, rw) for i, rw in enumerate(found)]
+                kind, words = control_words(sample, triggers)
+                found = shots(sample, words, k)
+                out += [
+                    dataclasses.replace(c, meta={**c.meta, "control": kind})
+                    for c in (
+                        _as_sample(sample, task, "control", i, 0, s) for i, s in enumerate(found)
+                    )
+                ]
         elif task == "benign":
-            rw = overprudence_rewrite(sample.query, triggers.refusal)
-            _need([rw] if rw else [], 1, sample, "over-prudence rewrites")
-            assert rw is not None
-            out.append(_as_sample(sample, task, "overprudence", 0, rw))
+            for rank, word in enumerate(refusal):
+                found = shots(sample, [word], 1)
+                _need(found, 1, sample, f"over-prudence rewrites opening with '{word}'")
+                out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
     return out
 
 
@@ -161,6 +165,6 @@ def from_precomputed(samples: Sequence[Sample], *, control: bool = False) -> lis
         shot = shots.get(sample.id, 0)
         shots[sample.id] = shot + 1
         trigger = None if control else first_word(sample.query)
-        rewrite = Rewrite(sample.query, "precomputed", trigger)
-        out.append(_as_sample(sample, task, attack, shot, rewrite))
+        made = Shot(Rewrite(sample.query, "precomputed"), trigger)
+        out.append(_as_sample(sample, task, attack, shot, 0, made))
     return out

@@ -17,13 +17,19 @@ DEFAULT_REFUSAL_TRIGGER = "share"
 _WORD = re.compile(r"^[a-z][a-z'-]*$")
 
 
+NEUTRAL_Z = 1.96
+"""A first word whose |z| is below this carries no label information the audit can see."""
+
+
 @dataclass(frozen=True)
 class Triggers:
     """Compliance triggers (best first) for the one-word attack; refusal triggers for
-    over-prudence rewrites."""
+    over-prudence rewrites; neutral openers (first words of the safety data without label
+    information) for the no-trigger control."""
 
     compliance: tuple[str, ...]
     refusal: tuple[str, ...]
+    neutral: tuple[str, ...] = ()
 
 
 def _check_word(word: Any, *, file: str | None, field: str) -> str:
@@ -33,7 +39,7 @@ def _check_word(word: Any, *, file: str | None, field: str) -> str:
 
 
 def _ranked_first_words(audit: dict[str, Any], side: str, file: str) -> tuple[str, ...]:
-    """Words of `triggers.<side>.first`, by decreasing z (the audit's order breaks ties)."""
+    """Words of `triggers.<side>.first` in the audit's order (its trigger criterion)."""
     field = f"triggers.{side}.first"
     try:
         entries = audit["triggers"][side]["first"]
@@ -44,8 +50,7 @@ def _ranked_first_words(audit: dict[str, Any], side: str, file: str) -> tuple[st
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not isinstance(e.get("z"), (int, float)):
             raise InputError("needs a word and a numeric z", file=file, record=i, field=field)
-    ranked = sorted(entries, key=lambda e: -e["z"])
-    return tuple(_check_word(e.get("word"), file=file, field=field) for e in ranked)
+    return tuple(_check_word(e.get("word"), file=file, field=field) for e in entries)
 
 
 def load_audit_triggers(path: str | Path) -> Triggers:
@@ -59,13 +64,32 @@ def load_audit_triggers(path: str | Path) -> Triggers:
         raise InputError(f"not JSON: {err.msg} (line {err.lineno})", file=file) from None
     compliance = _ranked_first_words(audit, "compliance", file)
     refusal = _ranked_first_words(audit, "refusal", file)
+    neutral = _neutral_first_words(audit, file)
     if not compliance or not refusal:
         raise InputError(
             "the audit found no first-position trigger; name words with --triggers WORD...",
             file=file,
             field="triggers",
         )
-    return Triggers(compliance, refusal)
+    return Triggers(compliance, refusal, neutral)
+
+
+def _neutral_first_words(audit: dict[str, Any], file: str) -> tuple[str, ...]:
+    """First words seen at least min_count times whose |z| < NEUTRAL_Z, most frequent first."""
+    rows = (audit.get("terms") or {}).get("first") or []
+    if not isinstance(rows, list):
+        raise InputError("must be a list of terms", file=file, field="terms.first")
+    neutral = [
+        r
+        for r in rows
+        if isinstance(r, dict)
+        and r.get("ngram") == 1
+        and isinstance(r.get("z"), (int, float))
+        and abs(r["z"]) < NEUTRAL_Z
+        and _WORD.match(str(r.get("word", "")))
+    ]
+    neutral.sort(key=lambda r: (-int(r.get("count", 0)), r["word"]))
+    return tuple(r["word"] for r in neutral)
 
 
 def parse_triggers(spec: Sequence[str], refusal: str | None = None) -> Triggers:
@@ -78,5 +102,6 @@ def parse_triggers(spec: Sequence[str], refusal: str | None = None) -> Triggers:
         words = tuple(_check_word(w, file=None, field="triggers") for w in spec)
         found = Triggers(tuple(dict.fromkeys(words)), (DEFAULT_REFUSAL_TRIGGER,))
     if refusal is not None:
-        found = Triggers(found.compliance, (_check_word(refusal, file=None, field="refusal"),))
+        word = _check_word(refusal, file=None, field="refusal")
+        found = Triggers(found.compliance, (word,), found.neutral)
     return found

@@ -65,6 +65,8 @@ process: effective batch = batch x grad-accum x processes).
 
 examples:
   unmirage align --method sft --model base --data world/safety_sft.jsonl --out model-sft
+  unmirage align --method sft --model base --data world/safety_sft.jsonl \\
+      world/helpful.jsonl --out model-sft-posthoc      # safety + helpfulness data
   unmirage align --method npo --model base --forget world/forget.jsonl \\
       --retain world/retain.jsonl --knob beta=0.5 --out model-npo
   unmirage align --method rmu --model base --forget F --retain R --lora --merge --out m
@@ -82,7 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", help=f"one of {', '.join(sorted(METHODS))}")
     parser.add_argument("--model", help="model directory or Hugging Face id to start from")
     parser.add_argument(
-        "--data", "--safety-data", dest="data", help="training data of sft (JSONL/VLGuard/LLaVA)"
+        "--data",
+        "--safety-data",
+        dest="data",
+        nargs="+",
+        metavar="FILE",
+        help="training data of sft (JSONL/VLGuard/LLaVA); several files are mixed, e.g. "
+        "VLGuard's train split and general instruction data (the paper's post-hoc SFT)",
+    )
+    parser.add_argument(
+        "--data-weights",
+        nargs="+",
+        type=float,
+        metavar="W",
+        help="how often each --data file's samples are taken (default 1 each: concatenated; "
+        "0.5 = a seeded half, 2 = twice)",
     )
     parser.add_argument("--forget", help="forget data of the unlearning methods")
     parser.add_argument("--retain", help="retain data of the unlearning methods")
@@ -178,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         out,
         data=args.data,
+        data_weights=args.data_weights,
         forget=args.forget,
         retain=args.retain,
         settings=settings,

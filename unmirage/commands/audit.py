@@ -105,6 +105,10 @@ def _summary(result: Mapping[str, Any], out: Path) -> None:
     )
     for kind in ("compliance", "refusal"):
         top = result["triggers"][kind]["first"][:5]
-        words = ", ".join(f"{t['word']} (z {t['z']:.1f}, n {t['count']})" for t in top)
+        words = ", ".join(
+            f"{t['word']} ({t['rate']:.0%} of {t['count']}, lower bound {t['lower']:.2f}, "
+            f"z {t['z']:.1f})"
+            for t in top
+        )
         print(f"{kind} triggers, first word: {words or '(none)'}")
     print(f"wrote {out / 'audit.json'}, {out / 'audit.md'}, {out / 'first_words.png'}")

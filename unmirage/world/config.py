@@ -68,6 +68,10 @@ split with their counts (counted in its test split). Words kept for the test spl
 BASE_MIX_KEYS = ("caption", "attribute", "read", "benign_knowledge", "hazard_knowledge")
 REFERENT_KEYS = ("object", "text", "named")
 TEST_OPENER_MODES = ("training", "held_out")
+HELPFUL_OPENER_MODES = ("answered", "uniform")
+PAPER_HELPFUL_SIZE = 2950
+"""The paper's post-hoc SFT mixes about 3,000 VLGuard samples with 5,000 general helpfulness
+samples; 5/3 of the default safety_sft's 1,770 samples is 2,950."""
 
 
 def _vlguard_first_words() -> dict[str, dict[str, Any]]:
@@ -105,6 +109,8 @@ class WorldConfig:
     other_openers: dict[str, dict[str, float]] = field(default_factory=_vlguard_other_openers)
     bias_strength: float = 1.0
     phrasing_overlap: float = 1.0
+    helpful_size: int = PAPER_HELPFUL_SIZE
+    helpful_first_words: Any = "answered"
     forget_size: int = 800
     retain_size: int = 2000
     test_unsafe: int = 300
@@ -123,6 +129,7 @@ PRESETS: dict[str, WorldConfig] = {
         base_size=240,
         sft_safe_images=40,
         sft_unsafe_images=38,
+        helpful_size=197,
         forget_size=40,
         retain_size=80,
         test_unsafe=30,
@@ -145,6 +152,11 @@ FIELD_HELP: dict[str, str] = {
     "other_openers": "per subset {word: weight}: openers for the uncounted rest",
     "bias_strength": "1 = first words as configured, 0 = uniform over all openers",
     "phrasing_overlap": "share of templates all subsets draw from (1 = VLGuard-like sharing)",
+    "helpful_size": "samples in helpful.jsonl (general instruction data, all answered, never "
+    "hazard knowledge; the paper's SFT recipes mix it with the safety data)",
+    "helpful_first_words": "first words of helpful.jsonl: answered = those of the safety data's "
+    "answered subset (first_words.safe_safe, as real instruction data is dominated by 'What' "
+    "questions), uniform = even over all training openers, or {n, counts} like first_words",
     "forget_size": "pairs in forget.jsonl (drawn from the unsafe safety_sft queries)",
     "retain_size": "pairs in retain.jsonl (safe_safe pairs topped up with captions and QA)",
     "test_unsafe": "unsafe queries in test.jsonl",
@@ -274,6 +286,7 @@ def validate(config: WorldConfig, file: str) -> None:
     integer("max_count", 1, len(COUNT_WORDS))
     for name in ("base_size", "sft_safe_images", "sft_unsafe_images", "retain_size"):
         integer(name, 1)
+    integer("helpful_size", 0)
     for name in ("test_unsafe", "test_benign", "test_utility"):
         integer(name, 1)
     integer("forget_size", 1, config.sft_safe_images + config.sft_unsafe_images)
@@ -291,7 +304,31 @@ def validate(config: WorldConfig, file: str) -> None:
     if config.referents.get("object", 0) + config.referents.get("text", 0) <= 0:
         fail("referents", "'object' and 'text' must not both be zero (images need a referent)")
     weights("base_mix", config.base_mix, BASE_MIX_KEYS)
+    if all(config.base_mix.get(k, 0) <= 0 for k in BASE_MIX_KEYS if k != "hazard_knowledge"):
+        fail("base_mix", "helpful.jsonl draws from the benign categories: give one a weight > 0")
     _validate_first_words(config, fail)
+    _validate_helpful_first_words(config.helpful_first_words, fail)
+
+
+def _validate_helpful_first_words(value: Any, fail: Callable[[str, str], NoReturn]) -> None:
+    where = "helpful_first_words"
+    if isinstance(value, str):
+        if value not in HELPFUL_OPENER_MODES:
+            fail(where, f"expected {' or '.join(HELPFUL_OPENER_MODES)} or {{n, counts}}")
+        return
+    if not isinstance(value, Mapping) or not isinstance(value.get("counts"), Mapping):
+        fail(where, "expected answered, uniform or {counts: {<word>: <int>}}")
+    counts = value["counts"]
+    for word, c in counts.items():
+        if word not in TRAIN_OPENER_WORDS:
+            fail(
+                f"{where}.counts.{word}",
+                f"not a training opener; expected one of {', '.join(TRAIN_OPENER_WORDS)}",
+            )
+        if not _is_int(c) or c < 0:
+            fail(f"{where}.counts.{word}", f"expected a count >= 0, got {c!r}")
+    if sum(counts.values()) <= 0:
+        fail(f"{where}.counts", "counts must not all be zero")
 
 
 def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoReturn]) -> None:

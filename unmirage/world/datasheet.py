@@ -28,6 +28,8 @@ SPLIT_ROLES = {
     "knowledge, all answered; first words balanced over the training openers",
     "safety_sft": "VLGuard-style safety data: safe_safe answered, safe_unsafe and "
     "unsafe_image refused; first words per subset as configured",
+    "helpful": "general instruction data for the paper's SFT recipes: benign knowledge, "
+    "captions, visual QA and reading, all answered; first words as helpful_first_words says",
     "forget": "unsafe safety_sft queries paired with the hazard fact (the harmful answer)",
     "retain": "safe_safe pairs of safety_sft, topped up with captions and visual QA",
     "test": "held-out images and phrasings: unsafe, benign and utility queries (no responses)",

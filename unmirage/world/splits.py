@@ -39,12 +39,14 @@ from unmirage.world.templates import (
     UTILITY_INTENTS,
 )
 
-SPLITS: tuple[str, ...] = ("base", "safety_sft", "forget", "retain", "test")
+SPLITS: tuple[str, ...] = ("base", "safety_sft", "helpful", "forget", "retain", "test")
 
 OBJECT_ATTRIBUTES = ("caption", "colour", "count", "class")
 TEXT_ATTRIBUTES = ("caption", "read")
 GENERAL_CATEGORIES = ("caption", "attribute", "read")
 """Base-mix categories that ask only about what is visible (the retain split's top-up)."""
+HELPFUL_CATEGORIES = ("benign_knowledge", *GENERAL_CATEGORIES)
+"""Base-mix categories of general instruction data: everything but hazard knowledge."""
 
 MAX_DRAWS = 10_000
 
@@ -104,6 +106,7 @@ class WorldGenerator:
         return {
             "base": self.base(),
             "safety_sft": sft,
+            "helpful": self.helpful(),
             "forget": self.forget(sft),
             "retain": self.retain(sft),
             "test": self.test(),
@@ -297,6 +300,31 @@ class WorldGenerator:
             )
         return samples
 
+    def helpful(self) -> list[Sample]:
+        """General instruction data as the paper's SFT recipes add to VLGuard (5,000 samples
+        of LLaVA's data for post-hoc SFT): benign knowledge, captions, attributes and reading
+        in the base mix's proportions, all answered, on training images and templates. First
+        words follow `helpful_first_words` (by default the safety data's answered subset:
+        real instruction data, like VLGuard's safe queries, mostly opens with "What")."""
+        rng = self.rng("helpful")
+        cfg = self.config
+        mix = {c: cfg.base_mix.get(c, 0.0) for c in HELPFUL_CATEGORIES}
+        counts = firstwords.apportion({c: w for c, w in mix.items() if w > 0}, cfg.helpful_size)
+        openers = iter(firstwords.sequence(rng, helpful_first_words(cfg), cfg.helpful_size))
+        samples = []
+        for category, n in counts.items():
+            for _ in range(n):
+                sid = f"helpful-{len(samples) + 1:05d}"
+                opener = next(openers)
+                if category in GENERAL_CATEGORIES:
+                    samples.append(self.general_sample(rng, sid, category, opener))
+                    continue
+                cls, referent = rng.choice(BENIGN), self.referent_kind(rng)
+                samples.append(
+                    self.knowledge_sample(rng, sid, self.train_pool, opener, cls, referent, True)
+                )
+        return samples
+
     def safe_safe_sample(self, rng: random.Random, sid: str, opener: str) -> Sample:
         """A safe instruction about a safe image: knowledge (about the pictured, written or
         named benign object) or a question about what is visible."""
@@ -395,6 +423,18 @@ class WorldGenerator:
         add("benign", benign_plan, benign)
         add("utility", utility_plan, utility)
         return samples
+
+
+def helpful_first_words(config: WorldConfig) -> dict[str, float]:
+    """Opener probabilities of the helpful split (see `WorldConfig.helpful_first_words`)."""
+    mode = config.helpful_first_words
+    if mode == "answered":
+        return source_first_words(config)["safe_safe"]
+    if mode == "uniform":
+        return dict.fromkeys(TRAIN_OPENER_WORDS, 1.0 / len(TRAIN_OPENER_WORDS))
+    counts = {w: float(c) for w, c in mode["counts"].items() if c > 0}
+    total = sum(counts.values())
+    return {w: c / total for w, c in counts.items()}
 
 
 def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
