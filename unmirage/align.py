@@ -208,8 +208,9 @@ def _lora_options(
 
 def _check_types(config: TrainConfig, file: str | None) -> None:
     """Numbers where numbers belong: a YAML typo ("1e-4x") must not reach the optimizer."""
-    numeric = ("lr", "weight_decay", "epochs", "max_grad_norm")
+    numeric = ("lr", "weight_decay", "epochs", "max_grad_norm", "holdout", "stop_at_leak")
     integer = ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every")
+    integer += ("eval_every",)
     for name in (*numeric, *integer):
         value = getattr(config, name)
         kinds = (int,) if name in integer else (int, float)
@@ -401,6 +402,61 @@ def resolve_rmu_knobs(
     return knobs, derived
 
 
+class LeakStop:
+    """The unlearning-length criterion: stop once the model leaks on few held-out forget
+    queries. Each held-out pair is asked (greedy, as in evaluation) and counts as leaked when
+    the answer contains one of its leak markers (the world's exact hazard facts)."""
+
+    def __init__(
+        self, processor: Any, held_out: Sequence[Sample], images: FileImages, target: float
+    ) -> None:
+        missing = [s for s in held_out if not s.meta.get("leak_markers")]
+        if missing:
+            raise InputError(
+                "stop_at_leak needs forget pairs with meta.leak_markers (the embedded world's); "
+                "give a number of steps instead",
+                record=missing[0].id,
+                field="leak_markers",
+            )
+        self.processor, self.held_out, self.images, self.target = (
+            processor,
+            list(held_out),
+            images,
+            target,
+        )
+
+    def check(self, model: nn.Module) -> tuple[bool, dict[str, float]]:
+        from unmirage.models.generate import generate
+
+        answers = generate(
+            model, self.processor, self.held_out, self.images, max_new_tokens=48, progress=False
+        )
+        leaked = sum(
+            any(m.lower() in a.lower() for m in s.meta["leak_markers"])
+            for s, a in zip(self.held_out, answers, strict=True)
+        )
+        share = leaked / len(self.held_out)
+        return share <= self.target, {"holdout_leak": share}
+
+
+def split_holdout(
+    samples: Sequence[Sample], share: float, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """(training, held-out) parts of the forget set: a seeded `share` of the pairs, at least
+    one, kept out of training for the stopping criterion."""
+    n = max(1, round(share * len(samples)))
+    if n >= len(samples):
+        raise InputError(
+            f"holding out {n} of {len(samples)} forget pairs leaves none to train on",
+            field="holdout",
+        )
+    held = set(random.Random(f"unmirage-holdout/{seed}").sample(range(len(samples)), n))
+    return (
+        [s for i, s in enumerate(samples) if i not in held],
+        [s for i, s in enumerate(samples) if i in held],
+    )
+
+
 def align(
     method: str,
     model: str | Path | tuple[nn.Module, Any],
@@ -431,6 +487,14 @@ def align(
     streams, images, data_info = load_streams(
         method_class(method), files, image_root, weights=data_weights, seed=settings.train.seed
     )
+    held_out: list[Sample] = []
+    if settings.train.stop_at_leak is not None:
+        if "forget" not in streams:
+            raise InputError("stop_at_leak is for methods with a forget set", field="stop_at_leak")
+        streams["forget"], held_out = split_holdout(
+            streams["forget"], settings.train.holdout or 0.1, settings.train.seed
+        )
+        data_info["forget_holdout"] = [s.id for s in held_out]
     if isinstance(model, (str, Path)):
         source = str(model)
         model, processor = load_vlm(
@@ -451,6 +515,10 @@ def align(
             batch_size=settings.train.batch_size,
         )
     objective = get_method(method, **knobs)
+    stop = None
+    if held_out:
+        assert settings.train.stop_at_leak is not None
+        stop = LeakStop(processor, held_out, images, settings.train.stop_at_leak)
     provenance = {
         "model": source,
         "files": data_info,
@@ -468,6 +536,7 @@ def align(
         out,
         progress=progress,
         provenance=provenance,
+        stop=stop,
     )
     return Path(out)
 

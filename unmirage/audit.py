@@ -73,6 +73,7 @@ TRIGGER_RANK = "95% Wilson lower bound of P(class | term), count >= min_count, t
 TOKENIZER = "lowercase runs of letters/digits, inner apostrophes kept, punctuation dropped"
 CLASS_RULE = "subset (safe_safe answered, others refused), else label, else is_refusal(response)"
 
+
 @dataclass(frozen=True)
 class AuditConfig:
     """Knobs of the audit: list lengths, the count floor and the strength of the prior."""

@@ -92,6 +92,8 @@ def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, A
         "shot": meta.get("shot"),
         "rule": meta.get("rule"),
         "trigger": meta.get("trigger"),
+        "rank": meta.get("rank"),
+        "control": meta.get("control"),
         "subset": sample.subset,
         "image": sample.image,
         "query": sample.query,

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
@@ -54,15 +54,25 @@ class LoraOptions:
     target_modules: list[str] | str = field(default_factory=lambda: list(LORA_DEFAULT_TARGETS))
 
 
+class StopRule(Protocol):
+    """Decides, from the model as it is, whether training has reached its goal."""
+
+    def check(self, model: nn.Module) -> tuple[bool, dict[str, float]]: ...
+
+
 @dataclass
 class TrainConfig:
     """Everything about a run except the method's own knobs.
 
     `steps` counts optimizer steps; `epochs` instead derives them from the first stream of the
-    method. `batch_size` is per process and micro-step; the effective batch is
-    batch_size x grad_accum x processes. `trainable` (regular expressions searched in
-    parameter names, e.g. "multi_modal_projector") freezes everything else; None trains all
-    (or, with `lora`, the adapters only, plus any parameters `trainable` names).
+    method. Unlearning may stop early (`stop_at_leak`): `holdout` of the forget pairs are kept
+    out of training, and every `eval_every` steps the model answers them; the run ends at the
+    first check where at most a `stop_at_leak` share of the answers leaks (`steps` is then the
+    most it may take). See `unmirage.align.LeakStop`. `batch_size` is per process and
+    micro-step; the effective batch is batch_size x grad_accum x processes. `trainable`
+    (regular expressions searched in parameter names, e.g. "multi_modal_projector") freezes
+    everything else; None trains all (or, with `lora`, the adapters only, plus any parameters
+    `trainable` names).
     """
 
     lr: float = 1e-4
@@ -83,6 +93,9 @@ class TrainConfig:
     merge_lora: bool = True
     mixed_precision: str = "no"
     report_to: str = "none"
+    holdout: float = 0.0
+    stop_at_leak: float | None = None
+    eval_every: int = 25
 
     def validate(self) -> None:
         if (self.steps is None) == (self.epochs is None):
@@ -98,6 +111,9 @@ class TrainConfig:
             "schedule": self.schedule in SCHEDULES,
             "report_to": self.report_to in REPORT_TO,
             "mixed_precision": self.mixed_precision in ("no", "bf16", "fp16"),
+            "holdout": 0.0 <= self.holdout < 1.0,
+            "stop_at_leak": self.stop_at_leak is None or 0.0 <= self.stop_at_leak <= 1.0,
+            "eval_every": self.eval_every > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -397,6 +413,7 @@ def train(
     progress: bool = True,
     label: str | None = None,
     provenance: Mapping[str, Any] | None = None,
+    stop: StopRule | None = None,
 ) -> nn.Module:
     """Train `model` with `method` on `data[stream]`, save it to `out_dir`, return it.
 
@@ -407,6 +424,8 @@ def train(
     `label` names the progress bar (default: the method's name).
     `provenance` (e.g. model source, data files and their hashes) joins the resolved config in
     `train_config.json`, so a rerun with other inputs of the same size refuses to resume.
+    `stop` is checked every `config.eval_every` steps; its record joins the log line, and the
+    run ends (and saves) at the first check that says stop.
     """
     config.validate()
     out = Path(out_dir)
@@ -480,12 +499,20 @@ def train(
             means = accelerator.reduce(means, reduction="mean") / config.grad_accum
             record = {"step": step + 1, **dict(zip(sums, means.tolist(), strict=True))}
             record.update(lr=scheduler.get_last_lr()[0], elapsed=time.monotonic() - t0)
+            done = False
+            if stop is not None and (step + 1) % config.eval_every == 0:
+                model.eval()
+                done, checked = stop.check(accelerator.unwrap_model(model))
+                model.train()
+                record.update(checked)
             if accelerator.is_main_process:
                 with log_path.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
             if config.report_to != "none":
                 accelerator.log(record, step=step + 1)
             bar.update(task, advance=1, status=f"loss {record['loss']:.4f}")
+            if done:
+                break
             every = config.checkpoint_every
             if every and (step + 1) % every == 0 and step + 1 < steps:
                 checkpoints.save(step + 1, model, optimizer, scheduler)

@@ -114,6 +114,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", type=int, help="truncate responses beyond this length")
     parser.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (0: none)")
     parser.add_argument(
+        "--stop-at-leak",
+        type=float,
+        metavar="SHARE",
+        help="unlearning: stop once at most this share of held-out forget queries leaks "
+        "(needs meta.leak_markers, as the embedded world's forget pairs have; --steps is then "
+        "the most it may take)",
+    )
+    parser.add_argument(
+        "--holdout", type=float, help="share of forget pairs held out for --stop-at-leak (0.1)"
+    )
+    parser.add_argument("--eval-every", type=int, help="steps between --stop-at-leak checks (25)")
+    parser.add_argument(
         "--knob",
         action="append",
         default=[],
@@ -178,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint_every": args.checkpoint_every,
         "report_to": args.report_to,
         "merge_lora": True if args.merge else None,
+        "stop_at_leak": args.stop_at_leak,
+        "holdout": args.holdout,
+        "eval_every": args.eval_every,
     }
     settings = resolve_settings(
         method,
