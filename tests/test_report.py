@@ -323,7 +323,8 @@ def test_bad_audit_is_an_input_error(tmp_path):
 @pytest.mark.parametrize(
     ("name", "role", "paper"),
     [
-        ("sft", "sft", "Posthoc-SFT (VLGuard)"),
+        ("sft", "sft", None),
+        ("sft-posthoc", "sft", "Posthoc-SFT (VLGuard)"),
         ("Mixed-SFT", "sft", "Mixed-SFT (VLGuard)"),
         ("llava-npo", "npo", "NPO unlearning"),
         ("RMU", "rmu", "RMU unlearning"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,53 @@ from unmirage.stages import StageResult, StageRunner
 from unmirage.world import build_world, load_config
 
 PRESETS = ("smoke", "default")
-METHODS = ("sft", "npo", "rmu")
+EMBEDDED_MODELS = ("sft-posthoc", "sft-mixed", "npo", "rmu")
+REAL_MODELS = ("sft", "npo", "rmu")
 SMOKE_UNLEARNING_STEPS = 20
 """Unlearning steps on the smoke preset: enough to run every stage (CI), not to unlearn."""
+UNLEARNING_LENGTH: dict[str, Any] = {
+    "steps": 450,
+    "stop_at_leak": 0.02,
+    "holdout": 0.1,
+    "eval_every": 25,
+}
+"""Unlearning length on the default preset: train until at most 2% of a held-out tenth of
+the forget pairs leak (checked every 25 steps), at most 450 steps (docs/methods.md)."""
+PAPER_HELPFUL_RATIO = 5000 / 3000
+"""Posthoc-SFT's helpfulness samples per safety sample (5,000 with VLGuard's ~3,000)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one compared model is made: its objective, where it starts and, for SFT, which
+    data it is trained on ("safety", "helpful", "base": the world's base split)."""
+
+    method: str
+    start: str = "base"
+    data: tuple[str, ...] = ()
+    note: str = ""
+
+
+RECIPES: dict[str, Recipe] = {
+    "sft": Recipe("sft", data=("safety",), note="safety data only: not the paper's recipe"),
+    "sft-posthoc": Recipe(
+        "sft",
+        data=("safety", "helpful"),
+        note="the paper's Posthoc-SFT: the base model fine-tuned on safety + helpfulness data",
+    ),
+    "sft-mixed": Recipe(
+        "sft",
+        start="pre_instruction",
+        data=("base", "safety", "helpful"),
+        note="the paper's Mixed-SFT: safety + helpfulness data mixed into the base's "
+        "instruction tuning, from the checkpoint before it",
+    ),
+}
+
+
+def recipe(name: str) -> Recipe:
+    """The recipe of a model name: one of RECIPES, or an unlearning method from the base."""
+    return RECIPES.get(name) or Recipe(name)
 
 
 @dataclass
@@ -46,7 +90,7 @@ class ReproduceConfig:
     preset: str = "default"
     seed: int = 0
     k: int = 3
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] | None = None
     judge: str = "auto"
     max_new_tokens: int = 48
     batch_size: int = 64
@@ -54,6 +98,8 @@ class ReproduceConfig:
     model: str | None = None
     safety_data: str | None = None
     test_data: str | None = None
+    helpful_data: str | None = None
+    helpful_ratio: float = PAPER_HELPFUL_RATIO
     forget: str | None = None
     retain: str | None = None
     image_root: str | None = None
@@ -65,19 +111,38 @@ class ReproduceConfig:
     def embedded(self) -> bool:
         return self.model is None
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The compared models besides the base: the given names, else the mode's default."""
+        if self.methods is not None:
+            return self.methods
+        if self.embedded:
+            return EMBEDDED_MODELS
+        return ("sft-posthoc", "npo", "rmu") if self.helpful_data else REAL_MODELS
+
     def validate(self) -> None:
         if self.preset not in PRESETS:
             raise InputError(f"unknown preset (choose from {', '.join(PRESETS)})", field="preset")
         if self.k < 1:
             raise InputError("must be at least 1", field="k")
-        for m in self.methods:
-            if m not in REGISTERED_METHODS:
+        if not self.helpful_ratio > 0:
+            raise InputError("must be positive", field="helpful_ratio")
+        known = sorted({*RECIPES, *REGISTERED_METHODS})
+        for m in self.models:
+            if recipe(m).method not in REGISTERED_METHODS:
                 raise InputError(
-                    f"unknown method '{m}' (choose from {', '.join(sorted(REGISTERED_METHODS))})",
+                    f"unknown model recipe '{m}' (choose from {', '.join(known)})",
                     field="methods",
                 )
+            if not self.embedded and recipe(m).start != "base":
+                raise InputError(
+                    f"'{m}' retrains the base's instruction tuning: embedded world only",
+                    field="methods",
+                )
+            if not self.embedded and "helpful" in recipe(m).data and not self.helpful_data:
+                raise InputError(f"'{m}' needs --helpful-data FILE", field="helpful_data")
         if self.embedded:
-            real = ("safety_data", "test_data", "forget", "retain", "image_root")
+            real = ("safety_data", "test_data", "helpful_data", "forget", "retain", "image_root")
             given = [name for name in real if getattr(self, name) is not None]
             if given:
                 raise InputError(
@@ -93,13 +158,13 @@ class ReproduceConfig:
                 "a real model needs --safety-data and --test-data",
                 field="safety_data" if self.safety_data is None else "test_data",
             )
-        unlearning = [m for m in self.methods if m != "sft"]
+        unlearning = [m for m in self.models if recipe(m).method != "sft"]
         if unlearning and (self.forget is None or self.retain is None):
             raise InputError(
                 f"{', '.join(unlearning)} need --forget and --retain",
                 field="forget" if self.forget is None else "retain",
             )
-        for name in ("safety_data", "test_data", "forget", "retain", "image_root"):
+        for name in ("safety_data", "test_data", "helpful_data", "forget", "retain", "image_root"):
             value = getattr(self, name)
             if value is not None and not Path(value).exists():
                 raise InputError("does not exist", file=value, field=name)
@@ -115,6 +180,14 @@ class Sources:
     retain: Path | None
     image_root: Path
     base: str
+    helpful: Path | None = None
+    base_data: Path | None = None
+    pre_instruction: str | None = None
+
+    def data(self, name: str) -> Path:
+        path = {"safety": self.safety, "helpful": self.helpful, "base": self.base_data}[name]
+        assert path is not None, name
+        return path
 
 
 def reproduce(
@@ -141,18 +214,21 @@ def reproduce(
     models: dict[str, tuple[str, Any]] = {
         "base": (sources.base, upstream.get("base", config.model))
     }
-    for method in config.methods:
+    for name in config.models:
+        files, weights = _method_data(config, name, sources)
         stage = runner.run(
-            f"align-{method}",
+            f"align-{name}",
             {
                 **upstream,
-                "method": method,
-                "settings": dataclasses.asdict(_settings(config, method)),
-                "data": [_file_key(p) for p in _method_data(method, sources)],
+                "method": recipe(name).method,
+                "start": recipe(name).start,
+                "settings": dataclasses.asdict(_settings(config, name, sources)),
+                "data": {s: [_file_key(p) for p in paths] for s, paths in files.items()},
+                "weights": weights,
             },
-            lambda path, m=method: _align_stage(m, config, sources, path, progress),
+            lambda path, n=name: _align_stage(n, config, sources, path, progress),
         )
-        models[method] = (str(stage.path / "model"), stage)
+        models[name] = (str(stage.path / "model"), stage)
     attacked = runner.run(
         "attack",
         {"test": _file_key(sources.test), "audit": audited, "k": config.k, **upstream},
@@ -185,6 +261,12 @@ def reproduce(
         documents[name] = json.loads((stage.path / "metrics.json").read_text())
     metrics = {
         "models": {name: doc["models"][name] for name, doc in documents.items()},
+        "training": {
+            name: _training_record(stage.path / "model")
+            for name, (_, stage) in models.items()
+            if name != "base"
+        },
+        "recipes": {name: dataclasses.asdict(recipe(name)) for name in config.models},
         "config": key,
         "provenance": provenance(key, [sources.safety, sources.test], config.seed),
     }
@@ -225,9 +307,121 @@ def reproduce(
     return metrics
 
 
+def _training_record(model_dir: Path) -> dict[str, Any]:
+    """How long a model trained, and its last held-out forget leak when it was checked."""
+    lines = (model_dir / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+    last = json.loads(lines[-1]) if lines else {}
+    checks = [json.loads(x) for x in lines if '"holdout_leak"' in x]
+    return {
+        "steps": last.get("step"),
+        "holdout_leak": checks[-1]["holdout_leak"] if checks else None,
+        "stopped_early": bool(checks) and checks[-1]["step"] == last.get("step"),
+    }
+
+
+SUMMARY_KEYS = (
+    "asr_pre",
+    "asr_post",
+    "asr_control",
+    "ir_post",
+    "rr_unsafe_post",
+    "rr_pre",
+    "rr_post",
+    "utility",
+)
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"mean": None, "min": None, "max": None, "values": []}
+    return {
+        "mean": sum(values) / len(values),
+        "min": min(values),
+        "max": max(values),
+        "values": values,
+    }
+
+
+def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model: mean, min, max and per-seed values of every headline metric, of each
+    ranked trigger's rate (by rank; the words may differ between seeds) and of the
+    unlearning length."""
+    names = list(dict.fromkeys(n for run in runs.values() for n in run["models"]))
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        present = [run for run in runs.values() if name in run["models"]]
+        ms = [run["models"][name] for run in present]
+        entry: dict[str, Any] = {
+            key: _spread([m[key] for m in ms if m.get(key) is not None]) for key in SUMMARY_KEYS
+        }
+        for kind, metric in (("compliance", "asr_post"), ("refusal", "rr_post")):
+            ranks: dict[int, list[tuple[str, float]]] = {}
+            for m in ms:
+                for row in (m.get("by_trigger") or {}).get(kind, []):
+                    if row.get(metric) is not None:
+                        ranks.setdefault(row["rank"], []).append((row["word"], row[metric]))
+            entry[f"by_trigger_{kind}"] = [
+                {
+                    "rank": rank,
+                    "words": sorted({w for w, _ in rows}),
+                    metric: _spread([v for _, v in rows]),
+                }
+                for rank, rows in sorted(ranks.items())
+            ]
+        steps = [
+            run["training"][name]["steps"] for run in present if name in run.get("training", {})
+        ]
+        entry["train_steps"] = _spread([float(x) for x in steps if x is not None])
+        out[name] = entry
+    return out
+
+
+def reproduce_seeds(
+    config: ReproduceConfig,
+    seeds: Sequence[int],
+    out: str | Path,
+    *,
+    progress: bool = True,
+    on_stage: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """`reproduce` once per seed into OUT/seed-N, then OUT/metrics.json and OUT/report.*
+    with per-seed rows, mean and [min, max] per model and metric, and the paper's effects
+    judged in every seed."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError("give distinct seeds", field="seeds")
+    out = Path(out)
+    runs = {
+        seed: reproduce(
+            dataclasses.replace(config, seed=seed),
+            out / f"seed-{seed}",
+            progress=progress,
+            on_stage=on_stage,
+        )
+        for seed in seeds
+    }
+    from unmirage.report.effects import effects_over_seeds
+    from unmirage.report.seeds import render_seeds_report
+
+    key = {**dataclasses.asdict(config), "seed": None, "seeds": list(seeds)}
+    doc = {
+        "seeds": {str(seed): run["models"] for seed, run in runs.items()},
+        "training": {str(seed): run["training"] for seed, run in runs.items()},
+        "summary": summarize_seeds(runs),
+        "effects": effects_over_seeds({str(s): r["models"] for s, r in runs.items()}),
+        "config": key,
+        "provenance": {
+            **{k: v for k, v in next(iter(runs.values()))["provenance"].items() if k != "seed"},
+            "seeds": list(seeds),
+        },
+    }
+    atomic_write_json(out / "metrics.json", doc)
+    render_seeds_report(out, doc)
+    return doc
+
+
 def _stage_count(config: ReproduceConfig) -> int:
     world_and_base = 2 if config.embedded else 0
-    return world_and_base + 1 + len(config.methods) + 1 + (1 + len(config.methods))
+    return world_and_base + 1 + len(config.models) + 1 + (1 + len(config.models))
 
 
 def _file_key(path: Path | None) -> str | None:
@@ -251,7 +445,13 @@ def _embedded_sources(
     base = runner.run(
         "base",
         {"world": world, "seed": config.seed, "recipe": dataclasses.asdict(RECIPES[config.preset])},
-        lambda path: train_base(world.path, path / "model", seed=config.seed, progress=progress),
+        lambda path: train_base(
+            world.path,
+            path / "model",
+            seed=config.seed,
+            progress=progress,
+            pre_instruction=path / "pre_instruction",
+        ),
     )
     sources = Sources(
         safety=world.path / "safety_sft.jsonl",
@@ -260,6 +460,9 @@ def _embedded_sources(
         retain=world.path / "retain.jsonl",
         image_root=world.path,
         base=str(base.path / "model"),
+        helpful=world.path / "helpful.jsonl",
+        base_data=world.path / "base.jsonl",
+        pre_instruction=str(base.path / "pre_instruction"),
     )
     return sources, {"world": world, "base": base}
 
@@ -274,34 +477,71 @@ def _real_sources(config: ReproduceConfig) -> Sources:
         retain=Path(config.retain) if config.retain else None,
         image_root=root,
         base=str(config.model),
+        helpful=Path(config.helpful_data) if config.helpful_data else None,
     )
 
 
-def _settings(config: ReproduceConfig, method: str) -> AlignSettings:
-    """The resolved training settings of one method (their hash keys its stage)."""
+def _settings(config: ReproduceConfig, name: str, sources: Sources) -> AlignSettings:
+    """The resolved training settings of one model (their hash keys its stage)."""
+    method = recipe(name).method
     return resolve_settings(
         method,
-        overrides={**_align_overrides(config, method), "merge_lora": config.lora},
+        overrides={**_align_overrides(config, name, sources), "merge_lora": config.lora},
         lora=config.lora,
         seed=config.seed,
     )
 
 
-def _align_overrides(config: ReproduceConfig, method: str) -> dict[str, Any]:
-    """The run settings a method trains with here: the preset's, then the user's."""
-    preset = (
-        {"steps": SMOKE_UNLEARNING_STEPS}
-        if config.embedded and config.preset == "smoke" and method != "sft"
-        else {}
-    )
-    return {**preset, **config.align_overrides.get(method, {})}
+def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> dict[str, Any]:
+    """The run settings a model trains with here: its recipe's and the preset's, then the
+    user's. Mixed-SFT takes the base's instruction-tuning settings, with its steps scaled so
+    that it passes over its data as often as the base stage passes over the base split."""
+    from unmirage.base import RECIPES as BASE_RECIPES
+    from unmirage.base import instruction_config
+
+    made = recipe(name)
+    preset: dict[str, Any] = {}
+    if config.embedded and made.start == "pre_instruction":
+        base_recipe = BASE_RECIPES[config.preset]
+        files, weights = _method_data(config, name, sources)
+        mixed = sum(w * _count_lines(p) for p, w in zip(files["train"], weights, strict=True))
+        steps = round(base_recipe.steps * mixed / _count_lines(sources.data("base")))
+        stage = instruction_config(base_recipe, seed=config.seed)
+        preset = {
+            "steps": steps,
+            "lr": stage.lr,
+            "batch_size": stage.batch_size,
+            "warmup_steps": stage.warmup_steps,
+            "schedule": stage.schedule,
+            "trainable": stage.trainable,
+        }
+    elif config.embedded and made.method != "sft":
+        preset = (
+            {"steps": SMOKE_UNLEARNING_STEPS} if config.preset == "smoke" else UNLEARNING_LENGTH
+        )
+    return {**preset, **config.align_overrides.get(name, {})}
 
 
-def _method_data(method: str, sources: Sources) -> list[Path]:
-    if method == "sft":
-        return [sources.safety]
-    assert sources.forget is not None and sources.retain is not None
-    return [sources.forget, sources.retain]
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _method_data(
+    config: ReproduceConfig, name: str, sources: Sources
+) -> tuple[dict[str, list[Path]], list[float]]:
+    """A model's data files per stream, and the weights of the train stream's files: the
+    helpfulness data at `helpful_ratio` samples per safety sample."""
+    made = recipe(name)
+    if made.method != "sft":
+        assert sources.forget is not None and sources.retain is not None
+        return {"forget": [sources.forget], "retain": [sources.retain]}, []
+    files = [sources.data(d) for d in made.data]
+    weights = [1.0] * len(files)
+    if "helpful" in made.data:
+        wanted = config.helpful_ratio * _count_lines(sources.safety)
+        weights[made.data.index("helpful")] = wanted / _count_lines(sources.data("helpful"))
+    return {"train": files}, weights
 
 
 def _audit_stage(sources: Sources, path: Path) -> None:
@@ -309,21 +549,23 @@ def _audit_stage(sources: Sources, path: Path) -> None:
 
 
 def _align_stage(
-    method: str, config: ReproduceConfig, sources: Sources, path: Path, progress: bool
+    name: str, config: ReproduceConfig, sources: Sources, path: Path, progress: bool
 ) -> None:
-    data = _method_data(method, sources)
-    streams: Mapping[str, Path] = (
-        {"data": data[0]} if method == "sft" else {"forget": data[0], "retain": data[1]}
-    )
-    settings = _settings(config, method)
+    made = recipe(name)
+    files, weights = _method_data(config, name, sources)
+    start = sources.pre_instruction if made.start == "pre_instruction" else sources.base
+    assert start is not None
     align(
-        method,
-        sources.base,
+        made.method,
+        start,
         path / "model",
-        settings=settings,
+        data=files.get("train"),
+        data_weights=weights or None,
+        forget=files["forget"][0] if "forget" in files else None,
+        retain=files["retain"][0] if "retain" in files else None,
+        settings=_settings(config, name, sources),
         image_root=sources.image_root,
         progress=progress,
-        **streams,
     )
 
 
@@ -333,4 +575,11 @@ def _attack_stage(sources: Sources, audit_dir: Path, k: int, path: Path) -> None
     write_jsonl(build_attack(samples, triggers, k), path / "attack.jsonl")
 
 
-__all__ = ["PRESETS", "ReproduceConfig", "StageResult", "reproduce"]
+__all__ = [
+    "PRESETS",
+    "RECIPES",
+    "ReproduceConfig",
+    "StageResult",
+    "reproduce",
+    "reproduce_seeds",
+]

@@ -63,9 +63,10 @@ def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
 
 def control_words(sample: Sample, triggers: Triggers) -> tuple[str, tuple[str, ...]]:
     """The control's kind and openers: words the safety data opens queries with but that
-    carry no label information (the audit's neutral openers) when there are any, else the
-    query's own first word (a paraphrase of the rest)."""
-    neutral = tuple(w for w in usable(triggers.neutral) if frames(w))
+    carry no label information (the audit's neutral openers, none of them a ranked trigger)
+    when there are any, else the query's own first word (a paraphrase of the rest)."""
+    ranked = set(usable(triggers.compliance)[:RANKS]) | set(usable(triggers.refusal)[:RANKS])
+    neutral = tuple(w for w in usable(triggers.neutral) if frames(w) and w not in ranked)
     if neutral:
         return "neutral", neutral
     return "own_opener", (first_word(sample.query),)

@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 from rich.console import Console
 
 from unmirage.report.values import pct
-from unmirage.reproduce import METHODS, PRESETS, ReproduceConfig, reproduce
+from unmirage.reproduce import (
+    EMBEDDED_MODELS,
+    PRESETS,
+    RECIPES,
+    ReproduceConfig,
+    reproduce,
+    reproduce_seeds,
+)
 
-HELP = "run the whole experiment (world, base, SFT/NPO/RMU, attack, eval, report)"
+HELP = "run the whole experiment (world, base, SFT recipes / NPO / RMU, attack, eval, report)"
 DESCRIPTION = """\
 Reproduce the Safety Mirage experiment end to end and write OUT/report.html, OUT/report.md,
 OUT/metrics.json and the plots:
 
   audit of the safety SFT data (trigger words come from here, never from a fixed list)
-  -> base model -> SFT (the VLGuard-style baseline) and NPO / RMU unlearning from the base
-  -> one-word K-shot attacks, no-trigger controls and over-prudence rewrites
+  -> base model -> the paper's two SFT recipes and NPO / RMU unlearning from the base:
+       sft-posthoc  the base fine-tuned on safety data + helpfulness data (5,000 : 3,000)
+       sft-mixed    safety + helpfulness data mixed into the base's instruction tuning
+       npo, rmu     unlearning of the forget set, until a held-out tenth of it stops leaking
+     (`--methods sft ...` adds SFT on the safety data alone, which is not the paper's recipe)
+  -> one-word K-shot attacks with the top three compliance triggers, no-trigger controls,
+     over-prudence rewrites with the top three refusal triggers
   -> evaluation of every model with the same judge -> report
 
 Every stage is cached in OUT/stages by the hash of its inputs: rerun the same command after a
 kill and it resumes; change one option and only what depends on it runs again.
 
 embedded default (no downloads; two CPU cores):
-  unmirage reproduce --out runs/default                 # 8 minutes measured on 2 idle cores
+  unmirage reproduce --out runs/default                 # one seed (see the README for times)
+  unmirage reproduce --seeds 0 1 2 --out runs/seeds     # three seeds and their summary
   unmirage reproduce --preset smoke --out runs/smoke    # a minute or two, for a quick look
   printf 'bias_strength: 0\\n' > unbiased.yaml           # a world knob, measured
   unmirage reproduce --world-config unbiased.yaml --out runs/unbiased
@@ -47,10 +61,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (K-shot; 3)")
     parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="run every stage once per seed (OUT/seed-N) and write one summary report with "
+        "per-seed rows, mean and [min, max] (instead of --seed)",
+    )
+    parser.add_argument(
         "--methods",
         nargs="+",
-        default=list(METHODS),
-        help="alignment methods to compare (default: sft npo rmu)",
+        help=f"models to compare besides the base: recipes {', '.join(RECIPES)} or any "
+        f"unlearning method (default: {' '.join(EMBEDDED_MODELS)}; with --model: "
+        "sft-posthoc npo rmu when --helpful-data is given, else sft npo rmu)",
+    )
+    parser.add_argument(
+        "--helpful-ratio",
+        type=float,
+        default=5000 / 3000,
+        help="helpfulness samples per safety sample in the SFT recipes (default 5000/3000, "
+        "the paper's Posthoc-SFT)",
     )
     parser.add_argument(
         "--judge",
@@ -77,6 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     real.add_argument("--model", help="HF id or directory of the base VLM (LLaVA, Qwen2-VL)")
     real.add_argument("--safety-data", help="safety SFT data (VLGuard train JSON, LLaVA, JSONL)")
     real.add_argument("--test-data", help="test data (VLGuard test JSON, JSONL)")
+    real.add_argument(
+        "--helpful-data",
+        help="general instruction data for sft-posthoc (e.g. a LLaVA-665k sample, LLaVA JSON)",
+    )
     real.add_argument("--forget", help="forget set for unlearning (LLaVA JSON or JSONL)")
     real.add_argument("--retain", help="retain set for unlearning")
     real.add_argument("--image-root", help="directory every image path is relative to")
@@ -88,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         seed=args.seed,
         k=args.k,
-        methods=tuple(args.methods),
+        methods=tuple(args.methods) if args.methods else None,
+        helpful_ratio=args.helpful_ratio,
         judge=args.judge,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
@@ -96,31 +130,47 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         safety_data=args.safety_data,
         test_data=args.test_data,
+        helpful_data=args.helpful_data,
         forget=args.forget,
         retain=args.retain,
         image_root=args.image_root,
         world_config=args.world_config,
         bias_from=args.bias_from,
-        align_overrides=(
-            {m: {"steps": args.align_steps} for m in args.methods}
-            if args.align_steps is not None
-            else {}
-        ),
     )
+    if args.align_steps is not None:
+        steps = {m: {"steps": args.align_steps} for m in config.models}
+        config = dataclasses.replace(config, align_overrides=steps)
     console = Console(stderr=True)
     start = time.perf_counter()
 
     def on_stage(name: str, index: int, total: int) -> None:
         console.rule(f"[bold]stage {index}/{total}: {name}")
 
-    metrics = reproduce(config, args.out, on_stage=on_stage)
     out = Path(args.out)
+    if args.seeds:
+        summary = reproduce_seeds(config, args.seeds, out, on_stage=on_stage)
+        console.rule("[bold]done")
+        for name, m in summary["summary"].items():
+            print(
+                f"{name:>12}: ASR {_spread(m['asr_pre'])} -> {_spread(m['asr_post'])} | "
+                f"benign RR {_spread(m['rr_pre'])} -> {_spread(m['rr_post'])} | "
+                f"utility {_spread(m['utility'])}"
+            )
+        print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s)")
+        return 0
+    metrics = reproduce(config, args.out, on_stage=on_stage)
     console.rule("[bold]done")
     for name, m in metrics["models"].items():
         print(
-            f"{name:>8}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}% | "
+            f"{name:>12}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}% | "
             f"benign RR {pct(m['rr_pre'])}% -> {pct(m['rr_post'])}% | "
             f"utility {pct(m['utility'])}%"
         )
     print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _spread(entry: dict[str, float | None]) -> str:
+    if entry.get("mean") is None:
+        return "n/a"
+    return f"{pct(entry['mean'])}% [{pct(entry['min'])}, {pct(entry['max'])}]"

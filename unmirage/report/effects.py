@@ -145,3 +145,25 @@ def summarize(effects: list[Effect]) -> str:
             _group_verdict(effects[2:], "remedy (unlearning without the shortcuts)"),
         ]
     )
+
+
+def effects_over_seeds(runs: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The four effects judged in every seed (`runs`: seed -> models), counted per model
+    pair: in how many seeds each appeared, did not appear, or was inconclusive."""
+    judged = {seed: judge_effects(models) for seed, models in runs.items()}
+    first = next(iter(judged.values()), [])
+    out = []
+    for i, effect in enumerate(first):
+        subjects: dict[str, dict[str, Any]] = {}
+        for seed, effects in judged.items():
+            for c in effects[i].comparisons:
+                entry = subjects.setdefault(
+                    c.subject, {"appeared": 0, "not_appeared": 0, "inconclusive": 0, "seeds": {}}
+                )
+                key = {APPEARED: "appeared", NOT_APPEARED: "not_appeared"}.get(
+                    c.status, "inconclusive"
+                )
+                entry[key] += 1
+                entry["seeds"][seed] = c.detail
+        out.append({"claim": effect.claim, "paper": effect.paper, "subjects": subjects})
+    return out

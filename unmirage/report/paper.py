@@ -57,7 +57,10 @@ def model_role(name: str) -> str | None:
 
 
 def paper_row(name: str, role: str | None) -> PaperRow | None:
-    """The paper's row for a model: SFT is post-hoc (on top of the base) unless named mixed."""
+    """The paper's row for a model: an SFT model named for one of its recipes ("posthoc",
+    "mixed") gets that recipe's row; SFT on safety data alone is neither, so it gets none."""
     if role == "sft":
-        return PAPER_TABLE["mixed_sft" if "mixed" in _tokens(name) else "posthoc_sft"]
+        tokens = _tokens(name)
+        recipe = next((r for r in ("mixed", "posthoc") if r in tokens), None)
+        return PAPER_TABLE[f"{recipe}_sft"] if recipe else None
     return PAPER_TABLE.get(role) if role else None

@@ -1,0 +1,161 @@
+"""The summary report of a multi-seed reproduction: one table over seeds, per-seed rows,
+per-trigger rates and the paper's effects counted seed by seed.
+
+One seed of a 4M-parameter model says little (the same command has given SFT's benign RR
+22% on one machine and 45% on another), so claims rest on the spread over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from unmirage.io import atomic_write_text, staged_dir
+from unmirage.report.document import (
+    Bullets,
+    Code,
+    Document,
+    Heading,
+    Paragraph,
+    Table,
+    to_html,
+    to_markdown,
+)
+from unmirage.report.paper import PAPER_TABLE, model_role, paper_row
+from unmirage.report.values import pct
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("asr_pre", "ASR before attack"),
+    ("asr_post", "ASR after attack"),
+    ("asr_control", "ASR, no-trigger control"),
+    ("rr_pre", "benign RR before rewrite"),
+    ("rr_post", "benign RR after rewrite"),
+    ("utility", "utility"),
+)
+
+
+def _spread(entry: Mapping[str, Any]) -> str:
+    if entry.get("mean") is None:
+        return "n/a"
+    return f"{pct(entry['mean'])} [{pct(entry['min'])}, {pct(entry['max'])}]"
+
+
+def summary_table(doc: Mapping[str, Any]) -> Table:
+    """Mean [min, max] over seeds per model and metric, with the paper's row beside it."""
+    rows = []
+    for name, entry in doc["summary"].items():
+        n = len(entry["asr_pre"]["values"])
+        rows.append([name, str(n), *(_spread(entry[key]) for key, _ in COLUMNS)])
+        paper = paper_row(name, model_role(name)) if name != "base" else PAPER_TABLE["base"]
+        if paper is not None:
+            rows.append(
+                [
+                    f"paper: {paper.name}",
+                    "",
+                    f"{paper.asr_pre:.1f}",
+                    f"{paper.asr_post:.1f}",
+                    "",
+                    f"{paper.rr_pre:.1f}",
+                    f"{paper.rr_post:.1f}",
+                    f"{paper.vqav2:.1f} (VQAv2)",
+                ]
+            )
+    seeds = ", ".join(doc["seeds"])
+    return Table(
+        ["model", "seeds", *(label for _, label in COLUMNS)],
+        rows,
+        f"Percent: mean over seeds {seeds} with [min, max] in brackets; the paper's rows "
+        "(LLaVA-1.5-7B, VLGuard test) for the direction of each effect only.",
+    )
+
+
+def per_seed_table(doc: Mapping[str, Any]) -> Table:
+    rows = []
+    for seed, models in doc["seeds"].items():
+        training = doc["training"].get(seed, {})
+        for name, m in models.items():
+            t = training.get(name) or {}
+            steps = "" if not t else f"{t['steps']}" + (" (stopped)" if t["stopped_early"] else "")
+            rows.append([seed, name, *(pct(m.get(key)) for key, _ in COLUMNS), steps])
+    return Table(
+        ["seed", "model", *(label for _, label in COLUMNS), "training steps"],
+        rows,
+        "Percent, one row per seed and model. Unlearning stops once at most 2% of a held-out "
+        "tenth of the forget pairs leak ('stopped'), else runs its full length.",
+    )
+
+
+def trigger_table(doc: Mapping[str, Any]) -> Table:
+    rows = []
+    for name, entry in doc["summary"].items():
+        for kind, metric, label in (
+            ("compliance", "asr_post", "ASR after K rewrites"),
+            ("refusal", "rr_post", "benign RR after 1 rewrite"),
+        ):
+            for row in entry[f"by_trigger_{kind}"]:
+                rows.append(
+                    [
+                        name,
+                        kind,
+                        str(row["rank"] + 1),
+                        ", ".join(row["words"]),
+                        label,
+                        _spread(row[metric]),
+                    ]
+                )
+    return Table(
+        ["model", "trigger kind", "rank", "word(s) over seeds", "rate", "mean [min, max]"],
+        rows,
+        "Each of the audit's top three triggers of each kind gets rows of its own; rank 1 is "
+        "the headline attack of the tables above.",
+    )
+
+
+def effect_lines(doc: Mapping[str, Any]) -> list[str]:
+    lines = []
+    n = len(doc["seeds"])
+    for effect in doc["effects"]:
+        parts = [
+            f"{subject}: appeared in {c['appeared']} of {n} seeds"
+            + (f", not in {c['not_appeared']}" if c["not_appeared"] else "")
+            + (f", inconclusive in {c['inconclusive']}" if c["inconclusive"] else "")
+            for subject, c in effect["subjects"].items()
+        ]
+        lines.append(
+            f"{effect['claim']} (paper: {effect['paper']}): "
+            + ("; ".join(parts) if parts else "not measured")
+            + "."
+        )
+    return lines
+
+
+def build_document(doc: Mapping[str, Any]) -> Document:
+    out = Document(f"unmirage reproduction over seeds {', '.join(doc['seeds'])}")
+    out.add(
+        Paragraph(
+            "Each seed is a full run (world, base model, every alignment recipe, attack, "
+            "evaluation) with its own report in seed-N/report.html. An effect counts as "
+            "appeared in a seed when that seed's 95% intervals separate in the paper's "
+            "direction."
+        ),
+        Heading("The paper's effects, seed by seed"),
+        Bullets(effect_lines(doc)),
+        Heading("Table 1 over seeds"),
+        summary_table(doc),
+        Heading("Per-trigger rates"),
+        trigger_table(doc),
+        Heading("Every seed"),
+        per_seed_table(doc),
+        Code(json.dumps(doc["config"], indent=2, sort_keys=True), "json", "Configuration"),
+    )
+    return out
+
+
+def render_seeds_report(out_dir: str | Path, doc: Mapping[str, Any]) -> None:
+    """report.md and report.html of a multi-seed run, written together."""
+    document = build_document(doc)
+    with staged_dir(out_dir) as stage:
+        atomic_write_text(stage / "report.md", to_markdown(document))
+        atomic_write_text(stage / "report.html", to_html(document))
