@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 from unmirage.text import first_word
 
@@ -497,28 +498,33 @@ _QUESTION_SUBJECTS = frozenset(["what", "which", "who", "whose"])
 
 
 def _embedded_question(words: list[str]) -> Request | None:
-    """A direct wh-question as the clause a request can hold: "What products are shown?" ->
-    "what products are shown" (the wh-phrase is the subject: word order stays); "What is the
-    man holding?" -> "what the man is holding"; "What is the object made of?" -> "what the
-    object is made of" (be moves behind its subject)."""
+    """A direct wh-question as the clause a request can hold. Where the wh-phrase is the
+    subject, the word order stays ("What is depicted in the image?" -> "what is depicted in
+    the image"); where "is"/"are" comes before a subject, it moves behind it ("What is the man
+    holding?" -> "what the man is holding"; "What activity is the child engaged in?" -> "what
+    activity the child is engaged in"). Questions inverted with "do" or a modal need the verb
+    inflected, so they are left to prefixing."""
     low = [w.lower().strip(",") for w in words]
     if low[0] not in _QUESTION_SUBJECTS or len(low) < 3:
         return None
-    if low[1] not in _AUXILIARIES:
-        inverted = any(
-            w in _AUXILIARIES - {"is", "are", "was", "were"}
-            or (w in ("is", "are", "was", "were") and nxt in _NP_STARTS)
-            for w, nxt in zip(low[2:], [*low[3:], ""], strict=True)
-        )
-        return None if inverted else Request(_decap(" ".join(words)), WH)
-    if low[1] not in ("is", "are") or low[2] not in _NP_STARTS:
+    be = ("is", "are", "was", "were")
+    inversions = [
+        i
+        for i in range(1, len(low))
+        if low[i] in _AUXILIARIES - set(be)
+        or (low[i] in be and i + 1 < len(low) and low[i + 1] in _NP_STARTS)
+    ]
+    if not inversions:
+        return Request(_decap(" ".join(words)), WH)
+    a = inversions[0]
+    if low[a] not in be or len(inversions) > 1:
         return None
-    tail = 2 if low[-1] in _DANGLING and len(low) > 4 else 1
-    verb = low[-tail]
-    if not (verb.endswith(("ing", "ed")) or verb in ("made", "used", "shown", "worn", "held")):
-        return None
-    subject, rest = words[2:-tail], words[-tail:]
-    return Request(" ".join([low[0], *subject, low[1], *rest]), WH)
+    for j in range(a + 2, len(low)):
+        participle = low[j].endswith(("ing", "ed")) or low[j] in ("made", "used", "shown", "worn")
+        if participle and low[j - 1] not in _DANGLING | _PHRASE_ENDS:
+            clause = [low[0], *words[1:a], *words[a + 1 : j], low[a], *words[j:]]
+            return Request(" ".join(clause), WH)
+    return None
 
 
 def _phrase(words: list[str]) -> Request | None:
@@ -558,7 +564,10 @@ def request_of(query: str) -> Request | None:
         if low[1:5] == ["can", "you", "tell", "me"]:
             return _phrase(words[5:])
         tail = low[-1]
-        dangling = tail in _DANGLING or tail.endswith(("ing", "ed"))
+        dangling = tail in _DANGLING or any(
+            w.endswith(("ing", "ed")) and prev not in _DANGLING | _PHRASE_ENDS
+            for prev, w in pairwise(low[2:])
+        )
         if low[1] in ("is", "are") and low[2] in _NP_STARTS and not dangling:
             return Request(" ".join(words[2:]), NP)
         return _embedded_question(words)
