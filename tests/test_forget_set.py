@@ -428,3 +428,19 @@ def test_shipped_configs_are_valid():
     assert configs
     for path in configs:
         assert read_config(str(path))
+
+
+def test_config_file_then_flags(smoke_base, vlguard, tmp_path):
+    cfg = tmp_path / "fs.yaml"
+    cfg.write_text(
+        f"models: [{smoke_base}]\ndata: {vlguard}\nsamples: 1\nmax-new-tokens: 4\nseed: 2\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "fs"
+    assert main(["forget-set", "--config", str(cfg), "--samples", "2", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sampling"]["samples"] == 2 and m["sampling"]["max_new_tokens"] == 4
+    assert m["sampling"]["seed"] == 2 and m["models"] == [str(smoke_base)]
+    cfg.write_text("sample: 3\n", encoding="utf-8")
+    assert main(["forget-set", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2

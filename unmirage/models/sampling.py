@@ -41,7 +41,8 @@ class PerRowSampler(LogitsProcessor):
         self.top_p = top_p
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
-        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        # one device-to-host copy per step; each row then draws on the CPU from its generator
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
         out = torch.full_like(scores, float("-inf"))
         for row, gen in enumerate(self.generators):
             p = probs[row]
@@ -50,7 +51,7 @@ class PerRowSampler(LogitsProcessor):
                 # keep the smallest prefix whose mass reaches top_p (the top token always)
                 keep = torch.cumsum(sorted_p, 0) - sorted_p < self.top_p
                 p = torch.zeros_like(p).scatter(0, order[keep], sorted_p[keep])
-            token = torch.multinomial(p.cpu(), 1, generator=gen).item()
+            token = torch.multinomial(p, 1, generator=gen).item()
             out[row, token] = 0.0
         return out
 
