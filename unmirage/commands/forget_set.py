@@ -84,7 +84,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--out", help="output directory (resumable)")
     a("--data", help="VLGuard train JSON (or SPA-VL with --format spavl)")
     a("--format", dest="fmt", choices=FORMATS, help="vlguard (default) or spavl")
-    a("--model", dest="models", action="append", help="VLM to sample from (repeatable)")
+    a(
+        "--model",
+        dest="models",
+        metavar="M",
+        action="append",
+        help="VLM to sample from (repeatable)",
+    )
     a("--image-root", help="directory the data's image paths are relative to (default: its own)")
     a("--config", help="YAML file of settings (see configs/forget-set/)")
     g = parser.add_argument_group("sampling")
