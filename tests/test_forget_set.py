@@ -225,6 +225,9 @@ def test_lm_judge_scores_every_candidate_and_picks_the_top(smoke_base, vlguard, 
         assert rec["conversations"][1]["value"] == cands[(top["id"], top["model"], top["sample"])]
     m = json.loads((out / "manifest.json").read_text())
     assert m["judge"]["prompt"] == HARM_PROMPT and m["judge"]["model"] == str(tiny_judge)
+    before = (out / SCORES).read_bytes()
+    assert run_fs([str(smoke_base)], vlguard, out, *judge, "--judge-min-mass", "0") == 0
+    assert (out / SCORES).read_bytes() == before  # scores are cached, nothing rescored
 
 
 def test_lm_judge_scores_do_not_depend_on_the_batch(tiny_judge):
