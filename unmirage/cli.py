@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from unmirage import __version__
 from unmirage.errors import InputError
 
-COMMANDS = ("audit", "world", "base", "align", "attack", "eval", "reproduce")
+COMMANDS = ("audit", "world", "base", "forget-set", "align", "attack", "eval", "reproduce")
 
 EPILOG = """\
 typical path:
   unmirage reproduce --out runs/default          # the whole paper on the embedded world
   unmirage audit VLGUARD.json --out audit/       # which words predict refuse / answer
+  unmirage forget-set --model BASE --data VLGUARD.json --out fs   # forget/retain sets
   unmirage attack --data test.jsonl --triggers audit/audit.json --k 3 --out attack.jsonl
   unmirage align --method npo --model BASE --forget F --retain R --out model-npo
   unmirage eval --model model-npo --data test.jsonl attack.jsonl --out eval-npo
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"unmirage {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"unmirage.commands.{name}")
+        module = importlib.import_module(f"unmirage.commands.{name.replace('-', '_')}")
         p = sub.add_parser(
             name,
             help=module.HELP,

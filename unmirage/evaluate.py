@@ -103,7 +103,8 @@ def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, A
     }
 
 
-def _append(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+def append_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append JSON lines and fsync, so a kill loses at most the rows of this call."""
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
@@ -111,7 +112,7 @@ def _append(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
-def _check_resumable(out: Path, config: Mapping[str, Any]) -> None:
+def check_resumable(out: Path, config: Mapping[str, Any]) -> None:
     """Refuse to mix rows of two different runs in one output directory."""
     run = out / RUN
     if run.exists():
@@ -165,7 +166,7 @@ def evaluate(
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_resumable(out, config)
+    check_resumable(out, config)
     responses = out / RESPONSES
     done = {r["id"] for r in read_rows(responses)}
     pending = [(root, [s for s in group if s.id not in done]) for root, group in groups]
@@ -194,7 +195,7 @@ def evaluate(
                         progress=False,
                     )
                     verdicts = judge_obj.judge(batch, answers)
-                    _append(
+                    append_rows(
                         responses,
                         [
                             _row(s, a, v, judge_name)

@@ -32,6 +32,18 @@ def _check_local_dir(path: Path) -> None:
         )
 
 
+def check_model_source(name_or_dir: str | Path) -> str:
+    """The source as a string: an existing model directory (config + safetensors) or a Hub id;
+    anything else is an InputError naming it, before any loading starts."""
+    source = str(name_or_dir)
+    path = Path(source)
+    if path.exists():
+        _check_local_dir(path)
+    elif not HUB_ID.match(source):
+        raise InputError("model directory not found", file=source)
+    return source
+
+
 def load_vlm(
     name_or_dir: str | Path,
     *,
@@ -44,12 +56,7 @@ def load_vlm(
     Any architecture `AutoModelForImageTextToText` knows works (LLaVA, Qwen2-VL, Qwen2.5-VL,
     ...). Errors name the directory: missing, no config, no safetensors, unknown architecture.
     """
-    source = str(name_or_dir)
-    path = Path(source)
-    if path.exists():
-        _check_local_dir(path)
-    elif not HUB_ID.match(source):
-        raise InputError("model directory not found", file=source)
+    source = check_model_source(name_or_dir)
     try:
         processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
         model = AutoModelForImageTextToText.from_pretrained(
