@@ -28,6 +28,7 @@ from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
 from unmirage.methods import METHODS as REGISTERED_METHODS
+from unmirage.metrics import merge_benchmarks
 from unmirage.provenance import provenance, sha256_file
 from unmirage.report import render_report
 from unmirage.stages import StageResult, StageRunner
@@ -183,8 +184,13 @@ def reproduce(
             ),
         )
         documents[name] = json.loads((stage.path / "metrics.json").read_text())
-    metrics = {
-        "models": {name: doc["models"][name] for name, doc in documents.items()},
+    metrics: dict[str, Any] = {
+        "models": {name: doc["models"][name] for name, doc in documents.items()}
+    }
+    benchmarks = merge_benchmarks(documents.values())
+    if benchmarks:
+        metrics["benchmarks"] = benchmarks
+    metrics |= {
         "config": key,
         "provenance": provenance(key, [sources.safety, sources.test], config.seed),
     }
