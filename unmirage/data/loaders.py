@@ -32,6 +32,9 @@ Formats:
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -137,8 +140,10 @@ def read_data(
                 )
         elif image_root is None:
             root = reader.default_root(path)
-        context = Context(default_source, root or path.parent, root if writes else None)
-        pairs = reader.read(path, context)
+        if writes and cache_dir is not None:
+            pairs = _read_staged(reader, path, Context(default_source, Path(cache_dir)))
+        else:
+            pairs = reader.read(path, Context(default_source, root or path.parent))
     elif fmt == "jsonl":
         refs = _parse_jsonl(_read_text(path), name)
         pairs = [(ref, sample_from_dict(obj, file=name, record=ref)) for ref, obj in refs]
@@ -155,6 +160,25 @@ def read_data(
     if check_images and root is not None:
         _check_images(pairs, ImageRoot(root), name)
     return Loaded([s for _, s in pairs], fmt, root)
+
+
+def _read_staged(reader: Any, path: Path, context: Any) -> list[tuple[Ref, Sample]]:
+    """Run a reader that writes images into a staging directory and move them under the cache
+    directory (`context.image_root`) only if the whole file reads, so a bad record leaves
+    nothing behind."""
+    cache = context.image_root
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}.images."))
+    try:
+        pairs = reader.read(path, replace(context, cache_dir=stage))
+        for item in sorted(stage.rglob("*")):
+            if item.is_file():
+                target = cache / item.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return pairs
 
 
 def detect_format(path: Path, text: str | None = None) -> str:

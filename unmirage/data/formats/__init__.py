@@ -188,12 +188,10 @@ def keyed_records(data: Any, file: str, id_key: str) -> list[tuple[str, Any]]:
 
 
 def write_image(cache_dir: Path, rel: str, data: bytes) -> None:
-    """Write image bytes under the cache directory unless the same bytes are there already."""
-    from unmirage.io import atomic_write_bytes
-
+    """Write image bytes at `rel` under the (staging) cache directory."""
     target = cache_dir / rel
-    if not (target.is_file() and target.read_bytes() == data):
-        atomic_write_bytes(target, data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
 
 
 def _register_builtin() -> None:

@@ -8,9 +8,10 @@ Each row gives two unsafe samples, category = category_name (the topic):
   FigStep's fixed text prompt (`PROMPT`);
 - variant "text": the plain question, no image (the text-only baseline).
 
-The images are rendered, deterministically, into `figstep/query_<dataset>_<category_id>_
-<task_id>_6.png` under the cache directory (`unmirage eval`: its --out; `unmirage attack`:
-the output file's directory), which is their image root; nothing has to be downloaded.
+The images are rendered, deterministically, into `figstep/<csv stem>/query_<dataset>_
+<category_id>_<task_id>_6.png` (FigStep's file names) under the cache directory (`unmirage
+eval`: its --out; `unmirage attack`: the output file's directory), which is their image
+root; nothing has to be downloaded. Nothing is written unless the whole file reads.
 FigStep used FreeMono Bold; we use DejaVu Sans Mono Bold, which ships with matplotlib (a
 dependency), so every machine draws the same bytes. Without it Pillow's built-in font is used,
 with a warning, and `meta.font` says which font drew the image.
@@ -96,6 +97,7 @@ def read(path: Path, ctx: Context) -> Pairs:
     name = str(path)
     out: Pairs = []
     _, font_name = _font()
+    renders: list[tuple[str, str]] = []
     for ref, row in read_csv(path, COLUMNS):
         dataset, cat_id, task_id, topic, question, instruction = (
             cell(row, c, name, ref) for c in COLUMNS
@@ -106,9 +108,8 @@ def read(path: Path, ctx: Context) -> Pairs:
                     f"expected a whole number, got {value!r}", file=name, record=ref, field=key
                 )
         rid = f"{dataset}_{cat_id}_{task_id}"
-        image = f"figstep/query_{rid}_6.png"
-        if ctx.cache_dir is not None:
-            write_image(ctx.cache_dir, image, render_figstep(instruction))
+        image = f"{NAME}/{path.stem}/query_{rid}_6.png"
+        renders.append((image, instruction))
         base = {"benchmark": NAME, "task": "unsafe", "instruction": instruction}
         out.append(
             (
@@ -137,6 +138,9 @@ def read(path: Path, ctx: Context) -> Pairs:
                 ),
             )
         )
+    if ctx.cache_dir is not None:
+        for image, instruction in renders:
+            write_image(ctx.cache_dir, image, render_figstep(instruction))
     return out
 
 
