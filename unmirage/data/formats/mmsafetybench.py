@@ -57,7 +57,7 @@ def read(path: Path, ctx: Context) -> Pairs:
         scenario = file.stem
         kinds = [k for k in IMAGE_KINDS if (root / scenario / k).is_dir()] if root.is_dir() else []
         for qid, rec in keyed_records(read_json(file), name, "id"):
-            ref = f"{qid}"
+            ref = f"{qid} (scenario {scenario})"
             rec = _object(rec, name, ref)
             get = _getter(rec, name, ref)
             base = {"benchmark": NAME, "task": "unsafe", "scenario": scenario}
@@ -78,7 +78,7 @@ def read(path: Path, ctx: Context) -> Pairs:
                     source=ctx.source,
                     meta={**base, "variant": variant},
                 )
-                out.append((f"{qid} (scenario {scenario})", sample))
+                out.append((ref, sample))
         if not kinds:
             raise InputError(
                 f"no image directory {scenario}/{{{','.join(IMAGE_KINDS)}}} under {root}; "
