@@ -525,3 +525,49 @@ def test_eval_and_attack_on_each_format(tmp_path: Path, smoke_base: Path, fmt: s
         assert model["n_benign_post"] == model["n_benign"]
     rows = [json.loads(line) for line in (out / "responses.jsonl").read_text().splitlines()]
     assert {r["benchmark"] for r in rows} == {fmt}
+
+
+def test_report_has_one_table_per_benchmark(tmp_path: Path) -> None:
+    from unmirage.data.images import ImageRoot
+    from unmirage.metrics import benchmark_metrics, compute_metrics
+    from unmirage.report.document import Table
+    from unmirage.report.render import build_document
+
+    rows = [
+        {
+            "task": "unsafe",
+            "attack": None,
+            "orig_id": f"u{i}",
+            "verdict": v,
+            "benchmark": b,
+            "category": c,
+            "variant": "text",
+        }
+        for i, (v, b, c) in enumerate(
+            [
+                ("refused", "figstep", "Hate Speech"),
+                ("success", "figstep", "Illegal Activity"),
+                ("refused", "mmsafetybench", "01-Illegal_Activitiy"),
+            ]
+        )
+    ]
+    section = benchmark_metrics(rows, "sft")
+    assert section["figstep"]["models"]["sft"]["asr_pre"] == 0.5
+    assert section["figstep"]["models"]["sft"]["by_category"]["Illegal Activity"]["asr_pre"] == 1
+    for bench in section:
+        section[bench] |= {"title": bench.upper(), "category_kind": "topic"}
+    metrics = {"models": {"sft": compute_metrics(rows)}, "benchmarks": section}
+    from test_report import AUDIT
+
+    doc = build_document(
+        metrics=metrics,
+        audit=AUDIT,
+        responses={},
+        image_root=ImageRoot(tmp_path),
+        stage_seconds={},
+        title="t",
+    )
+    tables = [b for b in doc.blocks if isinstance(b, Table) and "(figstep)" in b.caption]
+    assert len(tables) == 1
+    labels = [row[1] for row in tables[0].rows]
+    assert labels == ["all", "variant text", "topic: Hate Speech", "topic: Illegal Activity"]
