@@ -15,7 +15,8 @@ Answer every query of the data files with batched greedy decoding, judge each an
 write OUT/responses.jsonl (one row per query, append-only) and OUT/metrics.json: ASR before
 and after the one-word attack (K-shot, with the whole curve), irrelevant and refusal shares
 after the attack, refusals of benign queries before and after the over-prudence rewrite,
-utility, the control set's ASR, each with a 95% Wilson interval.
+utility, the control set's ASR, each with a 95% Wilson interval; for data read with a
+benchmark --format, the same per benchmark, category and variant.
 
 A killed run resumes: run the same command again and it skips the answers already written.
 
