@@ -65,7 +65,7 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
         raise InputError(f"not a readable parquet file: {err}", file=str(path)) from None
 
 
-def _embedded_image(value: Any, path: Path, ref: Any, split: str, index: int, ctx: Context) -> str:
+def _embedded_image(value: Any, path: Path, ref: Any, index: int, ctx: Context) -> str:
     """Write an embedded image under the cache directory; its path relative to the cache."""
     data = value.get("bytes") if isinstance(value, dict) else None
     if not isinstance(data, bytes) or not data:
@@ -99,7 +99,7 @@ def read(path: Path, ctx: Context) -> Pairs:
         get = _getter(rec, name, ref)
         rid = str(get("id", _id)) if "id" in rec else str(index)
         if parquet:
-            image = _embedded_image(get("image", lambda v: v), path, ref, split, index, ctx)
+            image = _embedded_image(get("image", lambda v: v), path, ref, index, ctx)
         else:
             image = get("image", _nonempty_str)
         classes = [get(f"class{k}", _opt_str, optional=True) for k in (1, 2, 3)]
