@@ -15,13 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from unmirage.data.formats import READERS
 from unmirage.data.images import ImageRoot
-from unmirage.data.loaders import load_samples
+from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
 from unmirage.judge.base import Judge, get_judge, task_of
-from unmirage.metrics import compute_metrics
+from unmirage.judge.utility import utility_score
+from unmirage.metrics import benchmark_metrics, compute_metrics
 from unmirage.models.progress import progress_bar
 from unmirage.provenance import config_hash, data_hash, provenance
 
@@ -34,22 +36,34 @@ GenerateFn = Callable[..., list[str]]
 
 
 def load_eval_data(
-    data_files: Sequence[str | Path], image_root: str | Path | None
+    data_files: Sequence[str | Path],
+    image_root: str | Path | None,
+    formats: Sequence[str] = ("auto",),
+    cache_dir: str | Path | None = None,
 ) -> list[tuple[Path, list[Sample]]]:
-    """Each file with its samples; ids must be unique across all files."""
+    """Each file's image root with its samples; ids must be unique across all files.
+
+    `formats` holds one format for every file or one per file. Formats that make their images
+    (FigStep, SPA-VL parquet) write them under `cache_dir`.
+    """
+    if len(formats) not in (1, len(data_files)):
+        raise InputError(
+            f"give one --format for all {len(data_files)} data files or one per file, "
+            f"not {len(formats)}",
+            field="format",
+        )
     seen: dict[str, str] = {}
     out = []
-    for f in data_files:
+    for f, fmt in zip(data_files, list(formats) * (len(data_files) // len(formats)), strict=True):
         path = Path(f)
-        root = Path(image_root) if image_root is not None else path.parent
-        samples = load_samples(path, image_root=root)
-        for s in samples:
+        loaded = read_data(path, fmt, image_root=image_root, cache_dir=cache_dir)
+        for s in loaded.samples:
             if s.id in seen:
                 raise InputError(
                     f"id also used in {seen[s.id]}", file=str(path), record=s.id, field="id"
                 )
             seen[s.id] = str(path)
-        out.append((root, samples))
+        out.append((loaded.image_root or path.parent, loaded.samples))
     return out
 
 
@@ -84,10 +98,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, Any]:
     meta = sample.meta
+    task = task_of(sample)
     return {
         "id": sample.id,
         "orig_id": meta.get("orig_id", sample.id),
-        "task": task_of(sample),
+        "task": task,
         "attack": meta.get("attack"),
         "shot": meta.get("shot"),
         "rule": meta.get("rule"),
@@ -95,10 +110,14 @@ def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, A
         "rank": meta.get("rank"),
         "control": meta.get("control"),
         "subset": sample.subset,
+        "benchmark": meta.get("benchmark"),
+        "category": sample.category,
+        "variant": meta.get("variant"),
         "image": sample.image,
         "query": sample.query,
         "response": response,
         "verdict": verdict,
+        "score": utility_score(sample, response) if task == "utility" else None,
         "judge": judge,
     }
 
@@ -125,6 +144,14 @@ def check_resumable(out: Path, config: Mapping[str, Any]) -> None:
     atomic_write_json(run, {"config": dict(config), "config_hash": config_hash(config)})
 
 
+def _describe(benchmark: str) -> dict[str, str]:
+    """The benchmark's title and what its categories are, for metrics.json and the report."""
+    reader = READERS.get(benchmark)
+    if reader is None:
+        return {"title": benchmark, "category_kind": "category"}
+    return {"title": reader.title, "category_kind": reader.category_kind}
+
+
 def evaluate(
     model_dir: str | Path,
     data_files: Sequence[str | Path],
@@ -136,6 +163,7 @@ def evaluate(
     max_new_tokens: int = 64,
     name: str | None = None,
     image_root: str | Path | None = None,
+    formats: Sequence[str] = ("auto",),
     seed: int = 0,
     progress: bool = False,
     load_fn: LoadFn | None = None,
@@ -143,12 +171,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Answer every query of `data_files` with the model, judge, and write metrics.json.
 
-    Returns the metrics.json document. `load_fn` / `generate_fn` default to
+    `formats`: one data format for all files or one per file (default: detected). Returns the
+    metrics.json document. `load_fn` / `generate_fn` default to
     `unmirage.models.load_vlm` / `generate` (batched greedy decoding with the KV cache).
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise InputError("--batch-size and --max-new-tokens must be at least 1")
-    groups = load_eval_data(data_files, image_root)
+    out = Path(out_dir)
+    groups = load_eval_data(data_files, image_root, formats, cache_dir=out)
     samples = [s for _, group in groups for s in group]
     judge_name = choose_judge(judge, samples)
     judge_obj: Judge = get_judge(judge_name, **dict(judge_opts or {}))
@@ -164,7 +194,8 @@ def evaluate(
         "max_new_tokens": max_new_tokens,
         "decoding": "greedy",
     }
-    out = Path(out_dir)
+    if any(f != "auto" for f in formats):
+        config["formats"] = list(formats)
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config)
     responses = out / RESPONSES
@@ -205,10 +236,11 @@ def evaluate(
                     bar.advance(task, len(batch))
     wanted = {s.id for s in samples}
     rows = [r for r in read_rows(responses) if r["id"] in wanted]
-    document = {
-        "models": {name: compute_metrics(rows)},
-        "config": {**config, "batch_size": batch_size},
-        "provenance": provenance(config, data_files, seed),
-    }
+    document: dict[str, Any] = {"models": {name: compute_metrics(rows)}}
+    benchmarks = benchmark_metrics(rows, name)
+    if benchmarks:
+        document["benchmarks"] = {b: {**_describe(b), **m} for b, m in benchmarks.items()}
+    document["config"] = {**config, "batch_size": batch_size}
+    document["provenance"] = provenance(config, data_files, seed)
     atomic_write_json(out / METRICS, document)
     return document

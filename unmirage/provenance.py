@@ -13,7 +13,16 @@ from unmirage import __version__
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
+    """Hex sha256 of a file's bytes, read in chunks; of a directory (a benchmark given as a
+    folder), the sha256 over each file's relative path and hash, in sorted order."""
+    path = Path(path)
+    if path.is_dir():
+        lines = [
+            f"{p.relative_to(path).as_posix()} {sha256_file(p)}"
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+        ]
+        return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -28,6 +28,7 @@ from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
 from unmirage.methods import METHODS as REGISTERED_METHODS
+from unmirage.metrics import merge_benchmarks
 from unmirage.provenance import provenance, sha256_file
 from unmirage.report import render_report
 from unmirage.stages import StageResult, StageRunner
@@ -259,7 +260,7 @@ def reproduce(
             ),
         )
         documents[name] = json.loads((stage.path / "metrics.json").read_text())
-    metrics = {
+    metrics: dict[str, Any] = {
         "models": {name: doc["models"][name] for name, doc in documents.items()},
         "training": {
             name: _training_record(stage.path / "model")
@@ -267,6 +268,11 @@ def reproduce(
             if name != "base"
         },
         "recipes": {name: dataclasses.asdict(recipe(name)) for name in config.models},
+    }
+    benchmarks = merge_benchmarks(documents.values())
+    if benchmarks:
+        metrics["benchmarks"] = benchmarks
+    metrics |= {
         "config": key,
         "provenance": provenance(key, [sources.safety, sources.test], config.seed),
     }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
 from unmirage.attack import build_attack, from_precomputed, parse_triggers
-from unmirage.data.loaders import load_samples
+from unmirage.data.loaders import FORMATS, load_samples, read_data
 from unmirage.data.writers import write_jsonl
 from unmirage.errors import InputError
 
@@ -27,13 +28,26 @@ examples:
   unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl
   unmirage attack --data vlguard/test.json --triggers what --k 3 --out attack.jsonl
   unmirage attack --precomputed test_what.json --out what.jsonl   # rewrites made elsewhere
+  unmirage attack --format mmsafetybench --data MM-SafetyBench/data/processed_questions \
+      --triggers what --k 3 --out mmsb-attack.jsonl
+  unmirage attack --format figstep --data safebench.csv --triggers what --k 3 --out fs/attack.jsonl
 
-Images keep their paths, so write the output next to the data (or give eval --image-root).
+--format reads a benchmark's own layout (see `unmirage eval --help`; default auto). Images
+keep their paths, so write the output next to the data (or give eval --image-root); FigStep's
+images and SPA-VL's embedded ones are written beside the output file (fs/figstep/...), where
+eval finds them.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="test set to rewrite (JSONL, VLGuard or LLaVA JSON)")
+    parser.add_argument("--data", help="test set to rewrite (any --format)")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        metavar="NAME",
+        help=f"format of --data: {', '.join(FORMATS)} (default: auto)",
+    )
     parser.add_argument(
         "--triggers", nargs="+", metavar="AUDIT.json|WORD", help="audit.json or trigger words"
     )
@@ -65,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.data or not args.triggers:
             raise InputError("give --data and --triggers (or --precomputed FILE...)")
         triggers = parse_triggers(args.triggers, args.refusal_trigger)
-        samples = load_samples(args.data, check_images=False)
+        loaded = read_data(
+            args.data, args.format, cache_dir=Path(args.out).parent, check_images=False
+        )
+        samples = loaded.samples
         out = build_attack(samples, triggers, args.k, control=not args.no_control)
     if not out:
         raise InputError("no unsafe or benign queries to rewrite", field="data")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unmirage.data.loaders import FORMATS
 from unmirage.evaluate import evaluate
 from unmirage.judge.base import JUDGES
 
@@ -14,7 +15,8 @@ Answer every query of the data files with batched greedy decoding, judge each an
 write OUT/responses.jsonl (one row per query, append-only) and OUT/metrics.json: ASR before
 and after the one-word attack (K-shot, with the whole curve), irrelevant and refusal shares
 after the attack, refusals of benign queries before and after the over-prudence rewrite,
-utility, the control set's ASR, each with a 95% Wilson interval.
+utility, the control set's ASR, each with a 95% Wilson interval; for data read with a
+benchmark --format, the same per benchmark, category and variant.
 
 A killed run resumes: run the same command again and it skips the answers already written.
 
@@ -26,14 +28,39 @@ judges:
   model           keyword refusals, then a local judge model asked whether the answer is
                   relevant (--judge-model DIR); unparseable answers are counted as unparsed
 
-example:
+data formats (--format, one for all files or one per file; default auto):
+  jsonl, vlguard, llava  our JSONL, VLGuard JSON, LLaVA conversation JSON
+  spavl          SPA-VL train / test harm / help (parquet or JSON; harm unsafe, help benign)
+  mmsafetybench  MM-SafetyBench processed_questions/ (SD, SD_TYPO, TYPO and text per question)
+  figstep        FigStep's safebench.csv; the FigStep images are drawn into OUT/figstep/
+  xstest         XSTest xstest_prompts.csv (safe prompts benign, contrast_ prompts unsafe)
+  mossbench      MOSSBench information.json (benign: refusals are over-refusal)
+  vqav2          VQAv2 questions JSON (+ annotations beside it), VQA soft accuracy as utility
+  mc             multiple choice {question, options, answer}, scored by the option letter
+  Benchmark results go to metrics.json "benchmarks", per category and variant.
+
+examples:
   unmirage eval --model runs/sft --data world/test.jsonl world/attack.jsonl --out eval-sft
+  unmirage eval --model runs/sft --format mmsafetybench \\
+      --data MM-SafetyBench/data/processed_questions --out eval-mmsb
+  unmirage eval --model runs/sft --format figstep jsonl \\
+      --data safebench.csv fs/attack.jsonl --out eval-fs
+  unmirage eval --model runs/sft --format vqav2 \\
+      --data vqav2/v2_OpenEnded_mscoco_val2014_questions.json --out eval-vqa
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory (Hugging Face layout)")
     parser.add_argument("--data", nargs="+", required=True, help="test and attack files")
+    parser.add_argument(
+        "--format",
+        nargs="+",
+        default=["auto"],
+        choices=FORMATS,
+        metavar="NAME",
+        help="data format: one for all --data files or one per file (default: auto)",
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--judge", default="auto", choices=["auto", *sorted(JUDGES)])
     parser.add_argument("--judge-model", help="local judge model directory (--judge model)")
@@ -49,6 +76,16 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _summary(m: dict[str, Any]) -> str:
+    return (
+        f"ASR {_fmt(m['asr_pre'])} -> {_fmt(m['asr_post'])} (K={m['k']}, "
+        f"control {_fmt(m['asr_control'])}), IR {_fmt(m['ir_post'])}, "
+        f"RR unsafe {_fmt(m['rr_unsafe_post'])}, "
+        f"RR benign {_fmt(m['rr_pre'])} -> {_fmt(m['rr_post'])}, "
+        f"utility {_fmt(m['utility'])}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
     doc = evaluate(
@@ -61,17 +98,14 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         name=args.name,
         image_root=args.image_root,
+        formats=args.format,
         seed=args.seed,
         progress=True,
     )
     for name, m in doc["models"].items():
-        print(
-            f"{name} (judge {doc['config']['judge']}): "
-            f"ASR {_fmt(m['asr_pre'])} -> {_fmt(m['asr_post'])} (K={m['k']}, "
-            f"control {_fmt(m['asr_control'])}), IR {_fmt(m['ir_post'])}, "
-            f"RR unsafe {_fmt(m['rr_unsafe_post'])}, "
-            f"RR benign {_fmt(m['rr_pre'])} -> {_fmt(m['rr_post'])}, "
-            f"utility {_fmt(m['utility'])}"
-        )
+        print(f"{name} (judge {doc['config']['judge']}): {_summary(m)}")
+    for bench, section in doc.get("benchmarks", {}).items():
+        for m in section["models"].values():
+            print(f"  {section['title']} ({bench}): {_summary(m)}")
     print(f"wrote {args.out}/metrics.json and responses.jsonl")
     return 0

@@ -20,15 +20,23 @@ Formats:
   subset stay None unless the record has an "unmirage" object (written by
   `write_llava_json`) with label, subset, category, source and meta.
 - "jsonl": one `Sample.to_dict()` per line, every field checked.
-- "auto": ".jsonl" files and files starting with "{" are JSONL; a JSON list is VLGuard if its
-  first record has "instr-resp", LLaVA if it has "conversations".
+- benchmark layouts (SPA-VL, MM-SafetyBench, FigStep, XSTest, MOSSBench, VQAv2, multiple
+  choice): one reader each in `unmirage.data.formats`, named by `BENCHMARK_FORMATS`.
+- "auto": a layout a benchmark reader recognises (a directory of MM-SafetyBench scenario
+  files, a CSV with FigStep's or XSTest's header, a parquet file, a JSON object or list with a
+  benchmark's keys) is read by it; otherwise ".jsonl" files and files starting with "{" are
+  JSONL, and a JSON list is VLGuard if its first record has "instr-resp", LLaVA if it has
+  "conversations".
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +44,17 @@ from unmirage.data.images import ImageRoot
 from unmirage.data.sample import LABELS, SUBSETS, Sample
 from unmirage.errors import InputError
 
-FORMATS: tuple[str, ...] = ("auto", "vlguard", "llava", "jsonl")
+BENCHMARK_FORMATS: tuple[str, ...] = (
+    "spavl",
+    "mmsafetybench",
+    "figstep",
+    "xstest",
+    "mossbench",
+    "vqav2",
+    "mc",
+)
+"""Readers in `unmirage.data.formats`, one module each."""
+FORMATS: tuple[str, ...] = ("auto", "vlguard", "llava", "jsonl", *BENCHMARK_FORMATS)
 
 VLGUARD_KEYS: dict[str, str] = {
     "safe_instruction": "safe_safe",
@@ -54,6 +72,16 @@ Ref = int | str
 """How an error names a record: its index, with its id and line where known."""
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A data file's samples, the format read and the root their image paths are relative to
+    (None for a format that writes its images when no cache directory was given)."""
+
+    samples: list[Sample]
+    format: str
+    image_root: Path | None
+
+
 def load_samples(
     path: str | Path,
     fmt: str = "auto",
@@ -62,28 +90,66 @@ def load_samples(
     check_images: bool = True,
     source: str | None = None,
 ) -> list[Sample]:
+    """Read and validate every sample of `path` (see `read_data`)."""
+    loaded = read_data(path, fmt, image_root=image_root, check_images=check_images, source=source)
+    return loaded.samples
+
+
+def read_data(
+    path: str | Path,
+    fmt: str = "auto",
+    *,
+    image_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    check_images: bool = True,
+    source: str | None = None,
+) -> Loaded:
     """Read and validate every sample of `path`.
 
-    With `check_images`, each distinct image is resolved inside `image_root` (default: the
-    data file's directory) and its header read against the size caps; pass False for
-    annotation-only data. `source` overrides every sample's source (default: the record's
-    own source for JSONL and LLaVA files written by us, else "<format>:<file name>").
+    With `check_images`, each distinct image is resolved inside the image root (default: the
+    data file's directory, or the benchmark's own image directory) and its header read against
+    the size caps; pass False for annotation-only data. Formats whose images are not files
+    (FigStep renders them, SPA-VL parquet embeds them) write them under `cache_dir`, which is
+    then the image root. `source` overrides every sample's source (default: the record's own
+    source for JSONL and LLaVA files written by us, else "<format>:<file name>").
     """
+    from unmirage.data.formats import READERS, Context
+
     path = Path(path)
     name = str(path)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    text = _read_text(path)
+    if not path.exists():
+        raise InputError("no such file", file=name)
     records = None
     if fmt == "auto":
-        fmt, records = _sniff(path, text)
+        fmt, records = _sniff(path)
+    if path.is_dir() and not (fmt in READERS and READERS[fmt].accepts_dir):
+        raise InputError(f"is a directory; the {fmt} format reads a file", file=name)
     default_source = source if source is not None else f"{fmt}:{path.name}"
-    if fmt == "jsonl":
-        refs = _parse_jsonl(text, name)
+    root: Path | None = Path(image_root) if image_root is not None else path.parent
+    if fmt in READERS:
+        reader = READERS[fmt]
+        writes = reader.writes_images(path)
+        if writes:
+            root = Path(cache_dir) if cache_dir is not None else None
+            if root is None and check_images:
+                raise InputError(
+                    f"the {fmt} format writes its images; give a cache directory for them",
+                    file=name,
+                )
+        elif image_root is None:
+            root = reader.default_root(path)
+        if writes and cache_dir is not None:
+            pairs = _read_staged(reader, path, Context(default_source, Path(cache_dir)))
+        else:
+            pairs = reader.read(path, Context(default_source, root or path.parent))
+    elif fmt == "jsonl":
+        refs = _parse_jsonl(_read_text(path), name)
         pairs = [(ref, sample_from_dict(obj, file=name, record=ref)) for ref, obj in refs]
     else:
         if records is None:
-            records = _parse_json_list(text, name)
+            records = _parse_json_list(_read_text(path), name)
         parse = _parse_vlguard if fmt == "vlguard" else _parse_llava
         pairs = parse(records, name, default_source)
     if source is not None:
@@ -91,23 +157,52 @@ def load_samples(
     if not pairs:
         raise InputError("no samples in the file", file=name)
     _check_unique_ids(pairs, name)
-    if check_images:
-        _check_images(pairs, ImageRoot(image_root if image_root is not None else path.parent), name)
-    return [s for _, s in pairs]
+    if check_images and root is not None:
+        _check_images(pairs, ImageRoot(root), name)
+    return Loaded([s for _, s in pairs], fmt, root)
 
 
-def detect_format(path: Path, text: str) -> str:
-    """Guess the format from the file name and content (see the module docstring)."""
+def _read_staged(reader: Any, path: Path, context: Any) -> list[tuple[Ref, Sample]]:
+    """Run a reader that writes images into a staging directory and move them under the cache
+    directory (`context.image_root`) only if the whole file reads, so a bad record leaves
+    nothing behind."""
+    cache = context.image_root
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}.images."))
+    try:
+        pairs = reader.read(path, replace(context, cache_dir=stage))
+        for item in sorted(stage.rglob("*")):
+            if item.is_file():
+                target = cache / item.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return pairs
+
+
+def detect_format(path: Path, text: str | None = None) -> str:
+    """Guess the format from the path and content (`text`: the file's, if already read)."""
     return _sniff(path, text)[0]
 
 
-def _sniff(path: Path, text: str) -> tuple[str, list[Any] | None]:
+def _sniff(path: Path, text: str | None = None) -> tuple[str, list[Any] | None]:
     """The format, and the parsed JSON list when telling the format needed it."""
-    if path.suffix.lower() == ".jsonl":
-        return "jsonl", None
+    from unmirage.data.formats import Probe, detect_reader
+
+    probe = Probe(path, text)
+    if probe.kind != "json":
+        found = detect_reader(probe)
+        if found is None:
+            raise InputError(
+                f"cannot detect the format of this {probe.kind}; pass --format", file=str(path)
+            )
+        return found, None
+    text = text if text is not None else _read_text(path)
     head = text.lstrip()[:1]
-    if head == "{":
-        return "jsonl", None
+    if path.suffix.lower() == ".jsonl" or head == "{":
+        ours = isinstance(probe.data, dict) and "query" in probe.data
+        return ("jsonl" if ours else detect_reader(probe) or "jsonl"), None
     if head != "[":
         raise InputError(
             "cannot detect the format: expected a JSON list ('[') or JSON lines ('{')",
@@ -119,9 +214,12 @@ def _sniff(path: Path, text: str) -> tuple[str, list[Any] | None]:
         return "vlguard", records
     if isinstance(first, dict) and "conversations" in first:
         return "llava", records
+    found = detect_reader(probe)
+    if found is not None:
+        return found, None
     raise InputError(
         "cannot detect the format: the record has neither 'instr-resp' (VLGuard) nor "
-        "'conversations' (LLaVA); pass --format",
+        "'conversations' (LLaVA) nor a benchmark's keys; pass --format",
         file=str(path),
         record=_ref(0, first),
     )

@@ -23,6 +23,7 @@ from unmirage.report.paper import model_role
 from unmirage.report.plots import first_words_png, kshot_asr_png
 from unmirage.report.responses import Row, original_queries, pick_samples
 from unmirage.report.tables import (
+    benchmark_table,
     effects_table,
     provenance_table,
     samples_table,
@@ -79,6 +80,12 @@ def build_document(
         ),
         Heading("Table 2: how each model stays safe after the attack"),
         table2(models, responses),
+    )
+    for bench, section in (metrics.get("benchmarks") or {}).items():
+        doc.add(
+            Heading(f"Benchmark: {section.get('title', bench)}"), benchmark_table(bench, section)
+        )
+    doc.add(
         Heading("The shortcut in the safety data"),
         Figure(
             FIRST_WORDS_PNG,

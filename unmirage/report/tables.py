@@ -116,6 +116,37 @@ def effects_table(effects: Sequence[Effect]) -> Table:
     return Table(["effect", "models", "status", "ours (%)", "paper (%)"], rows)
 
 
+def benchmark_table(bench: str, section: Mapping[str, Any]) -> Table:
+    """One benchmark's results per model: all queries, each variant, each category."""
+    kind = str(section.get("category_kind", "category"))
+    rows = []
+    for name, block in section["models"].items():
+        groups = [("all", block)]
+        groups += [(f"variant {v}", m) for v, m in block.get("by_variant", {}).items()]
+        groups += [(f"{kind}: {c}", m) for c, m in block.get("by_category", {}).items()]
+        for label, m in groups:
+            rows.append(
+                [
+                    name,
+                    label,
+                    f"{_n(m, 'n_unsafe')} / {_n(m, 'n_benign')} / {_n(m, 'n_utility')}",
+                    _arrow(m, "asr_pre", "asr_post"),
+                    _arrow(m, "rr_pre", "rr_post"),
+                    rate(m, "utility").text(),
+                ]
+            )
+    header = [
+        "model",
+        "queries",
+        "n unsafe / benign / utility",
+        "ASR before → after attack",
+        "benign RR before → after rewrite",
+        "utility",
+    ]
+    caption = f"{section.get('title', bench)} ({bench}): percent with 95% Wilson intervals."
+    return Table(header, rows, caption)
+
+
 NO_IMAGE = Thumb(None, "no image")
 KIND = {"trigger": "one-word attack", "overprudence": "over-prudence"}
 

@@ -66,39 +66,53 @@ def check_metrics(metrics: Any, file: str = METRICS_FILE) -> None:
     if not isinstance(models, Mapping) or not models:
         raise InputError("expected a non-empty object of models", file=file, field="models")
     for name, m in models.items():
-        if not isinstance(m, Mapping):
-            raise InputError("expected an object of metrics", file=file, record=name)
-        for key in REQUIRED_KEYS:
-            if key not in m:
-                raise InputError("missing metric", file=file, record=name, field=key)
-        for key in RATE_KEYS:
-            if m.get(key) is not None and not _is_rate(m[key]):
-                raise InputError(
-                    f"expected a rate in [0, 1], got {m[key]!r}", file=file, record=name, field=key
-                )
-        for key in CURVE_KEYS:
-            curve = m.get(key)
-            if curve is not None and not (
-                isinstance(curve, list) and all(_is_rate(v) for v in curve)
-            ):
-                raise InputError("expected a list of rates", file=file, record=name, field=key)
-        cis = m.get("ci") or {}
-        if not isinstance(cis, Mapping):
-            raise InputError("expected an object of intervals", file=file, record=name, field="ci")
-        for key, ci in cis.items():
-            ok = ci is None or (
-                isinstance(ci, list | tuple)
-                and len(ci) == 2
-                and all(_is_rate(v) for v in ci)
-                and ci[0] <= ci[1]
+        _check_model(m, file, name)
+    benchmarks = metrics.get("benchmarks") or {}
+    if not isinstance(benchmarks, Mapping):
+        raise InputError("expected an object of benchmarks", file=file, field="benchmarks")
+    for bench, section in benchmarks.items():
+        blocks = section.get("models") if isinstance(section, Mapping) else None
+        if not isinstance(blocks, Mapping):
+            raise InputError(
+                "expected an object of models", file=file, field=f"benchmarks.{bench}.models"
             )
-            if not ok:
-                raise InputError(
-                    f"expected an interval [lo, hi] in [0, 1] or null, got {ci!r}",
-                    file=file,
-                    record=name,
-                    field=f"ci.{key}",
-                )
+        for name, m in blocks.items():
+            _check_model(m, file, f"{name} ({bench})")
+
+
+def _check_model(m: Any, file: str, name: str) -> None:
+    """One model's metrics block: required keys, rates in [0, 1], intervals, curves."""
+    if not isinstance(m, Mapping):
+        raise InputError("expected an object of metrics", file=file, record=name)
+    for key in REQUIRED_KEYS:
+        if key not in m:
+            raise InputError("missing metric", file=file, record=name, field=key)
+    for key in RATE_KEYS:
+        if m.get(key) is not None and not _is_rate(m[key]):
+            raise InputError(
+                f"expected a rate in [0, 1], got {m[key]!r}", file=file, record=name, field=key
+            )
+    for key in CURVE_KEYS:
+        curve = m.get(key)
+        if curve is not None and not (isinstance(curve, list) and all(_is_rate(v) for v in curve)):
+            raise InputError("expected a list of rates", file=file, record=name, field=key)
+    cis = m.get("ci") or {}
+    if not isinstance(cis, Mapping):
+        raise InputError("expected an object of intervals", file=file, record=name, field="ci")
+    for key, ci in cis.items():
+        ok = ci is None or (
+            isinstance(ci, list | tuple)
+            and len(ci) == 2
+            and all(_is_rate(v) for v in ci)
+            and ci[0] <= ci[1]
+        )
+        if not ok:
+            raise InputError(
+                f"expected an interval [lo, hi] in [0, 1] or null, got {ci!r}",
+                file=file,
+                record=name,
+                field=f"ci.{key}",
+            )
 
 
 def rate(model: Mapping[str, Any], key: str) -> Rate:

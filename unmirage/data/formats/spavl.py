@@ -1,0 +1,150 @@
+"""SPA-VL: safety preference data (train) and its harm / help test splits.
+
+Layouts:
+- parquet, as on the Hugging Face hub: `data/train-*.parquet` (image, question, chosen,
+  rejected), `test/harm-*.parquet` and `test/help-*.parquet` (image, question, class1, class2,
+  class3), `validation/*.parquet`; the image is embedded ({"bytes", "path"}) and is written
+  under the cache directory (`spavl/<file stem>/<row>.<ext>`), which becomes the image root.
+  Needs pyarrow (`pip install 'unmirage[parquet]'`).
+- JSON: a list of the same records with `image` a path relative to the file's directory, and
+  an optional `id`.
+The split comes from the file name (a word train, validation, harm or help in it, as in
+"harm-00000-of-00001.parquet" or "test_help.json"); a file without one is train if its
+records have chosen/rejected, else an error. Harm and train/validation questions are unsafe
+(train keeps `chosen` as the response and `rejected` in meta); help questions are benign, so
+refusing them is over-refusal. The category is class1 (the harm domain); class2 and class3 go
+to meta.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from unmirage.data.formats import Context, Pairs, Probe, Reader, read_json, register, write_image
+from unmirage.data.loaders import _getter, _id, _nonempty_str, _object, _opt_str, _ref
+from unmirage.data.sample import Sample
+from unmirage.errors import InputError
+
+NAME = "spavl"
+SPLITS = ("train", "validation", "harm", "help")
+TASKS = {"train": "unsafe", "validation": "unsafe", "harm": "unsafe", "help": "benign"}
+_SPLIT_WORD = re.compile(r"(?<![a-z])(train|validation|harm|help)(?![a-z])")
+
+
+def _split(path: Path, first: Any) -> str:
+    found = _SPLIT_WORD.search(path.stem.lower())
+    if found:
+        return found.group(1)
+    if isinstance(first, dict) and "chosen" in first:
+        return "train"
+    raise InputError(
+        "cannot tell the split; name the file with train, validation, harm or help in it "
+        "(e.g. harm-00000-of-00001.parquet)",
+        file=str(path),
+    )
+
+
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(
+            "reading parquet needs pyarrow: pip install 'unmirage[parquet]'", file=str(path)
+        ) from None
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=256):
+            yield from batch.to_pylist()
+    except OSError as err:
+        raise InputError(f"not a readable parquet file: {err}", file=str(path)) from None
+
+
+def _embedded_image(value: Any, path: Path, ref: Any, index: int, ctx: Context) -> str:
+    """Write an embedded image under the cache directory; its path relative to the cache."""
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if not isinstance(data, bytes) or not data:
+        raise InputError(
+            "expected an embedded image with bytes", file=str(path), record=ref, field="image"
+        )
+    try:
+        kind = (Image.open(io.BytesIO(data)).format or "img").lower()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise InputError(
+            f"embedded image is not readable: {err}", file=str(path), record=ref, field="image"
+        ) from None
+    rel = f"{NAME}/{path.stem}/{index}.{kind}"
+    if ctx.cache_dir is not None:
+        write_image(ctx.cache_dir, rel, data)
+    return rel
+
+
+def read(path: Path, ctx: Context) -> Pairs:
+    name = str(path)
+    parquet = path.suffix.lower() == ".parquet"
+    rows: Any = _parquet_rows(path) if parquet else read_json(path)
+    if not parquet and (not isinstance(rows, list) or not rows):
+        raise InputError("expected a non-empty JSON list of records", file=name)
+    out: Pairs = []
+    split: str | None = None
+    for index, rec in enumerate(rows):
+        ref = _ref(index, rec)
+        rec = _object(rec, name, ref)
+        split = split or _split(path, rec)
+        get = _getter(rec, name, ref)
+        rid = str(get("id", _id)) if "id" in rec else str(index)
+        if parquet:
+            image = _embedded_image(get("image", lambda v: v), path, ref, index, ctx)
+        else:
+            image = get("image", _nonempty_str)
+        classes = [get(f"class{k}", _opt_str, optional=True) for k in (1, 2, 3)]
+        meta: dict[str, Any] = {"benchmark": NAME, "task": TASKS[split], "variant": split}
+        meta |= {f"class{k}": c for k, c in zip((2, 3), classes[1:], strict=True) if c}
+        response = None
+        if split in ("train", "validation"):
+            response = get("chosen", _nonempty_str)
+            meta["rejected"] = get("rejected", _nonempty_str)
+        sample = Sample(
+            id=f"{split}/{rid}",
+            query=get("question", _nonempty_str),
+            response=response,
+            image=image,
+            label="safe" if TASKS[split] == "benign" else "unsafe",
+            category=classes[0] or None,
+            source=ctx.source,
+            meta=meta,
+        )
+        out.append((ref, sample))
+    if not out:
+        raise InputError("no rows", file=name)
+    return out
+
+
+def detect(probe: Probe) -> bool:
+    if probe.kind == "parquet":
+        return True
+    rec = probe.first_record()
+    return (
+        probe.kind == "json"
+        and isinstance(probe.data, list)
+        and isinstance(rec, dict)
+        and "question" in rec
+        and ({"chosen", "rejected"} <= rec.keys() or "class1" in rec)
+    )
+
+
+register(
+    Reader(
+        NAME,
+        "SPA-VL",
+        "harm category (class1)",
+        read,
+        detect,
+        writes_images=lambda p: p.suffix.lower() == ".parquet",
+    )
+)
