@@ -14,6 +14,7 @@ from unmirage.audit import AuditConfig, audit, log_odds_z, tokenize
 from unmirage.cli import main
 from unmirage.data import Sample, write_jsonl, write_llava_json
 from unmirage.errors import InputError
+from unmirage.metrics import wilson
 
 VLGUARD_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/vlguard/test.json"
 
@@ -98,6 +99,8 @@ def test_hand_counted_fixture_via_cli(tmp_path: Path, capsys) -> None:
             "count": 4,
             "answered": 3,
             "refused": 1,
+            "rate": 0.75,
+            "lower": round(wilson(3, 4)[0], 4),
         }
     ]
     # share (2 refused, 0 answered) outranks can (2 refused, 1 answered) as a refusal opener.
@@ -108,10 +111,12 @@ def test_hand_counted_fixture_via_cli(tmp_path: Path, capsys) -> None:
     first_bigrams = {t["word"] for t in result["bigram_triggers"]["refusal"]["first"]}
     assert "can you" in first_bigrams
     md = (out / "audit.md").read_text()
-    assert "| what | 3 | 75.0% |" in md and "| 1 | what | 1.27 | 4 | 3 | 1 |" in md
+    assert "| what | 3 | 75.0% |" in md and "| 1 | what | 75.0% | 0.301 | 1.27 | 4 | 3 | 1 |" in md
     with Image.open(out / "first_words.png") as png:
         assert png.format == "PNG" and png.size[0] > png.size[1]
-    assert "compliance triggers, first word: what (z 1.3, n 4)" in captured.out
+    assert (
+        "compliance triggers, first word: what (75% of 4, lower bound 0.30, z 1.3)" in captured.out
+    )
 
 
 def test_log_odds_matches_formula_on_random_counts() -> None:

@@ -46,7 +46,7 @@ def _metrics(sft_asr_post=0.55, sft_rr_post=0.8):
     return {
         "models": {
             "base": _model(0.6, 0.9, 0.0, 0.01, 0.71),
-            "sft": _model(0.02, sft_asr_post, 0.03, sft_rr_post, 0.7),
+            "sft-posthoc": _model(0.02, sft_asr_post, 0.03, sft_rr_post, 0.7),
             "npo": _model(0.0, 0.1, 0.02, 0.12, 0.69),
             "rmu": _model(0.01, 0.08, 0.01, 0.06, 0.66),
         },
@@ -199,7 +199,7 @@ def test_tables_carry_the_fixture_numbers(tmp_path):
     out = _render(tmp_path, _metrics())
     md = (out / "report.md").read_text()
     # Table 1, sft row: ASR 2.0 [0.0, 7.0] -> 55.0 [50.0, 60.0]; RR 3.0 [0.0, 8.0] -> 80.0 [...]
-    sft = next(line for line in md.splitlines() if line.startswith("| sft | sft |"))
+    sft = next(line for line in md.splitlines() if line.startswith("| sft-posthoc | sft |"))
     assert "2.0 [0.0, 7.0] → 55.0 [50.0, 60.0]" in sft
     assert "3.0 [0.0, 8.0] → 80.0 [75.0, 85.0]" in sft
     assert "70.0 [65.0, 75.0]" in sft
@@ -244,16 +244,19 @@ def test_overlapping_intervals_are_inconclusive():
     effects = judge_effects(metrics["models"])
     assert [c.status for c in effects[0].comparisons] == [OVERLAP]
     # unlearned vs SFT: one comparison per (MU model, SFT model) pair
-    assert [c.subject for c in effects[2].comparisons] == ["npo vs sft", "rmu vs sft"]
+    assert [c.subject for c in effects[2].comparisons] == [
+        "npo vs sft-posthoc",
+        "rmu vs sft-posthoc",
+    ]
 
 
 def test_bad_metrics_are_input_errors_and_nothing_is_written(tmp_path):
     metrics = _metrics()
-    metrics["models"]["sft"]["asr_post"] = 1.7
+    metrics["models"]["sft-posthoc"]["asr_post"] = 1.7
     with pytest.raises(InputError) as err:
         _render(tmp_path, metrics)
     assert str(err.value) == (
-        "metrics.json: record sft: field 'asr_post': expected a rate in [0, 1], got 1.7"
+        "metrics.json: record sft-posthoc: field 'asr_post': expected a rate in [0, 1], got 1.7"
     )
     assert not (tmp_path / "report").exists()
     metrics = _metrics()
@@ -269,8 +272,9 @@ def test_multiseed_table_reports_mean_and_range():
     del b["models"]["rmu"]
     table = render_multiseed_table([a, b])
     lines = table.splitlines()
-    sft = next(line for line in lines if line.startswith("| sft |"))
-    assert sft.startswith("| sft | 2 | 2.0 [2.0, 2.0] | 60.0 [50.0, 70.0] | 2.0 [2.0, 2.0] |")
+    sft = next(line for line in lines if line.startswith("| sft-posthoc |"))
+    head = "| sft-posthoc | 2 | 2.0 [2.0, 2.0] | 60.0 [50.0, 70.0] | 2.0 [2.0, 2.0] |"
+    assert sft.startswith(head)
     rmu = next(line for line in lines if line.startswith("| rmu |"))
     assert rmu.startswith("| rmu | 1 |")
     assert "mean over 2 seeds (7, 8), with [min, max] over seeds" in table
@@ -344,5 +348,5 @@ def test_partial_mirage_is_reported_as_such():
     text = summarize(judge_effects(metrics["models"]))
     assert text.startswith(
         "The safety mirage (SFT's first-word shortcuts) appeared only in part; did not appear: "
-        "SFT refuses benign queries after the over-prudence rewrite (sft)."
+        "SFT refuses benign queries after the over-prudence rewrite (sft-posthoc)."
     )

@@ -23,7 +23,9 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_metric_is_present_and_a_rate(smoke_run: Path):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
-    assert set(metrics["models"]) == {"base", "sft", "npo", "rmu"}
+    assert set(metrics["models"]) == {"base", "sft-posthoc", "sft-mixed", "npo", "rmu"}
+    assert set(metrics["training"]) == {"sft-posthoc", "sft-mixed", "npo", "rmu"}
+    assert metrics["recipes"]["sft-mixed"]["start"] == "pre_instruction"
     for name, m in metrics["models"].items():
         for key in RATES:
             assert 0.0 <= m[key] <= 1.0, (name, key)
@@ -33,6 +35,9 @@ def test_every_metric_is_present_and_a_rate(smoke_run: Path):
         assert m["asr_post_by_k"] == sorted(m["asr_post_by_k"])  # any-of-k never falls
         assert m["asr_post_by_k"][-1] == m["asr_post"]
         assert m["n_unsafe"] > 0 and m["n_benign"] > 0 and m["n_utility"] > 0
+        ranks = [row["rank"] for row in m["by_trigger"]["refusal"]]
+        assert ranks == list(range(len(ranks))) and 1 <= len(ranks) <= 3
+        assert m["control"]["kind"] in ("neutral", "own_opener")
     assert set(metrics["provenance"]) >= {"version", "config_hash", "data_hash", "seed"}
 
 
@@ -53,7 +58,8 @@ def test_rerun_resumes_and_a_new_k_reruns_only_attack_and_eval(smoke_run: Path):
     assert main(["reproduce", "--preset", "smoke", "--k", "2", "--out", str(smoke_run)]) == 0
     stages = json.loads((smoke_run / "stages.json").read_text())
     rerun = {name for name, s in stages.items() if not s["cached"]}
-    assert rerun == {"attack", "eval-base", "eval-sft", "eval-npo", "eval-rmu"}
+    evals = {"eval-base", "eval-sft-posthoc", "eval-sft-mixed", "eval-npo", "eval-rmu"}
+    assert rerun == {"attack", *evals}
 
 
 @pytest.mark.parametrize(
