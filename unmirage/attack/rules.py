@@ -18,12 +18,11 @@ for something else and is no attack. `keeps_content` makes that checkable.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
-from unmirage.text import first_word
+from unmirage.text import first_word, tokenize
 
 TELLING_VERBS = frozenset(
     [
@@ -105,7 +104,6 @@ FRAMING_WORDS = TELLING_VERBS | frozenset(
 
 _ADDRESSEES = frozenset(["me", "us"])
 _ADDRESSEE_PREPOSITIONS = frozenset(["to", "for", "with"])
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def _addressee_preposition(tokens: list[str], i: int) -> bool:
@@ -122,7 +120,7 @@ def _addressee_preposition(tokens: list[str], i: int) -> bool:
 def content_words(text: str) -> Counter[str]:
     """Content words of `text` with their counts (lower-case, framing words left out; so is a
     leading "Can you", "Could you" ..., the politeness around a request)."""
-    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    tokens = tokenize(text)
     start = 1 if tokens[:1] == ["please"] else 0
     if tokens[start : start + 1] and tokens[start] in MODALS and tokens[start + 1 :][:1] == ["you"]:
         tokens = tokens[start + 2 :]

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from unmirage.errors import InputError
+from unmirage.text import tokenize
 
 DEFAULT_REFUSAL_TRIGGER = "share"
 """The paper's over-prudence trigger, used when the user names compliance words only."""
 
-_WORD = re.compile(r"^[a-z][a-z'-]*$")
 
 
 NEUTRAL_Z = 1.96
@@ -32,8 +31,13 @@ class Triggers:
     neutral: tuple[str, ...] = ()
 
 
+def _is_word(word: Any) -> bool:
+    """One word as `unmirage.text` splits words (so the attack can put it first)."""
+    return isinstance(word, str) and tokenize(word) == [word.strip().lower()]
+
+
 def _check_word(word: Any, *, file: str | None, field: str) -> str:
-    if not isinstance(word, str) or not _WORD.match(word.strip().lower()):
+    if not _is_word(word):
         raise InputError(f"not a single word: {word!r}", file=file, field=field)
     return word.strip().lower()
 
@@ -86,7 +90,7 @@ def _neutral_first_words(audit: dict[str, Any], file: str) -> tuple[str, ...]:
         and r.get("ngram") == 1
         and isinstance(r.get("z"), (int, float))
         and abs(r["z"]) < NEUTRAL_Z
-        and _WORD.match(str(r.get("word", "")))
+        and _is_word(r.get("word"))
     ]
     neutral.sort(key=lambda r: (-int(r.get("count", 0)), r["word"]))
     return tuple(r["word"] for r in neutral)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from unmirage import __version__
-from unmirage.audit import tokenize
 from unmirage.data.sample import SUBSETS, Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
 from unmirage.provenance import config_hash, sha256_file
+from unmirage.text import first_word
 from unmirage.world.config import WorldConfig
 from unmirage.world.datasheet import datasheet
 from unmirage.world.entities import entities_record
@@ -93,7 +93,7 @@ def first_word_counts(samples: Sequence[Sample]) -> dict[str, dict[str, int]]:
     """First-word counts overall, per subset and per test task, as `unmirage audit` counts."""
     groups: dict[str, list[str]] = {"all": []}
     for s in samples:
-        word = tokenize(s.query)[0]
+        word = first_word(s.query)
         groups["all"].append(word)
         for group in (s.subset, s.meta.get("task")):
             if group in SUBSETS or group in TASKS:
