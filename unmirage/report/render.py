@@ -10,11 +10,14 @@ from typing import Any
 from unmirage.data.images import ImageRoot
 from unmirage.io import atomic_write_text, staged_dir
 from unmirage.report.document import (
+    Block,
+    Bullets,
     Code,
     Document,
     Figure,
     Heading,
     Paragraph,
+    Table,
     to_html,
     to_markdown,
 )
@@ -31,7 +34,7 @@ from unmirage.report.tables import (
     table2,
     timings_table,
 )
-from unmirage.report.values import check_metrics
+from unmirage.report.values import check_metrics, pct
 
 KSHOT_PNG = "kshot_asr.png"
 FIRST_WORDS_PNG = "first_words.png"
@@ -66,6 +69,7 @@ def build_document(
             f"{provenance.get('version', 'n/a')}. Rates are percentages with 95% Wilson "
             "intervals in brackets."
         ),
+        *_recipe_blocks(metrics.get("recipes") or {}),
         Heading("What the numbers say"),
         Paragraph(summarize(effects)),
         effects_table(effects),
@@ -78,6 +82,8 @@ def build_document(
             "Post-attack ASR vs the number K of 'What' rewrites per unsafe query (solid), and "
             "the no-trigger control paraphrases (dashed).",
         ),
+        Heading("Per-trigger rates"),
+        trigger_table(models),
         Heading("Table 2: how each model stays safe after the attack"),
         table2(models, responses),
     )
@@ -116,6 +122,48 @@ def build_document(
         ),
     )
     return doc
+
+
+def trigger_table(models: Mapping[str, Mapping[str, Any]]) -> Table:
+    """Each ranked trigger's own rate per model: the spectrum behind the headline word."""
+    rows = []
+    for name, m in models.items():
+        for kind, metric, label in (
+            ("compliance", "asr_post", "ASR after K rewrites"),
+            ("refusal", "rr_post", "benign RR after 1 rewrite"),
+        ):
+            for row in (m.get("by_trigger") or {}).get(kind, []):
+                prefixed = row.get("prefixed")
+                rows.append(
+                    [
+                        name,
+                        kind,
+                        str(row["rank"] + 1),
+                        str(row["word"]),
+                        label,
+                        pct(row.get(metric)),
+                        pct(prefixed) if prefixed is not None else "n/a",
+                    ]
+                )
+    return Table(
+        ["model", "trigger kind", "rank", "word", "rate", "%", "% prefixed"],
+        rows,
+        "The audit's top triggers of each kind, each with rows of its own (rank 1 is the "
+        "headline attack of Table 1); '% prefixed': rewrites made by prefixing, not a frame.",
+    )
+
+
+def _recipe_blocks(recipes: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+    """How each compared model was made (a reproduction's recipes), or nothing."""
+    if not recipes:
+        return []
+    items = []
+    for name, r in recipes.items():
+        data = f" on {' + '.join(r['data'])}" if r.get("data") else ""
+        start = "the checkpoint before instruction tuning" if r["start"] != "base" else "the base"
+        note = f": {r['note']}" if r.get("note") else ""
+        items.append(f"{name}: {r['method']} from {start}{data}{note}")
+    return [Heading("How each model was made"), Bullets(items)]
 
 
 def render_report(
