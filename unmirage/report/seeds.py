@@ -24,16 +24,10 @@ from unmirage.report.document import (
     to_markdown,
 )
 from unmirage.report.paper import PAPER_TABLE, model_role, paper_row
+from unmirage.report.tables import MULTISEED_KEYS
 from unmirage.report.values import pct
 
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("asr_pre", "ASR before attack"),
-    ("asr_post", "ASR after attack"),
-    ("asr_control", "ASR, no-trigger control"),
-    ("rr_pre", "benign RR before rewrite"),
-    ("rr_post", "benign RR after rewrite"),
-    ("utility", "utility"),
-)
+COLUMNS = MULTISEED_KEYS
 
 
 def _spread(entry: Mapping[str, Any]) -> str:

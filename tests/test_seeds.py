@@ -1,0 +1,53 @@
+"""The multi-seed summary: mean, min and max per model, effects counted seed by seed."""
+
+from unmirage.report.effects import effects_over_seeds
+from unmirage.report.seeds import render_seeds_report
+from unmirage.reproduce import summarize_seeds
+
+
+def _model(asr_pre, asr_post, rr_pre, rr_post):
+    rates = dict(asr_pre=asr_pre, asr_post=asr_post, rr_pre=rr_pre, rr_post=rr_post)
+    rates |= dict(asr_control=0.1, ir_post=0.0, rr_unsafe_post=0.5, utility=0.9)
+    ci = {k: [max(0.0, v - 0.05), min(1.0, v + 0.05)] for k, v in rates.items()}
+    by_trigger = {
+        "compliance": [{"word": "what", "rank": 0, "asr_post": asr_post}],
+        "refusal": [{"word": "share", "rank": 0, "rr_post": rr_post}],
+    }
+    return {**rates, "ci": ci, "by_trigger": by_trigger}
+
+
+def _run(seed_shift):
+    return {
+        "models": {
+            "sft-posthoc": _model(0.02, 0.4 + seed_shift, 0.01, 0.8),
+            "npo": _model(0.0, 0.01, 0.0, 0.02),
+        },
+        "training": {
+            "sft-posthoc": {"steps": 590, "stopped_early": False},
+            "npo": {"steps": 75 + int(100 * seed_shift), "stopped_early": True},
+        },
+    }
+
+
+def test_summary_spreads_and_effects_over_seeds(tmp_path):
+    runs = {0: _run(0.0), 1: _run(0.3)}
+    summary = summarize_seeds(runs)
+    post = summary["sft-posthoc"]["asr_post"]
+    assert post["values"] == [0.4, 0.7] and post["min"] == 0.4 and post["max"] == 0.7
+    assert abs(post["mean"] - 0.55) < 1e-12
+    assert summary["npo"]["train_steps"]["values"] == [75.0, 105.0]
+    assert summary["sft-posthoc"]["by_trigger_refusal"][0]["words"] == ["share"]
+    effects = effects_over_seeds({str(s): r["models"] for s, r in runs.items()})
+    assert effects[0]["subjects"]["sft-posthoc"]["appeared"] == 2
+    assert effects[2]["subjects"]["npo vs sft-posthoc"]["appeared"] == 2
+    doc = {
+        "seeds": {str(s): r["models"] for s, r in runs.items()},
+        "training": {str(s): r["training"] for s, r in runs.items()},
+        "summary": summary,
+        "effects": effects,
+        "config": {},
+    }
+    render_seeds_report(tmp_path, doc)
+    md = (tmp_path / "report.md").read_text()
+    assert "| sft-posthoc | 2 | 2.0 [2.0, 2.0] | 55.0 [40.0, 70.0] |" in md
+    assert "appeared in 2 of 2 seeds" in md and (tmp_path / "report.html").exists()
