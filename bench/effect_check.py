@@ -18,7 +18,7 @@ import torch
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.evaluate import read_rows
-from unmirage.methods.base import token_nll
+from unmirage.methods.losses import model_inputs, token_nll
 from unmirage.models.encode import encode_for_training
 from unmirage.models.loading import load_vlm
 from unmirage.train import CachedImages
@@ -33,7 +33,7 @@ def forget_nll(model_dir: Path, world: Path, batch_size: int = 64) -> float:
     total, count = 0.0, 0
     for i in range(0, len(forget), batch_size):
         batch = encode_for_training(processor, forget[i : i + batch_size], images)
-        total += float(token_nll(model, batch).sum())
+        total += float(token_nll(model(**model_inputs(batch)).logits, batch["labels"]).sum())
         count += int((batch["labels"][:, 1:] != -100).sum())
     return total / count
 

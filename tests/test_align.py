@@ -5,6 +5,7 @@ the same weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.errors import InputError
+from unmirage.methods import get_method
 from unmirage.methods.npo import NPO
 from unmirage.methods.rmu import RMU
 from unmirage.models.generate import generate
@@ -134,7 +136,8 @@ def test_defaults_differ_per_method_and_epochs_replace_steps():
     swapped = resolve_settings("npo", overrides={"epochs": 1.5})
     assert (swapped.train.steps, swapped.train.epochs) == (None, 1.5)
     rmu = resolve_settings("rmu", seed=7)
-    assert rmu.knobs == {"layer": "auto", "steer": "auto", "seed": 7}
+    knobs = dataclasses.asdict(get_method("rmu", **rmu.knobs))
+    assert (knobs["layer"], knobs["steer"], knobs["seed"]) == ("auto", "auto", 7)
     assert resolve_settings("rmu", seed=7, knobs={"seed": 1}).knobs["seed"] == 1
 
 

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from unmirage.data.images import ImageRoot
 from unmirage.errors import InputError
-from unmirage.methods.base import Batch, Method, next_token_loss
+from unmirage.methods.base import Method
+from unmirage.methods.losses import Batch, next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm

@@ -1,14 +1,14 @@
 """Align a model with one method: SFT on safety data, or unlearning on forget/retain data.
 
 `align(...)` is what `unmirage align` and `unmirage reproduce` call: it validates the data
-files, loads the model (a directory or a Hub id, safetensors only), resolves the method's
-knobs (RMU's `layer` and `steer` may be "auto", see `resolve_rmu_knobs`) and hands everything
-to the shared loop in `unmirage.train`, which writes the model, `train_log.jsonl` and the
-resolved configuration (`train_config.json`) to the output directory.
+files, loads the model (a directory or a Hub id, safetensors only), checks the method's knobs
+and hands everything to the shared loop in `unmirage.train`, which writes the model,
+`train_log.jsonl` and the resolved configuration (`train_config.json`, with how the method's
+`setup` resolved any "auto" knob) to the output directory.
 
-Defaults (`DEFAULTS`) are sized for the embedded world's tiny model on two CPU cores: one
-setting for every method, chosen before any result was seen (docs/align.md). Real models
-take their settings from a config file (configs/align/*.yaml).
+Defaults (`DEFAULTS`, plus each method's `run_length`) are sized for the embedded world's tiny
+model on two CPU cores: one setting for every method, chosen before any result was seen
+(docs/align.md). Real models take their settings from a config file (configs/align/*.yaml).
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 
 from unmirage import __version__
+from unmirage.checks import is_int, read_yaml_mapping
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import staged_dir
 from unmirage.methods import METHODS, Method, get_method
-from unmirage.methods.base import model_inputs
-from unmirage.methods.graddiff import masked_mean
-from unmirage.methods.rmu import capture, decoder_layers
-from unmirage.models.encode import encode_for_training
 from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.provenance import sha256_file
 from unmirage.train import LoraOptions, TrainConfig, train
@@ -52,27 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "merge_lora": False,
 }
 """Run settings shared by every method (TrainConfig fields)."""
-
-LENGTH: dict[str, dict[str, Any]] = {
-    "sft": {"epochs": 2.0},
-    "npo": {"steps": 150},
-    "rmu": {"steps": 150},
-    "graddiff": {"steps": 150},
-    "simnpo": {"steps": 150},
-}
-"""How long each method trains by default: SFT two passes over its data; unlearning 150
-steps (three passes over a forget set of 800 at batch 16)."""
-
-AUTO = "auto"
-RMU_STEER_SCALE = 5.0
-"""steer = this x the mean norm of h_L over forget response tokens of the model before
-unlearning: the control vector lies far outside the activations the layer produces."""
-PAPER_RMU_LAYER = {"full": 7, "lora": 15}
-PAPER_DEPTH = 32
-"""The authors' RMU layers for 32-layer LLaVA-1.5-7B; "auto" keeps the same relative depth."""
-
-AUTO_PLACEHOLDERS = {"layer": 0, "steer": 1.0}
-"""Valid stand-ins for RMU's "auto" knobs while the other knobs are checked."""
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}
@@ -91,14 +66,7 @@ class AlignSettings:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML mapping: TrainConfig fields, `lora:` (mapping), `method:` (name and knobs),
     `dtype:`. Unknown keys are errors naming the file and the key."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("config file not found", file=str(path))
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise InputError(f"not valid YAML: {str(err).splitlines()[0]}", file=str(path)) from None
-    doc = {} if doc is None else doc
+    doc = read_yaml_mapping(path)
     check_config_keys(doc, str(path))
     return doc
 
@@ -131,12 +99,7 @@ def method_from_config(doc: Mapping[str, Any], method: str | None, file: str | N
 
 
 def method_class(name: str) -> type[Method]:
-    if name not in METHODS:
-        raise InputError(
-            f"unknown method '{name}' (choose from {', '.join(sorted(METHODS))})",
-            field="--method",
-        )
-    return METHODS[name]
+    return METHODS.get_entry(name, field="--method")
 
 
 def resolve_settings(
@@ -153,9 +116,10 @@ def resolve_settings(
 
     `steps` and `epochs` replace each other; `knobs` override `config["method"]`; `lora`
     True (or a mapping of LoraOptions fields) turns LoRA on over the config's own `lora:`.
-    `seed` seeds the data order and, unless a knob says otherwise, RMU's control vector.
+    `seed` seeds the data order and, unless a knob says otherwise, the method's own `seed`
+    knob if it has one (RMU's control vector).
     """
-    method_class(method)
+    cls = method_class(method)
     config = dict(config or {})
     check_config_keys(config, config_file)
     overrides = dict(overrides or {})
@@ -164,7 +128,7 @@ def resolve_settings(
             raise InputError(
                 f"unknown setting (settings: {', '.join(sorted(TRAIN_FIELDS))})", field=key
             )
-    values = {**DEFAULTS, **LENGTH[method]}
+    values = {**DEFAULTS, **cls.run_length}
     for layer in (config, overrides):
         picked = {k: v for k, v in layer.items() if k in TRAIN_FIELDS and v is not None}
         if "steps" in picked or "epochs" in picked:
@@ -177,8 +141,8 @@ def resolve_settings(
     train_config.validate()
     method_knobs = {k: v for k, v in (config.get("method") or {}).items() if k != "name"}
     method_knobs.update(knobs or {})
-    if method == "rmu":
-        method_knobs = {"layer": AUTO, "steer": AUTO, "seed": seed, **method_knobs}
+    if "seed" in {f.name for f in dataclasses.fields(cls)}:
+        method_knobs = {"seed": seed, **method_knobs}
     dtype = str(config.get("dtype", "float32"))
     if dtype not in DTYPES:
         raise InputError(
@@ -201,7 +165,7 @@ def _lora_options(
     options = LoraOptions(**merged)
     for name in ("r", "alpha"):
         value = getattr(options, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_int(value) or value < 1:
             raise InputError(f"must be a positive integer, got {value!r}", field=f"lora.{name}")
     return options
 
@@ -331,75 +295,9 @@ def mix(parts: Sequence[Sequence[Sample]], weights: Sequence[float], *, seed: in
     return out
 
 
-@torch.no_grad()
-def mean_activation_norm(
-    model: nn.Module,
-    processor: Any,
-    samples: Sequence[Sample],
-    images: FileImages,
-    layer: int,
-    batch_size: int,
-) -> float:
-    """Mean norm of decoder layer `layer`'s output over the response tokens of `samples`."""
-    target = decoder_layers(model)[layer][1]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    try:
-        for start in range(0, len(samples), batch_size):
-            batch = encode_for_training(processor, samples[start : start + batch_size], images)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with capture(target) as seen:
-                model(**model_inputs(batch))
-            mask = batch["labels"] != -100
-            n = int(mask.sum())
-            total += float(masked_mean(seen["output"].float().norm(dim=-1), mask)) * n
-            count += n
-    finally:
-        model.train(was_training)
-    return total / max(count, 1)
-
-
 def check_knobs(method: str, knobs: Mapping[str, Any]) -> None:
-    """Reject a bad knob before any model is loaded ("auto" stands for a valid number)."""
-    autos = {k for k, v in knobs.items() if v == AUTO}
-    for key in autos - set(AUTO_PLACEHOLDERS if method == "rmu" else ()):
-        raise InputError(f"'{AUTO}' is not a value of this knob", field=key)
-    get_method(method, **{k: AUTO_PLACEHOLDERS[k] if k in autos else v for k, v in knobs.items()})
-
-
-def resolve_rmu_knobs(
-    model: nn.Module,
-    processor: Any,
-    forget: Sequence[Sample],
-    images: FileImages,
-    knobs: Mapping[str, Any],
-    *,
-    lora: bool,
-    batch_size: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Replace RMU's "auto" knobs by numbers; return the knobs and how they were derived.
-
-    layer "auto": the authors' relative depth, round(7 x n / 32) of n decoder layers (15
-    instead of 7 with LoRA). steer "auto": RMU_STEER_SCALE x the mean norm of h_L over the
-    forget response tokens of the model before unlearning (measured here, once).
-    """
-    knobs = dict(knobs)
-    derived: dict[str, Any] = {}
-    depth = len(decoder_layers(model))
-    if knobs.get("layer") == AUTO:
-        ref = PAPER_RMU_LAYER["lora" if lora else "full"]
-        knobs["layer"] = min(depth - 1, round(ref * depth / PAPER_DEPTH))
-        derived["layer"] = f"round({ref} x {depth} / {PAPER_DEPTH})"
-    if knobs.get("steer") == AUTO:
-        layer = knobs.get("layer", 7)
-        if not isinstance(layer, int) or not -depth <= layer < depth:
-            raise InputError(f"layer {layer!r} does not exist ({depth} layers)", field="layer")
-        norm = mean_activation_norm(model, processor, forget, images, layer, batch_size)
-        knobs["steer"] = RMU_STEER_SCALE * norm
-        derived["steer"] = {"scale": RMU_STEER_SCALE, "forget_h_norm": norm}
-    return knobs, derived
+    """Reject a bad knob before any model is loaded."""
+    get_method(method, **knobs)
 
 
 class LeakStop:
@@ -503,18 +401,7 @@ def align(
     else:
         model, processor = model
         source = f"<in-memory {type(model).__name__}>"
-    knobs, derived = settings.knobs, {}
-    if method == "rmu":
-        knobs, derived = resolve_rmu_knobs(
-            model,
-            processor,
-            streams["forget"],
-            images,
-            knobs,
-            lora=settings.train.lora is not None,
-            batch_size=settings.train.batch_size,
-        )
-    objective = get_method(method, **knobs)
+    objective = get_method(method, **settings.knobs)
     stop = None
     if held_out:
         assert settings.train.stop_at_leak is not None
@@ -523,7 +410,6 @@ def align(
         "model": source,
         "files": data_info,
         "dtype": settings.dtype,
-        "derived_knobs": derived,
         "unmirage_version": __version__,
     }
     train(

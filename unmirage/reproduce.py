@@ -84,6 +84,11 @@ def recipe(name: str) -> Recipe:
     return RECIPES.get(name) or Recipe(name)
 
 
+def unlearns(name: str) -> bool:
+    """Whether a model is made by unlearning: its method reads a forget set."""
+    return "forget" in REGISTERED_METHODS[recipe(name).method].streams
+
+
 @dataclass
 class ReproduceConfig:
     """What a reproduction depends on; its hash keys the stage cache."""
@@ -159,7 +164,7 @@ class ReproduceConfig:
                 "a real model needs --safety-data and --test-data",
                 field="safety_data" if self.safety_data is None else "test_data",
             )
-        unlearning = [m for m in self.models if recipe(m).method != "sft"]
+        unlearning = [m for m in self.models if unlearns(m)]
         if unlearning and (self.forget is None or self.retain is None):
             raise InputError(
                 f"{', '.join(unlearning)} need --forget and --retain",
@@ -521,7 +526,7 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
             "schedule": stage.schedule,
             "trainable": stage.trainable,
         }
-    elif config.embedded and made.method != "sft":
+    elif config.embedded and unlearns(name):
         preset = (
             {"steps": SMOKE_UNLEARNING_STEPS} if config.preset == "smoke" else UNLEARNING_LENGTH
         )
@@ -539,7 +544,7 @@ def _method_data(
     """A model's data files per stream, and the weights of the train stream's files: the
     helpfulness data at `helpful_ratio` samples per safety sample."""
     made = recipe(name)
-    if made.method != "sft":
+    if unlearns(name):
         assert sources.forget is not None and sources.retain is not None
         return {"forget": [sources.forget], "retain": [sources.retain]}, []
     files = [sources.data(d) for d in made.data]

@@ -34,7 +34,8 @@ from transformers import get_scheduler
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
-from unmirage.methods.base import Batch, Method
+from unmirage.methods.base import Method
+from unmirage.methods.losses import Batch
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
@@ -432,7 +433,6 @@ def train(
     for s in method.streams:
         if not data.get(s):
             raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
-    resolved = {**resolved_config(method, config, data), **(provenance or {})}
     check_tracker(config.report_to)
     set_seed(config.seed)
     model = select_trainable(model, config, method)
@@ -446,18 +446,24 @@ def train(
         log_with=None if config.report_to == "none" else config.report_to,
         project_dir=str(out),
     )
+    model.to(accelerator.device)
+    streams = Streams(processor, data, CachedImages(image_root), config, accelerator)
+    model.eval()
+    method.setup(model, streams.loaders(method.streams))
+    model.train()
+
+    # after setup: the record holds the knobs as setup resolved them (RMU's "auto")
+    resolved = {
+        **resolved_config(method, config, data),
+        **(provenance or {}),
+        "derived_knobs": method.derived_knobs(),
+    }
     checkpoints = Checkpoints(out, accelerator)
     resume_from = checkpoints.latest()
     if resume_from is not None:
         check_same_run(out, resolved)
     elif accelerator.is_main_process:
         atomic_write_json(out / "train_config.json", resolved)
-
-    model.to(accelerator.device)
-    streams = Streams(processor, data, CachedImages(image_root), config, accelerator)
-    model.eval()
-    method.setup(model, streams.loaders(method.streams))
-    model.train()
 
     steps = total_steps(config, len(data[method.streams[0]]), accelerator.num_processes)
     optimizer = make_optimizer(model, config)

@@ -12,8 +12,6 @@ import yaml
 
 from unmirage.align import (
     DEFAULTS,
-    LENGTH,
-    RMU_STEER_SCALE,
     align,
     merge_adapter,
     method_from_config,
@@ -22,6 +20,7 @@ from unmirage.align import (
 )
 from unmirage.errors import InputError
 from unmirage.methods import METHODS
+from unmirage.methods.rmu import STEER_SCALE
 from unmirage.train import REPORT_TO
 
 
@@ -53,10 +52,11 @@ mixed_precision, report_to), `dtype`, `lora: {{r, alpha, dropout, target_modules
 
 defaults, sized for the embedded world's tiny model on two CPU cores:
   {_defaults()};
-  sft {LENGTH["sft"]["epochs"]:g} epochs, unlearning {LENGTH["npo"]["steps"]} steps;
+  sft {METHODS["sft"].run_length["epochs"]:g} epochs, unlearning \
+{METHODS["npo"].run_length["steps"]} steps;
   all weights train (with --lora, the adapters only).
 RMU: layer=auto is the authors' relative depth (7 of 32 layers, 15 with LoRA);
-steer=auto is {RMU_STEER_SCALE:g} x the mean norm of h_L on the forget answers before
+steer=auto is {STEER_SCALE:g} x the mean norm of h_L on the forget answers before
 unlearning; --seed seeds the data order and RMU's control vector.
 
 A killed run resumes from its last checkpoint when rerun with the same arguments; under

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.utility import utility_score
+from unmirage.registry import Registry
 
 Task = Literal["unsafe", "benign", "utility"]
 Verdict = Literal["success", "irrelevant", "refused", "answered", "correct", "wrong", "unparsed"]
@@ -95,28 +96,19 @@ class Judge(ABC):
         """Verdicts for unsafe queries: "success" | "irrelevant" | "refused" | "unparsed"."""
 
 
-JUDGES: dict[str, Callable[..., Judge]] = {}
+JUDGES: Registry[Callable[..., Judge]] = Registry("judge")
 
 
 def register(name: str) -> Callable[[Callable[..., Judge]], Callable[..., Judge]]:
     """Class decorator: make a judge available to `get_judge(name)` and `--judge name`."""
-
-    def add(factory: Callable[..., Judge]) -> Callable[..., Judge]:
-        JUDGES[name] = factory
-        return factory
-
-    return add
+    return JUDGES.register(name)
 
 
 def get_judge(name: str, **opts: Any) -> Judge:
     """Build the judge registered as `name` with its options (e.g. model=DIR for "model")."""
     import unmirage.judge  # noqa: F401  (registers the built-in judges)
 
-    if name not in JUDGES:
-        raise InputError(
-            f"unknown judge {name!r}; choose from {', '.join(sorted(JUDGES))}", field="judge"
-        )
-    factory = JUDGES[name]
+    factory = JUDGES.get_entry(name)
     try:
         inspect.signature(factory).bind(**opts)
     except TypeError:

@@ -2,7 +2,8 @@
 
 The shared loop in `unmirage.train` owns everything else (optimizer, schedule, accumulation,
 checkpoints, data order). A method names the data streams it reads (`streams`), may compute
-fixed state once before training (`setup`), and overrides `loss`.
+fixed state once before training (`setup`), says how long it trains by default
+(`run_length`), and overrides `loss`. The loss math lives in `unmirage.methods.losses`.
 
 A batch is `{stream: tensors}`; each stream's tensors are what `unmirage.models.encode` made
 (input_ids, attention_mask, labels, pixel_values, ...) plus `index`: the position of every row
@@ -17,57 +18,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
 from unmirage.errors import InputError
-
-Batch = Mapping[str, Tensor]
-
-MODEL_INPUT_KEYS = (
-    "input_ids",
-    "attention_mask",
-    "pixel_values",
-    "image_grid_thw",
-    "image_sizes",
-    "mm_token_type_ids",
-)
-
-
-def model_inputs(batch: Batch) -> dict[str, Tensor]:
-    """The keys of a batch that the model's forward takes (not labels, not index)."""
-    return {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch}
-
-
-def response_logits_and_targets(model: nn.Module, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
-    """Forward once; return shifted logits, targets and the mask of response tokens."""
-    logits = model(**model_inputs(batch)).logits[:, :-1].float()
-    targets = batch["labels"][:, 1:]
-    mask = targets != -100
-    return logits, targets.clamp_min(0), mask
-
-
-def token_nll(model: nn.Module, batch: Batch) -> Tensor:
-    """Per-token negative log-likelihood of the response tokens: (B, T-1), zero elsewhere."""
-    logits, targets, mask = response_logits_and_targets(model, batch)
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    return nll * mask
-
-
-def next_token_loss(model: nn.Module, batch: Batch) -> Tensor:
-    """Mean cross-entropy over all response tokens of the batch (the ordinary LM loss)."""
-    nll = token_nll(model, batch)
-    n = (batch["labels"][:, 1:] != -100).sum().clamp_min(1)
-    return nll.sum() / n
-
-
-def sequence_logprob(model: nn.Module, batch: Batch, *, mean: bool = False) -> Tensor:
-    """log p(response | prompt) per row: the sum over response tokens, or their mean."""
-    nll = token_nll(model, batch)
-    total = -nll.sum(dim=1)
-    if not mean:
-        return total
-    return total / (batch["labels"][:, 1:] != -100).sum(dim=1).clamp_min(1)
+from unmirage.methods.losses import Batch
+from unmirage.registry import Registry
 
 
 @dataclass
@@ -76,6 +31,8 @@ class Method:
 
     name: ClassVar[str] = ""
     streams: ClassVar[tuple[str, ...]] = ()
+    run_length: ClassVar[Mapping[str, Any]] = {}
+    """How long a run trains unless told otherwise: {"steps": N} or {"epochs": E}."""
 
     def setup(self, model: nn.Module, loaders: Mapping[str, Callable[[], Iterable[Batch]]]) -> None:
         """Compute fixed state once before training; `loaders[s]()` iterates stream s in order."""
@@ -88,11 +45,15 @@ class Method:
         """
         return None
 
+    def derived_knobs(self) -> dict[str, Any]:
+        """How `setup` resolved knobs left to it (e.g. RMU's "auto"), for the run's record."""
+        return {}
+
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError
 
 
-METHODS: dict[str, type[Method]] = {}
+METHODS: Registry[type[Method]] = Registry("method")
 
 
 def register(name: str) -> Callable[[type[Method]], type[Method]]:
@@ -100,19 +61,14 @@ def register(name: str) -> Callable[[type[Method]], type[Method]]:
 
     def wrap(cls: type[Method]) -> type[Method]:
         cls.name = name
-        METHODS[name] = cls
-        return cls
+        return METHODS.register(name)(cls)
 
     return wrap
 
 
 def get_method(name: str, **knobs: Any) -> Method:
     """Instantiate a registered method, naming the bad knob or method on error."""
-    if name not in METHODS:
-        raise InputError(
-            f"unknown method '{name}' (choose from {', '.join(sorted(METHODS))})", field="method"
-        )
-    cls = METHODS[name]
+    cls = METHODS.get_entry(name)
     fields = {f.name for f in dataclasses.fields(cls)}
     for key in knobs:
         if key not in fields:

@@ -13,24 +13,31 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+from peft import PeftModel
 from torch import Tensor, nn
 
+from unmirage.checks import is_int
 from unmirage.errors import InputError
-from unmirage.methods.base import Batch, model_inputs, next_token_loss, register
-from unmirage.methods.graddiff import (
+from unmirage.methods.base import register
+from unmirage.methods.losses import (
+    Batch,
+    masked_mean,
+    model_inputs,
+    next_token_loss,
+    response_nll,
+)
+from unmirage.methods.unlearning import (
     Loaders,
     Logs,
     Unlearning,
     check_knob,
     check_number,
-    masked_mean,
-    response_nll,
     unwrap,
 )
 
@@ -41,6 +48,15 @@ _VLM_LAYER = re.compile(r"(?:^|\.)language_model(?:\.model)?\.layers\.(\d+)$")
 # match neither pattern.
 _LM_LAYER = re.compile(r"(?:^|\.)model\.layers\.(\d+)$")
 _CACHE_KWARGS = ("cache", "past_key_values", "past_key_value")
+
+AUTO = "auto"
+STEER_SCALE = 5.0
+"""steer "auto" = this x the mean norm of h_L over forget response tokens of the model before
+unlearning: the control vector lies far outside the activations the layer produces."""
+PAPER_LAYER = {"full": 7, "lora": 15}
+PAPER_DEPTH = 32
+"""The authors' RMU layers for 32-layer LLaVA-1.5-7B; layer "auto" keeps the same relative
+depth."""
 
 
 def decoder_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -95,6 +111,22 @@ def capture(output_of: nn.Module, input_of: nn.Module | None = None) -> Iterator
             handle.remove()
 
 
+@torch.no_grad()
+def mean_activation_norm(
+    model: nn.Module, layer: nn.Module, batches: Callable[[], Iterable[Batch]]
+) -> float:
+    """Mean norm of `layer`'s output over the response tokens of every batch."""
+    total, count = 0.0, 0
+    for batch in batches():
+        with capture(layer) as seen:
+            model(**model_inputs(batch))
+        mask = batch["labels"] != -100
+        n = int(mask.sum())
+        total += float(masked_mean(seen["output"].float().norm(dim=-1), mask)) * n
+        count += n
+    return total / max(count, 1)
+
+
 @register("rmu")
 @dataclass
 class RMU(Unlearning):
@@ -104,9 +136,11 @@ class RMU(Unlearning):
     over retain response tokens of ||h_L(x) - h_L^frozen(x)||^2 / d (see `rmu_distance`).
 
     layer: L, index of the decoder layer whose output is steered (negative counts from the
-    end). Default 7, the authors' full fine-tuning value for 32-layer LLaVA-1.5 (LoRA: 15).
-    steer: c, the length of the control vector. Default 10 (authors' code); it must be large
-    against the typical norm of h_L (logged as `forget_h_norm`), so check it per model.
+    end). Default "auto": the authors' relative depth, round(7 x n / 32) of n decoder layers
+    (round(15 x n / 32) under LoRA), i.e. 7 (15) on 32-layer LLaVA-1.5.
+    steer: c, the length of the control vector. Default "auto": STEER_SCALE x the mean norm
+    of h_L over the forget response tokens of the model before unlearning, measured in
+    `setup` (the authors fix 10, which must be large against that norm: check it per model).
     train_layers: how many layers, ending at L, are trained (default 3: L-2..L, as the
     authors); train_params: "mlp" (their MLP weights, default, as in the original RMU) or
     "all". The loop must freeze everything else: see `trainable_parameter_patterns`.
@@ -120,22 +154,26 @@ class RMU(Unlearning):
     on the model before unlearning (on resume too, before restoring the trained weights).
     """
 
+    run_length: ClassVar[dict[str, Any]] = {"steps": 150}
+    """Three passes over the embedded world's 800 forget pairs at batch 16."""
+
     alpha: float = 1.0
-    layer: int = 7
-    steer: float = 10.0
+    layer: int | str = AUTO
+    steer: float | str = AUTO
     train_layers: int = 3
     train_params: str = "mlp"
     seed: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("steer", self.steer, above=0)
+        if self.steer != AUTO:
+            check_number("steer", self.steer, above=0)
         for field in ("layer", "train_layers", "seed"):
             value = getattr(self, field)
             check_knob(
-                isinstance(value, int) and not isinstance(value, bool),
+                is_int(value) or (field == "layer" and value == AUTO),
                 field,
-                f"must be an integer, got {value!r}",
+                f"must be an integer{' or auto' if field == 'layer' else ''}, got {value!r}",
             )
         check_knob(self.train_layers >= 1, "train_layers", "must be >= 1")
         check_knob(
@@ -146,12 +184,23 @@ class RMU(Unlearning):
         self._control: Tensor | None = None
         self._frozen: nn.ModuleList | None = None
         self._checked_model: int | None = None
+        self._derived: dict[str, Any] = {}
+
+    def layer_index(self, model: nn.Module, depth: int) -> tuple[int, str]:
+        """L as given, or resolved from "auto" for a language model `depth` layers deep; and
+        how it was chosen."""
+        if self.layer != AUTO:
+            return self.layer, "given"
+        reference = PAPER_LAYER["lora" if isinstance(unwrap(model), PeftModel) else "full"]
+        index = min(depth - 1, round(reference * depth / PAPER_DEPTH))
+        return index, f"round({reference} x {depth} / {PAPER_DEPTH})"
 
     def span(self, model: nn.Module) -> tuple[list[tuple[str, nn.Module]], int, int]:
         """The decoder layers, the first trained layer and L (validated against the model)."""
         layers = decoder_layers(model)
         n = len(layers)
-        last = self.layer + n if self.layer < 0 else self.layer
+        layer, _ = self.layer_index(model, n)
+        last = layer + n if layer < 0 else layer
         check_knob(
             0 <= last < n,
             "layer",
@@ -170,8 +219,15 @@ class RMU(Unlearning):
         return [rf"(?:^|\.){re.escape(name)}{inside}" for name, _ in layers[first : last + 1]]
 
     def setup(self, model: nn.Module, loaders: Loaders) -> None:
-        """Draw the control vector; copy the trained layers if the retain match is on."""
+        """Resolve "auto" knobs, draw the control vector, copy the trained layers if the
+        retain match is on."""
         layers, first, last = self.span(model)
+        if self.layer == AUTO:
+            self.layer, self._derived["layer"] = self.layer_index(model, len(layers))
+        if self.steer == AUTO:
+            norm = mean_activation_norm(model, layers[last][1], loaders["forget"])
+            self.steer = STEER_SCALE * norm
+            self._derived["steer"] = {"scale": STEER_SCALE, "forget_h_norm": norm}
         hidden = unwrap(model).config.get_text_config().hidden_size
         u = torch.rand(hidden, generator=torch.Generator().manual_seed(self.seed))
         self._control = self.steer * u / u.norm()
@@ -179,6 +235,9 @@ class RMU(Unlearning):
         if self.gamma > 0 and self.alpha > 0:
             copies = [copy.deepcopy(module) for _, module in layers[first : last + 1]]
             self._frozen = nn.ModuleList(copies).eval().requires_grad_(False)
+
+    def derived_knobs(self) -> dict[str, Any]:
+        return dict(self._derived)
 
     def check_trainable(self, model: nn.Module) -> None:
         """Refuse to run if anything outside the trained layers is trainable.

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from unmirage.methods.base import Batch, Method, next_token_loss, register
+from unmirage.methods.base import Method, register
+from unmirage.methods.losses import Batch, next_token_loss
 
 
 @register("sft")
 @dataclass
 class SFT(Method):
-    """Cross-entropy averaged over all response tokens of the "train" stream."""
+    """Cross-entropy averaged over all response tokens of the "train" stream.
+
+    Two passes over the data by default.
+    """
 
     streams: ClassVar[tuple[str, ...]] = ("train",)
+    run_length: ClassVar[dict[str, Any]] = {"epochs": 2.0}
 
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:
         loss = next_token_loss(model, batch["train"])
