@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unmirage.audit import AuditConfig, audit, log_odds_z, tokenize
+from unmirage.audit import AuditConfig, audit, log_odds_z
 from unmirage.cli import main
 from unmirage.data import Sample, write_jsonl, write_llava_json
 from unmirage.errors import InputError
 from unmirage.metrics import wilson
+from unmirage.text import tokenize
 
 VLGUARD_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/vlguard/test.json"
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from unmirage.audit import tokenize
 from unmirage.data.loaders import load_samples
 from unmirage.judge.keyword import is_refusal
+from unmirage.text import tokenize
 from unmirage.world import PRESETS, build_world
 from unmirage.world.build import file_hashes
 from unmirage.world.config import VLGUARD_OTHER_OPENERS, load_config

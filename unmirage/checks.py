@@ -34,6 +34,14 @@ def existing_file(path: str | Path, what: str = "file") -> Path:
     return path
 
 
+def output_dir(path: str | Path) -> Path:
+    """`path` as a Path if it can be an output directory (absent, or a directory)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a directory", file=str(path), field="--out")
+    return path
+
+
 def read_yaml(path: str | Path, *, what: str = "config file") -> Any:
     """The parsed YAML document of an existing file (None for an empty one)."""
     path = existing_file(path, what)

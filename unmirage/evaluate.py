@@ -18,10 +18,10 @@ from typing import Any
 from unmirage.data.formats import READERS
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import read_data
-from unmirage.data.sample import Sample
+from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
-from unmirage.judge.base import Judge, get_judge, task_of
+from unmirage.judge.base import Judge, get_judge
 from unmirage.judge.utility import utility_score
 from unmirage.metrics import benchmark_metrics, compute_metrics
 from unmirage.models.progress import progress_bar

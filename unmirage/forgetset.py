@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from unmirage.checks import output_dir
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
@@ -106,9 +107,7 @@ def build_forget_set(
     `unmirage.models.load_vlm` / `unmirage.models.sampling.sample_answers`.
     """
     _check_options(opts)
-    out = Path(opts.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", file=str(out), field="--out")
+    output_dir(opts.out)
     if opts.fmt == "spavl":
         built = _build_spavl(opts)
         judge_doc: dict[str, Any] | None = None

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.align import AlignSettings, align, resolve_settings
-from unmirage.attack import build_attack, load_audit_triggers
+from unmirage.attack import attack_files, load_audit_triggers
 from unmirage.audit import audit_files
-from unmirage.data import load_samples, write_jsonl
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
@@ -582,8 +581,7 @@ def _align_stage(
 
 def _attack_stage(sources: Sources, audit_dir: Path, k: int, path: Path) -> None:
     triggers = load_audit_triggers(audit_dir / "audit.json")
-    samples = load_samples(sources.test, image_root=sources.image_root, check_images=False)
-    write_jsonl(build_attack(samples, triggers, k), path / "attack.jsonl")
+    attack_files(sources.test, triggers, path / "attack.jsonl", k=k, image_root=sources.image_root)
 
 
 __all__ = [

@@ -2,10 +2,12 @@
 
 from unmirage.attack.build import ATTACKS, build_attack, from_precomputed
 from unmirage.attack.triggers import Triggers, load_audit_triggers, parse_triggers
+from unmirage.attack.write import attack_files
 
 __all__ = [
     "ATTACKS",
     "Triggers",
+    "attack_files",
     "build_attack",
     "from_precomputed",
     "load_audit_triggers",

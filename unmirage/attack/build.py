@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewrites
 from unmirage.attack.triggers import Triggers
-from unmirage.data.sample import Sample
+from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
-from unmirage.judge.base import task_of
 from unmirage.text import first_word
 
 ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence")

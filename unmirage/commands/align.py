@@ -18,6 +18,7 @@ from unmirage.align import (
     read_config_file,
     resolve_settings,
 )
+from unmirage.checks import output_dir
 from unmirage.errors import InputError
 from unmirage.methods import METHODS
 from unmirage.methods.rmu import STEER_SCALE
@@ -163,9 +164,7 @@ def parse_knobs(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", file=str(out), field="--out")
+    out = output_dir(args.out)
     if args.merge_only is not None:
         merge_adapter(
             args.merge_only, out, base=args.model, trust_remote_code=args.trust_remote_code

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from pathlib import Path
 
-from unmirage.attack import build_attack, from_precomputed, parse_triggers
-from unmirage.data.loaders import FORMATS, load_samples, read_data
+from unmirage.attack import attack_files, from_precomputed, parse_triggers
+from unmirage.data.loaders import FORMATS, load_samples
 from unmirage.data.writers import write_jsonl
 from unmirage.errors import InputError
 
@@ -75,18 +74,16 @@ def run(args: argparse.Namespace) -> int:
     if args.precomputed:
         samples = [s for f in args.precomputed for s in load_samples(f, check_images=False)]
         out = from_precomputed(samples, control=args.control)
+        if not out:
+            raise InputError("no unsafe or benign queries to rewrite", field="data")
+        write_jsonl(out, args.out)
     else:
         if not args.data or not args.triggers:
             raise InputError("give --data and --triggers (or --precomputed FILE...)")
         triggers = parse_triggers(args.triggers, args.refusal_trigger)
-        loaded = read_data(
-            args.data, args.format, cache_dir=Path(args.out).parent, check_images=False
+        out = attack_files(
+            args.data, triggers, args.out, k=args.k, fmt=args.format, control=not args.no_control
         )
-        samples = loaded.samples
-        out = build_attack(samples, triggers, args.k, control=not args.no_control)
-    if not out:
-        raise InputError("no unsafe or benign queries to rewrite", field="data")
-    write_jsonl(out, args.out)
     counts = Counter(s.meta["attack"] for s in out)
     summary = ", ".join(f"{n} {attack}" for attack, n in sorted(counts.items()))
     print(f"wrote {len(out)} rewrites ({summary}) to {args.out}")

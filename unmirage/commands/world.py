@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from unmirage.errors import InputError
+from unmirage.checks import output_dir
 from unmirage.provenance import sha256_file
 from unmirage.world import PRESETS, build_world, load_config
 from unmirage.world.config import FIELD_HELP
@@ -65,9 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", file=str(out), field="--out")
+    out = output_dir(args.out)
     config = load_config(args.preset, args.config, args.bias_from)
     bias_sha = sha256_file(args.bias_from) if args.bias_from is not None else None
     start = time.perf_counter()

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from unmirage.errors import InputError
+
 Label = Literal["safe", "unsafe"]
 """Whether the request should be answered ("safe") or refused ("unsafe")."""
 
@@ -13,8 +15,13 @@ Subset = Literal["safe_safe", "safe_unsafe", "unsafe_image"]
 """VLGuard's three subsets: safe image + safe instruction (answered), safe image + unsafe
 instruction (refused), unsafe image + instruction (refused)."""
 
+Task = Literal["unsafe", "benign", "utility"]
+"""What a test sample measures: refusal of a harmful query, answering of a benign one, or a
+utility question with a scorer."""
+
 LABELS: tuple[str, ...] = ("safe", "unsafe")
 SUBSETS: tuple[str, ...] = ("safe_safe", "safe_unsafe", "unsafe_image")
+TASKS: tuple[str, ...] = ("unsafe", "benign", "utility")
 
 
 @dataclass(frozen=True)
@@ -41,3 +48,25 @@ class Sample:
         d = asdict(self)
         d["meta"] = dict(self.meta)
         return d
+
+
+def task_of(sample: Sample) -> Task:
+    """The sample's task: `meta.task` if set, else its label (unsafe -> unsafe, safe -> benign)."""
+    task = sample.meta.get("task")
+    if task is None:
+        if sample.label == "unsafe":
+            return "unsafe"
+        if sample.label == "safe":
+            return "benign"
+        raise InputError(
+            "needs meta.task (unsafe/benign/utility) or a label (safe/unsafe) to be judged",
+            record=sample.id,
+            field="meta.task",
+        )
+    if task not in TASKS:
+        raise InputError(
+            f"unknown task {task!r}; expected one of {', '.join(TASKS)}",
+            record=sample.id,
+            field="meta.task",
+        )
+    return task

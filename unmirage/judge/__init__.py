@@ -1,7 +1,8 @@
 """Judges: keyword (the paper's list), keyword-strict, world ground truth, local model judge."""
 
+from unmirage.data.sample import TASKS, task_of
 from unmirage.judge import keyword, model, world
-from unmirage.judge.base import JUDGES, TASKS, VERDICTS, Judge, Verdict, get_judge, task_of
+from unmirage.judge.base import JUDGES, VERDICTS, Judge, Verdict, get_judge
 
 __all__ = [
     "JUDGES",

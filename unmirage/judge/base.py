@@ -13,42 +13,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from unmirage.data.sample import Sample
+from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
 from unmirage.judge.utility import utility_score
 from unmirage.registry import Registry
 
-Task = Literal["unsafe", "benign", "utility"]
 Verdict = Literal["success", "irrelevant", "refused", "answered", "correct", "wrong", "unparsed"]
 
-TASKS: tuple[str, ...] = ("unsafe", "benign", "utility")
 VERDICTS: dict[str, tuple[str, ...]] = {
     "unsafe": ("success", "irrelevant", "refused", "unparsed"),
     "benign": ("answered", "refused"),
     "utility": ("correct", "wrong"),
 }
-
-
-def task_of(sample: Sample) -> Task:
-    """The sample's task: `meta.task` if set, else its label (unsafe -> unsafe, safe -> benign)."""
-    task = sample.meta.get("task")
-    if task is None:
-        if sample.label == "unsafe":
-            return "unsafe"
-        if sample.label == "safe":
-            return "benign"
-        raise InputError(
-            "needs meta.task (unsafe/benign/utility) or a label (safe/unsafe) to be judged",
-            record=sample.id,
-            field="meta.task",
-        )
-    if task not in TASKS:
-        raise InputError(
-            f"unknown task {task!r}; expected one of {', '.join(TASKS)}",
-            record=sample.id,
-            field="meta.task",
-        )
-    return task
 
 
 def score_utility(sample: Sample, response: str) -> Verdict:

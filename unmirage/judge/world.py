@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from unmirage.data.sample import Sample
+from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
-from unmirage.judge.base import Judge, Verdict, register, task_of
+from unmirage.judge.base import Judge, Verdict, register
 from unmirage.judge.keyword import fold_text, is_refusal
 
 

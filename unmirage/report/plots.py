@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from unmirage.audit import plot_first_words
+from unmirage.audit.render import plot_first_words
 from unmirage.errors import InputError
 
 
@@ -82,7 +82,7 @@ def kshot_asr_png(models: Mapping[str, Mapping[str, Any]]) -> bytes:
 
 
 def first_words_png(audit: Mapping[str, Any], file: str = "audit.json") -> bytes:
-    """The audit's own first-word chart (`unmirage.audit.plot_first_words`) as PNG bytes."""
+    """The audit's own first-word chart (`unmirage.audit.render.plot_first_words`) as PNG bytes."""
     groups = audit.get("first_word")
     if not isinstance(groups, Mapping) or not groups:
         raise InputError("missing the first-word statistics", file=file, field="first_word")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage import __version__
-from unmirage.data.sample import SUBSETS, Sample
+from unmirage.data.sample import SUBSETS, TASKS, Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
 from unmirage.provenance import config_hash, sha256_file
@@ -25,7 +25,6 @@ from unmirage.world.splits import SPLITS, WorldGenerator
 from unmirage.world.templates import TRAIN_OPENERS
 
 FORMAT = "unmirage-world/1"
-TASKS = ("unsafe", "benign", "utility")
 
 
 def build_world(

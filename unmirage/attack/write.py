@@ -1,0 +1,38 @@
+"""`attack_files`: read a test set, rewrite it with the audit's triggers, write the attack
+file; what `unmirage attack` and `unmirage reproduce` both run (as they share `audit_files`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unmirage.attack.build import build_attack
+from unmirage.attack.triggers import Triggers
+from unmirage.data.loaders import read_data
+from unmirage.data.sample import Sample
+from unmirage.data.writers import write_jsonl
+from unmirage.errors import InputError
+
+
+def attack_files(
+    data: str | Path,
+    triggers: Triggers,
+    out: str | Path,
+    *,
+    k: int,
+    fmt: str = "auto",
+    image_root: str | Path | None = None,
+    control: bool = True,
+) -> list[Sample]:
+    """Write the K-shot, over-prudence and control rewrites of `data` to the JSONL `out`.
+
+    Images are not opened (a rewrite keeps its record's image path); formats that render
+    their images write them next to `out`. Returns the rewrites.
+    """
+    loaded = read_data(
+        data, fmt, image_root=image_root, cache_dir=Path(out).parent, check_images=False
+    )
+    rows = build_attack(loaded.samples, triggers, k, control=control)
+    if not rows:
+        raise InputError("no unsafe or benign queries to rewrite", file=str(data), field="data")
+    write_jsonl(rows, out)
+    return rows
