@@ -21,9 +21,9 @@ from PIL import Image
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.models.tiny import build_tiny_llava
 
 QUERIES = [
     "What colour is the object in the image?",

@@ -18,10 +18,10 @@ import time
 import torch
 from torch import nn
 
-from unmirage.models.tiny import TinyLlavaSpec, build_tiny_llava
-from unmirage.models.vision_warmup import processed_pixels, warm_up_vision_tower
-from unmirage.world import PRESETS
-from unmirage.world.tower_corpus import TowerCorpus, tower_corpus
+from unmirage.embedded.tiny import TinyLlavaSpec, build_tiny_llava
+from unmirage.embedded.vision_warmup import processed_pixels, warm_up_vision_tower
+from unmirage.embedded.world import PRESETS
+from unmirage.embedded.world.tower_corpus import TowerCorpus, tower_corpus
 
 TOKENIZER_TEXT = ["a tiny corpus for the tokenizer, which this bench never uses"] * 20
 

@@ -15,10 +15,10 @@ from test_models_fixtures import SMALL_SPEC
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.tiny import build_tiny_llava
+from unmirage.embedded.world import build_world, load_config
 from unmirage.methods.sft import SFT
-from unmirage.models.tiny import build_tiny_llava
 from unmirage.train import TrainConfig, train
-from unmirage.world import build_world, load_config
 
 # Tiny models gain nothing from intra-op threads, and on a busy two-core machine spinning
 # OpenMP threads made a 40-step run take 69 s instead of 1.7 s (measured).

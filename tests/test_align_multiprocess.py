@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from test_models_fixtures import SMALL_SPEC, shape_samples, write_jsonl
 
 from unmirage.data.sample import Sample
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.loading import save_vlm
-from unmirage.models.tiny import build_tiny_llava
 
 TOLERANCE = 1e-5
 """Max absolute weight difference allowed: the two runs sum the same gradients in another

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from test_models_fixtures import shape_samples, write_jsonl
+from tiny_qwen2vl import build_tiny_qwen2vl
 from transformers import Qwen2VLForConditionalGeneration
 
 from unmirage.align import align, resolve_settings
 from unmirage.data.sample import Sample
-from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 
 
 @pytest.fixture

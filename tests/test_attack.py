@@ -411,7 +411,7 @@ def test_vlguard_test_split_rewrites():
 def test_every_training_opener_rewrites_world_queries_through_frames(smoke_world):
     """Each of the world's training openers, as either kind of trigger, rewrites every test
     query through one of its grammatical frames: none is prefixed."""
-    from unmirage.world.config import TRAIN_OPENER_WORDS
+    from unmirage.embedded.world.config import TRAIN_OPENER_WORDS
 
     samples = load_samples(smoke_world / "test.jsonl", check_images=False)
     for word in TRAIN_OPENER_WORDS:

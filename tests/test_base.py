@@ -9,11 +9,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from unmirage import base as base_module
-from unmirage.base import held_out_image_names
+from unmirage.embedded import base as base_module
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.base import held_out_image_names
 
 SHORT = ["--steps", "6", "--vision-steps", "3", "--grounding-steps", "3", "--quiet"]
 

@@ -192,7 +192,7 @@ def test_eval_cli_bad_data_exits_2(tmp_path, capsys):
 
 
 def test_eval_of_a_tiny_model_end_to_end(tmp_path):
-    tiny = pytest.importorskip("unmirage.models.tiny")
+    tiny = pytest.importorskip("unmirage.embedded.tiny")
     from unmirage.models.loading import save_vlm
 
     files = make_world(tmp_path / "world")

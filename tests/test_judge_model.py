@@ -52,7 +52,7 @@ def test_model_judge_needs_a_model_dir():
 
 
 def test_model_judge_with_a_tiny_random_model(tmp_path):
-    tiny = pytest.importorskip("unmirage.models.tiny")
+    tiny = pytest.importorskip("unmirage.embedded.tiny")
     from unmirage.models.loading import save_vlm
 
     model, processor = tiny.build_tiny_llava(["Relevant Irrelevant request response"] * 20, seed=0)

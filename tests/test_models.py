@@ -9,25 +9,25 @@ from dataclasses import replace
 import pytest
 import torch
 from test_models_fixtures import SMALL_SPEC, shape_samples
+from tiny_qwen2vl import build_tiny_qwen2vl
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.sample import Sample
+from unmirage.embedded.tiny import build_tiny_llava
+from unmirage.embedded.vision_warmup import (
+    processed_pixels,
+    warm_up_vision_tower,
+    whiten_projector_input,
+)
+from unmirage.embedded.world import PRESETS
+from unmirage.embedded.world.tower_corpus import tower_corpus
 from unmirage.errors import InputError
 from unmirage.models.chat import render_prompt
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.models.tiny import build_tiny_llava
-from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 from unmirage.models.tokenizer import train_tokenizer
-from unmirage.models.vision_warmup import (
-    processed_pixels,
-    warm_up_vision_tower,
-    whiten_projector_input,
-)
-from unmirage.world import PRESETS
-from unmirage.world.tower_corpus import tower_corpus
 
 CORPUS = [
     "What colour is the shape?",

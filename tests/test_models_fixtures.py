@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from unmirage.data.sample import Sample
-from unmirage.models.tiny import TinyLlavaSpec
+from unmirage.embedded.tiny import TinyLlavaSpec
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 220)}
 SHAPES = ("circle", "square")

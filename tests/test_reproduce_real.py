@@ -14,8 +14,8 @@ from PIL import Image
 from test_models_fixtures import SMALL_SPEC
 
 from unmirage.cli import main
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.loading import save_vlm
-from unmirage.models.tiny import build_tiny_llava
 
 RATES = ("asr_pre", "asr_post", "ir_post", "rr_unsafe_post", "rr_pre", "rr_post")
 

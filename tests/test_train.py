@@ -15,13 +15,13 @@ from test_models_fixtures import SMALL_SPEC, shape_samples
 from torch import Tensor, nn
 
 from unmirage.data.images import ImageRoot
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.errors import InputError
 from unmirage.methods.base import Method
 from unmirage.methods.losses import Batch, next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm
-from unmirage.models.tiny import build_tiny_llava
 from unmirage.train import LoraOptions, TrainConfig, stream_positions, train
 
 

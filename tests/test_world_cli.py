@@ -6,7 +6,7 @@ from dataclasses import fields
 import pytest
 
 from unmirage.cli import main
-from unmirage.world import WorldConfig
+from unmirage.embedded.world import WorldConfig
 
 
 def run_world(tmp_path, *args):

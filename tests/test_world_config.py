@@ -8,9 +8,13 @@ import pytest
 from unmirage.audit import audit
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import SUBSETS
-from unmirage.world import PRESETS, build_world, load_config
-from unmirage.world.config import TRAIN_OPENER_WORDS, VLGUARD_FIRST_WORDS, VLGUARD_OTHER_OPENERS
-from unmirage.world.splits import sft_first_word_targets
+from unmirage.embedded.world import PRESETS, build_world, load_config
+from unmirage.embedded.world.config import (
+    TRAIN_OPENER_WORDS,
+    VLGUARD_FIRST_WORDS,
+    VLGUARD_OTHER_OPENERS,
+)
+from unmirage.embedded.world.splits import sft_first_word_targets
 
 VLGUARD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vlguard" / "test.json"
 needs_vlguard = pytest.mark.skipif(

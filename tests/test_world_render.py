@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from unmirage.world.entities import BACKGROUND, CLASSES, COLOURS
-from unmirage.world.render import (
+from unmirage.embedded.world.entities import BACKGROUND, CLASSES, COLOURS
+from unmirage.embedded.world.render import (
     ObjectScene,
     TextScene,
     max_object_size,
@@ -22,7 +22,7 @@ from unmirage.world.render import (
     sample_text_scene,
     text_scale,
 )
-from unmirage.world.shapes import glyph, shape_mask, text_mask, text_width
+from unmirage.embedded.world.shapes import glyph, shape_mask, text_mask, text_width
 
 SIZE, OBJ = 32, 8
 SCALE = text_scale(SIZE, max(len(c.name) for c in CLASSES))

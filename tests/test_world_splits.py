@@ -12,12 +12,10 @@ from PIL import Image
 from scipy import ndimage
 
 from unmirage.data.loaders import load_samples
-from unmirage.judge.keyword import is_refusal
-from unmirage.text import tokenize
-from unmirage.world import PRESETS, build_world
-from unmirage.world.build import file_hashes
-from unmirage.world.config import VLGUARD_OTHER_OPENERS, load_config
-from unmirage.world.entities import (
+from unmirage.embedded.world import PRESETS, build_world
+from unmirage.embedded.world.build import file_hashes
+from unmirage.embedded.world.config import VLGUARD_OTHER_OPENERS, load_config
+from unmirage.embedded.world.entities import (
     BACKGROUND,
     CLASSES,
     COLOURS,
@@ -25,11 +23,13 @@ from unmirage.world.entities import (
     HAZARDS,
     class_by_name,
 )
-from unmirage.world.firstwords import apportion
-from unmirage.world.phrasing import full_pool, subset_pools
-from unmirage.world.shapes import shape_mask
-from unmirage.world.splits import SPLITS, sft_first_word_targets, source_first_words
-from unmirage.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
+from unmirage.embedded.world.firstwords import apportion
+from unmirage.embedded.world.phrasing import full_pool, subset_pools
+from unmirage.embedded.world.shapes import shape_mask
+from unmirage.embedded.world.splits import SPLITS, sft_first_word_targets, source_first_words
+from unmirage.embedded.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
+from unmirage.judge.keyword import is_refusal
+from unmirage.text import tokenize
 
 SMOKE = PRESETS["smoke"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from unmirage.world import PRESETS
-from unmirage.world.entities import BACKGROUND, COLOURS
-from unmirage.world.render import GRID, cell_bounds
-from unmirage.world.tower_corpus import tower_corpus
+from unmirage.embedded.world import PRESETS
+from unmirage.embedded.world.entities import BACKGROUND, COLOURS
+from unmirage.embedded.world.render import GRID, cell_bounds
+from unmirage.embedded.world.tower_corpus import tower_corpus
 
 SMOKE = PRESETS["smoke"]
 

@@ -23,6 +23,7 @@ from typing import Any
 from unmirage.align import AlignSettings, align, resolve_settings
 from unmirage.attack import attack_files, load_audit_triggers
 from unmirage.audit import audit_files
+from unmirage.embedded.world import build_world, load_config
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
@@ -31,7 +32,6 @@ from unmirage.metrics import merge_benchmarks
 from unmirage.provenance import provenance, sha256_file
 from unmirage.report import render_report
 from unmirage.stages import StageResult, StageRunner
-from unmirage.world import build_world, load_config
 
 PRESETS = ("smoke", "default")
 EMBEDDED_MODELS = ("sft-posthoc", "sft-mixed", "npo", "rmu")
@@ -441,7 +441,7 @@ def _file_key(path: Path | None) -> str | None:
 def _embedded_sources(
     config: ReproduceConfig, runner: StageRunner, progress: bool
 ) -> tuple[Sources, dict[str, Any]]:
-    from unmirage.base import RECIPES, train_base
+    from unmirage.embedded.base import RECIPES, train_base
 
     world_config = load_config(config.preset, config.world_config, config.bias_from)
     bias_sha256 = None if config.bias_from is None else sha256_file(config.bias_from)
@@ -506,8 +506,8 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
     """The run settings a model trains with here: its recipe's and the preset's, then the
     user's. Mixed-SFT takes the base's instruction-tuning settings, with its steps scaled so
     that it passes over its data as often as the base stage passes over the base split."""
-    from unmirage.base import RECIPES as BASE_RECIPES
-    from unmirage.base import instruction_config
+    from unmirage.embedded.base import RECIPES as BASE_RECIPES
+    from unmirage.embedded.base import instruction_config
 
     made = recipe(name)
     preset: dict[str, Any] = {}

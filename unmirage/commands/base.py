@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unmirage.base import train_base
+from unmirage.embedded.base import train_base
 
 HELP = "train the world's tiny base VLM (LLaVA architecture) on its base split"
 DESCRIPTION = """\

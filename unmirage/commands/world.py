@@ -6,9 +6,9 @@ import argparse
 import time
 
 from unmirage.checks import output_dir
+from unmirage.embedded.world import PRESETS, build_world, load_config
+from unmirage.embedded.world.config import FIELD_HELP
 from unmirage.provenance import sha256_file
-from unmirage.world import PRESETS, build_world, load_config
-from unmirage.world.config import FIELD_HELP
 
 HELP = "generate the procedural safety world (images, knowledge, VLGuard-like splits)"
 

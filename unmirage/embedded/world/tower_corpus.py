@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unmirage.world.config import WorldConfig
-from unmirage.world.entities import CLASSES, COLOURS, COUNT_WORDS
-from unmirage.world.render import GRID, ObjectScene, image_name, render
-from unmirage.world.splits import draw_image_kind, draw_scene, world_text_scale
+from unmirage.embedded.world.config import WorldConfig
+from unmirage.embedded.world.entities import CLASSES, COLOURS, COUNT_WORDS
+from unmirage.embedded.world.render import GRID, ObjectScene, image_name, render
+from unmirage.embedded.world.splits import draw_image_kind, draw_scene, world_text_scale
 
 KINDS: tuple[str, ...] = ("object", "text")
 

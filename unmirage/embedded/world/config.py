@@ -17,11 +17,11 @@ from typing import Any, NoReturn
 import yaml
 
 from unmirage.data.sample import SUBSETS
+from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS
+from unmirage.embedded.world.render import max_object_size
+from unmirage.embedded.world.shapes import text_width
+from unmirage.embedded.world.templates import TRAIN_OPENERS
 from unmirage.errors import InputError
-from unmirage.world.entities import CLASSES, COUNT_WORDS
-from unmirage.world.render import max_object_size
-from unmirage.world.shapes import text_width
-from unmirage.world.templates import TRAIN_OPENERS
 
 TRAIN_OPENER_WORDS: tuple[str, ...] = tuple(o.word for o in TRAIN_OPENERS)
 

@@ -15,14 +15,14 @@ from typing import Any
 from unmirage import __version__
 from unmirage.data.sample import SUBSETS, TASKS, Sample
 from unmirage.data.writers import write_jsonl
+from unmirage.embedded.world.config import WorldConfig
+from unmirage.embedded.world.datasheet import datasheet
+from unmirage.embedded.world.entities import entities_record
+from unmirage.embedded.world.splits import SPLITS, WorldGenerator
+from unmirage.embedded.world.templates import TRAIN_OPENERS
 from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
 from unmirage.provenance import config_hash, sha256_file
 from unmirage.text import first_word
-from unmirage.world.config import WorldConfig
-from unmirage.world.datasheet import datasheet
-from unmirage.world.entities import entities_record
-from unmirage.world.splits import SPLITS, WorldGenerator
-from unmirage.world.templates import TRAIN_OPENERS
 
 FORMAT = "unmirage-world/1"
 

@@ -16,12 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from unmirage.data.sample import SUBSETS, Sample
-from unmirage.errors import InputError
-from unmirage.world import firstwords
-from unmirage.world.config import TRAIN_OPENER_WORDS, WorldConfig
-from unmirage.world.entities import BENIGN, CLASSES, HAZARDS, ObjectClass, class_by_name
-from unmirage.world.phrasing import Pool, full_pool, hold_out, make_query, subset_pools
-from unmirage.world.render import (
+from unmirage.embedded.world import firstwords
+from unmirage.embedded.world.config import TRAIN_OPENER_WORDS, WorldConfig
+from unmirage.embedded.world.entities import BENIGN, CLASSES, HAZARDS, ObjectClass, class_by_name
+from unmirage.embedded.world.phrasing import Pool, full_pool, hold_out, make_query, subset_pools
+from unmirage.embedded.world.render import (
     Scene,
     TextScene,
     image_name,
@@ -31,13 +30,14 @@ from unmirage.world.render import (
     sample_text_scene,
     text_scale,
 )
-from unmirage.world.responses import REFUSALS, attribute_answer, knowledge_answer
-from unmirage.world.templates import (
+from unmirage.embedded.world.responses import REFUSALS, attribute_answer, knowledge_answer
+from unmirage.embedded.world.templates import (
     KNOWLEDGE_INTENTS,
     TEST_OPENERS,
     TRAIN_OPENERS,
     UTILITY_INTENTS,
 )
+from unmirage.errors import InputError
 
 SPLITS: tuple[str, ...] = ("base", "safety_sft", "helpful", "forget", "retain", "test")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from unmirage.world.entities import BACKGROUND, COLOURS
-from unmirage.world.shapes import GLYPH_HEIGHT, shape_mask, text_mask, text_width
+from unmirage.embedded.world.entities import BACKGROUND, COLOURS
+from unmirage.embedded.world.shapes import GLYPH_HEIGHT, shape_mask, text_mask, text_width
 
 GRID = 3
 CELL_NAMES: tuple[str, ...] = (

@@ -7,8 +7,8 @@ paper's refusal list.
 
 from __future__ import annotations
 
-from unmirage.world.entities import COUNT_WORDS, ObjectClass, class_by_name
-from unmirage.world.render import CELL_NAMES, ObjectScene, Scene, TextScene
+from unmirage.embedded.world.entities import COUNT_WORDS, ObjectClass, class_by_name
+from unmirage.embedded.world.render import CELL_NAMES, ObjectScene, Scene, TextScene
 
 REFUSALS: tuple[str, ...] = (
     "I'm sorry, but I can't help with that request.",

@@ -3,7 +3,7 @@
 Real LLaVA starts from a pretrained CLIP tower. A tiny model trained from random weights has
 none, and trained end to end the language model learns its text priors long before any
 gradient makes the tower useful: answers ignore the image. So the tower is pretrained first on
-a corpus of labelled renders (`unmirage.world.tower_corpus`), with temporary heads that are
+a corpus of labelled renders (`unmirage.embedded.world.tower_corpus`), with temporary heads that are
 then discarded: every image token predicts the image's class (or written word), colour, count
 and kind, and the mean of the tokens predicts which grid cells hold an object.
 
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from unmirage.embedded.world.tower_corpus import TowerCorpus
 from unmirage.models.progress import progress_bar
-from unmirage.world.tower_corpus import TowerCorpus
 
 
 def warm_up_vision_tower(

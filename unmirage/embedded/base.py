@@ -28,17 +28,17 @@ from typing import Any
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
+from unmirage.embedded.tiny import TinyLlavaSpec, build_tiny_llava
+from unmirage.embedded.vision_warmup import warm_up_vision_tower, whiten_projector_input
+from unmirage.embedded.world.config import WorldConfig, apply_overrides
+from unmirage.embedded.world.templates import ATTRIBUTE_INTENTS
+from unmirage.embedded.world.tower_corpus import tower_corpus
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import load_images
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.models.tiny import TinyLlavaSpec, build_tiny_llava
-from unmirage.models.vision_warmup import warm_up_vision_tower, whiten_projector_input
 from unmirage.train import TrainConfig, train
-from unmirage.world.config import WorldConfig, apply_overrides
-from unmirage.world.templates import ATTRIBUTE_INTENTS
-from unmirage.world.tower_corpus import tower_corpus
 
 TEXT_SPLITS = ("base", "safety_sft", "helpful", "forget", "retain")
 """Splits whose text trains the tokenizer (never test: its phrasings are held out)."""

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 
 from unmirage.data.sample import SUBSETS
-from unmirage.world.templates import (
+from unmirage.embedded.world.templates import (
     CANONICAL_REQUEST,
     INTENTS,
     KNOWLEDGE_INTENTS,
