@@ -28,9 +28,9 @@ def existing_file(path: str | Path, what: str = "file") -> Path:
     """`path` as a Path if it is an existing file (not a directory), else an InputError."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{what} not found", file=str(path))
+        raise InputError(f"cannot read the {what}: not found", file=str(path))
     if path.is_dir():
-        raise InputError(f"{what} is a directory, expected a file", file=str(path))
+        raise InputError(f"cannot read the {what}: it is a directory", file=str(path))
     return path
 
 

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
+from unmirage.checks import is_int, is_number, read_yaml
 from unmirage.data.sample import SUBSETS
 from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS
 from unmirage.embedded.world.render import max_object_size
@@ -84,15 +83,26 @@ def _vlguard_other_openers() -> dict[str, dict[str, float]]:
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Sizes and knobs of a world. Defaults follow VLGuard's structure and statistics."""
+    """Sizes and knobs of a world. Defaults follow VLGuard's structure and statistics.
 
-    image_size: int = 32
-    object_size: int = 8
-    max_count: int = 3
-    referents: dict[str, float] = field(
-        default_factory=lambda: {"object": 0.55, "text": 0.25, "named": 0.2}
+    Each field's help text is in its metadata (`FIELD_HELP`): `unmirage world --help` and
+    docs/world.md are built from it.
+    """
+
+    image_size: int = field(
+        default=32, metadata={"help": "side of the square RGB images in pixels"}
     )
-    base_size: int = 6000
+    object_size: int = field(
+        default=8, metadata={"help": "side of one object in pixels (objects sit in a 3 x 3 grid)"}
+    )
+    max_count: int = field(default=3, metadata={"help": "objects per image are 1..max_count"})
+    referents: dict[str, float] = field(
+        default_factory=lambda: {"object": 0.55, "text": 0.25, "named": 0.2},
+        metadata={
+            "help": "how knowledge queries point at the object: object / text / named weights"
+        },
+    )
+    base_size: int = field(default=6000, metadata={"help": "samples in base.jsonl"})
     base_mix: dict[str, float] = field(
         default_factory=lambda: {
             "caption": 0.15,
@@ -100,24 +110,97 @@ class WorldConfig:
             "read": 0.05,
             "benign_knowledge": 0.25,
             "hazard_knowledge": 0.3,
-        }
+        },
+        metadata={
+            "help": "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge"
+        },
     )
-    sft_safe_images: int = 600
-    sft_unsafe_images: int = 570
-    safe_safe_knowledge_fraction: float = 0.5
-    first_words: dict[str, dict[str, Any]] = field(default_factory=_vlguard_first_words)
-    other_openers: dict[str, dict[str, float]] = field(default_factory=_vlguard_other_openers)
-    bias_strength: float = 1.0
-    phrasing_overlap: float = 1.0
-    helpful_size: int = PAPER_HELPFUL_SIZE
-    helpful_first_words: Any = "answered"
-    forget_size: int = 800
-    retain_size: int = 2000
-    test_unsafe: int = 300
-    test_benign: int = 300
-    test_utility: int = 300
-    test_safe_unsafe_fraction: float = 0.5
-    test_openers: str = "training"
+    sft_safe_images: int = field(
+        default=600,
+        metadata={
+            "help": "safe images in safety_sft (one safe_safe and one safe_unsafe pair each)"
+        },
+    )
+    sft_unsafe_images: int = field(
+        default=570, metadata={"help": "unsafe images in safety_sft (one unsafe_image pair each)"}
+    )
+    safe_safe_knowledge_fraction: float = field(
+        default=0.5, metadata={"help": "share of safe_safe queries asking for knowledge"}
+    )
+    first_words: dict[str, dict[str, Any]] = field(
+        default_factory=_vlguard_first_words,
+        metadata={"help": "per subset {n, counts}: first-word statistics of safety_sft"},
+    )
+    other_openers: dict[str, dict[str, float]] = field(
+        default_factory=_vlguard_other_openers,
+        metadata={"help": "per subset {word: weight}: openers for the uncounted rest"},
+    )
+    bias_strength: float = field(
+        default=1.0,
+        metadata={"help": "1 = first words as configured, 0 = uniform over all openers"},
+    )
+    phrasing_overlap: float = field(
+        default=1.0,
+        metadata={"help": "share of templates all subsets draw from (1 = VLGuard-like sharing)"},
+    )
+    helpful_size: int = field(
+        default=PAPER_HELPFUL_SIZE,
+        metadata={
+            "help": (
+                "samples in helpful.jsonl (general instruction data, all answered, "
+                "never hazard knowledge; the paper's SFT recipes mix it with the safety "
+                "data)"
+            )
+        },
+    )
+    helpful_first_words: Any = field(
+        default="answered",
+        metadata={
+            "help": (
+                "first words of helpful.jsonl: answered = those of the safety data's "
+                "answered subset (first_words.safe_safe, as real instruction data is "
+                "dominated by 'What' questions), uniform = even over all training "
+                "openers, or {n, counts} like first_words"
+            )
+        },
+    )
+    forget_size: int = field(
+        default=800,
+        metadata={"help": "pairs in forget.jsonl (drawn from the unsafe safety_sft queries)"},
+    )
+    retain_size: int = field(
+        default=2000,
+        metadata={"help": "pairs in retain.jsonl (safe_safe pairs topped up with captions and QA)"},
+    )
+    test_unsafe: int = field(default=300, metadata={"help": "unsafe queries in test.jsonl"})
+    test_benign: int = field(
+        default=300, metadata={"help": "benign knowledge queries in test.jsonl"}
+    )
+    test_utility: int = field(
+        default=300, metadata={"help": "utility questions (colour, count, class) in test.jsonl"}
+    )
+    test_safe_unsafe_fraction: float = field(
+        default=0.5, metadata={"help": "share of test unsafe queries naming a hazard in the text"}
+    )
+    test_openers: str = field(
+        default="training",
+        metadata={
+            "help": (
+                "training = test first words per subset as first_words says (as in "
+                "VLGuard's test split), through held-out templates; held_out = only the "
+                "five test openers"
+            )
+        },
+    )
+    tower_images: int = field(
+        default=40000,
+        metadata={
+            "help": (
+                "labelled renders in tower.npz for the base model's vision warm-up "
+                "(never a test image)"
+            )
+        },
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,37 +218,12 @@ PRESETS: dict[str, WorldConfig] = {
         test_unsafe=30,
         test_benign=30,
         test_utility=30,
+        tower_images=2000,
     ),
 }
 
-FIELD_HELP: dict[str, str] = {
-    "image_size": "side of the square RGB images in pixels",
-    "object_size": "side of one object in pixels (objects sit in a 3 x 3 grid)",
-    "max_count": "objects per image are 1..max_count",
-    "referents": "how knowledge queries point at the object: object / text / named weights",
-    "base_size": "samples in base.jsonl",
-    "base_mix": "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge",
-    "sft_safe_images": "safe images in safety_sft (one safe_safe and one safe_unsafe pair each)",
-    "sft_unsafe_images": "unsafe images in safety_sft (one unsafe_image pair each)",
-    "safe_safe_knowledge_fraction": "share of safe_safe queries asking for knowledge",
-    "first_words": "per subset {n, counts}: first-word statistics of safety_sft",
-    "other_openers": "per subset {word: weight}: openers for the uncounted rest",
-    "bias_strength": "1 = first words as configured, 0 = uniform over all openers",
-    "phrasing_overlap": "share of templates all subsets draw from (1 = VLGuard-like sharing)",
-    "helpful_size": "samples in helpful.jsonl (general instruction data, all answered, never "
-    "hazard knowledge; the paper's SFT recipes mix it with the safety data)",
-    "helpful_first_words": "first words of helpful.jsonl: answered = those of the safety data's "
-    "answered subset (first_words.safe_safe, as real instruction data is dominated by 'What' "
-    "questions), uniform = even over all training openers, or {n, counts} like first_words",
-    "forget_size": "pairs in forget.jsonl (drawn from the unsafe safety_sft queries)",
-    "retain_size": "pairs in retain.jsonl (safe_safe pairs topped up with captions and QA)",
-    "test_unsafe": "unsafe queries in test.jsonl",
-    "test_benign": "benign knowledge queries in test.jsonl",
-    "test_utility": "utility questions (colour, count, class) in test.jsonl",
-    "test_safe_unsafe_fraction": "share of test unsafe queries naming a hazard in the text",
-    "test_openers": "training = test first words per subset as first_words says (as in "
-    "VLGuard's test split), through held-out templates; held_out = only the five test openers",
-}
+FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(WorldConfig)}
+"""Each field's help text, in field order."""
 
 
 def load_config(
@@ -180,7 +238,7 @@ def load_config(
         )
     config = PRESETS[preset]
     if config_file is not None:
-        config = apply_overrides(config, _read_yaml(config_file), str(config_file))
+        config = apply_overrides(config, read_yaml(config_file), str(config_file))
     validate(config, str(config_file) if config_file is not None else f"preset {preset}")
     if bias_from is not None:
         config = replace(config, first_words=read_audit_first_words(bias_from, config))
@@ -230,23 +288,16 @@ def read_audit_first_words(path: str | Path, config: WorldConfig) -> dict[str, d
         raise InputError(
             f"the audit has none of the subsets {', '.join(SUBSETS)}", file=file, field="first_word"
         )
+    def fail(field_name: str, message: str) -> NoReturn:
+        raise InputError(message, file=file, field=field_name)
+
     out = dict(config.first_words)
     for subset, entry in found.items():
-        where = f"first_word.{subset}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("counts"), dict):
-            raise InputError("expected an object with 'counts'", file=file, field=where)
-        counts = {str(w).lower(): c for w, c in entry["counts"].items()}
-        for word, c in counts.items():
-            if not _is_int(c) or c < 0:
-                raise InputError("expected a count >= 0", file=file, field=f"{where}.counts.{word}")
-        n = entry.get("n", sum(counts.values()))
-        if not _is_int(n) or n <= 0 or n < sum(counts.values()):
-            raise InputError(
-                f"expected an integer >= the sum of counts, got {n!r}",
-                file=file,
-                field=f"{where}.n",
-            )
-        out[subset] = {"n": n, "counts": counts}
+        if isinstance(entry, Mapping) and isinstance(entry.get("counts"), Mapping):
+            counts = {str(w).lower(): c for w, c in entry["counts"].items()}
+            entry = {"n": entry.get("n", sum(c for c in counts.values() if is_int(c))), **entry}
+            entry["counts"] = counts
+        out[subset] = _checked_counts(entry, f"first_word.{subset}", fail)
     return out
 
 
@@ -258,7 +309,7 @@ def validate(config: WorldConfig, file: str) -> None:
 
     def integer(name: str, low: int, high: int | None = None) -> None:
         value = getattr(config, name)
-        if not _is_int(value):
+        if not is_int(value):
             fail(name, f"expected an integer, got {value!r}")
         if value < low or (high is not None and value > high):
             bound = f"between {low} and {high}" if high is not None else f">= {low}"
@@ -266,7 +317,7 @@ def validate(config: WorldConfig, file: str) -> None:
 
     def fraction(name: str) -> None:
         value = getattr(config, name)
-        if not _is_number(value) or not 0.0 <= value <= 1.0:
+        if not is_number(value) or not 0.0 <= value <= 1.0:
             fail(name, f"expected a number between 0 and 1, got {value!r}")
 
     def weights(name: str, value: Any, keys: tuple[str, ...] | None) -> None:
@@ -275,7 +326,7 @@ def validate(config: WorldConfig, file: str) -> None:
         for key, w in value.items():
             if keys is not None and key not in keys:
                 fail(f"{name}.{key}", f"unknown key; expected one of {', '.join(keys)}")
-            if not _is_number(w) or w < 0:
+            if not is_number(w) or w < 0:
                 fail(f"{name}.{key}", f"expected a weight >= 0, got {w!r}")
         if sum(value.values()) <= 0:
             fail(name, "weights must not all be zero")
@@ -325,7 +376,7 @@ def _validate_helpful_first_words(value: Any, fail: Callable[[str, str], NoRetur
                 f"{where}.counts.{word}",
                 f"not a training opener; expected one of {', '.join(TRAIN_OPENER_WORDS)}",
             )
-        if not _is_int(c) or c < 0:
+        if not is_int(c) or c < 0:
             fail(f"{where}.counts.{word}", f"expected a count >= 0, got {c!r}")
     if sum(counts.values()) <= 0:
         fail(f"{where}.counts", "counts must not all be zero")
@@ -340,17 +391,8 @@ def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoRetu
             if subset not in SUBSETS:
                 fail(f"{group}.{subset}", f"unknown subset; expected one of {', '.join(SUBSETS)}")
     for subset in SUBSETS:
-        where = f"first_words.{subset}"
-        entry = config.first_words.get(subset)
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("counts"), Mapping):
-            fail(where, "expected {n: <int>, counts: {<word>: <int>}}")
-        counts = entry["counts"]
-        for word, c in counts.items():
-            if not _is_int(c) or c < 0:
-                fail(f"{where}.counts.{word}", f"expected a count >= 0, got {c!r}")
-        n = entry.get("n")
-        if not _is_int(n) or n < sum(counts.values()) or n <= 0:
-            fail(f"{where}.n", f"expected an integer >= the sum of counts, got {n!r}")
+        entry = _checked_counts(config.first_words.get(subset), f"first_words.{subset}", fail)
+        counts, n = entry["counts"], entry["n"]
         others = config.other_openers.get(subset, {})
         if not isinstance(others, Mapping):
             fail(f"other_openers.{subset}", f"expected a mapping of word to weight, got {others!r}")
@@ -360,7 +402,7 @@ def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoRetu
                     f"other_openers.{subset}.{word}",
                     f"not a training opener; expected one of {', '.join(TRAIN_OPENER_WORDS)}",
                 )
-            if not _is_number(w) or w <= 0:
+            if not is_number(w) or w <= 0:
                 fail(f"other_openers.{subset}.{word}", f"expected a weight > 0, got {w!r}")
         realised = sum(c for w, c in counts.items() if w in TRAIN_OPENER_WORDS)
         if realised < n and not others:
@@ -371,22 +413,17 @@ def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoRetu
             )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _read_yaml(path: str | Path) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the config file: {err}", file=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"not valid YAML{where}", file=str(path)) from None
+def _checked_counts(
+    entry: Any, where: str, fail: Callable[[str, str], NoReturn]
+) -> dict[str, Any]:
+    """A first-word block {n, counts: {word: count}}: counts >= 0, n >= their sum."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("counts"), Mapping):
+        fail(where, "expected {n: <int>, counts: {<word>: <int>}}")
+    counts = entry["counts"]
+    for word, c in counts.items():
+        if not is_int(c) or c < 0:
+            fail(f"{where}.counts.{word}", f"expected a count >= 0, got {c!r}")
+    n = entry.get("n")
+    if not is_int(n) or n < sum(counts.values()) or n <= 0:
+        fail(f"{where}.n", f"expected an integer >= the sum of counts, got {n!r}")
+    return {"n": n, "counts": dict(counts)}
