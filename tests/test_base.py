@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from unmirage.embedded import base as base_module
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
-from unmirage.embedded.base import held_out_image_names
+from unmirage.embedded import base as base_module
+from unmirage.embedded.world import load_config
+from unmirage.embedded.world.tower_corpus import read_tower_corpus, tower_corpus
 
 SHORT = ["--steps", "6", "--vision-steps", "3", "--grounding-steps", "3", "--quiet"]
 
@@ -70,9 +72,17 @@ def test_missing_world_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_the_tower_corpus_leaves_out_every_test_image(trained):
+    """The warm-up reads the world's tower.npz: test images are never in it, and its first n
+    scenes are the corpus the world's renderer draws for n."""
     world, _ = trained
-    test = load_samples(world / "test.jsonl", image_root=world)
-    assert held_out_image_names(world) == {s.image for s in test if s.image} != set()
+    test = {s.image for s in load_samples(world / "test.jsonl", image_root=world) if s.image}
+    manifest = json.loads((world / "world.json").read_text())
+    stored = read_tower_corpus(world, manifest["tower"], 300)
+    assert test and not test & set(stored.names) and len(stored) == 300
+    drawn = tower_corpus(load_config("smoke"), 300, seed=manifest["seed"], exclude=test)
+    assert stored.names == drawn.names and np.array_equal(stored.pixels, drawn.pixels)
+    assert all(np.array_equal(stored.labels[k], drawn.labels[k]) for k in drawn.labels)
+    assert np.array_equal(stored.cells, drawn.cells) and stored.label_names == drawn.label_names
 
 
 def test_a_kill_after_grounding_resumes_from_the_grounding_model(trained, tmp_path, monkeypatch):

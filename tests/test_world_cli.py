@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,13 @@ def test_help_teaches_with_an_example(capsys):
     assert "--bias-from" in text and "example:" in text
     for field in fields(WorldConfig):
         assert f"  {field.name} " in text, f"--help does not explain {field.name}"
+
+
+def test_docs_table_has_every_config_field():
+    table = (Path(__file__).parents[1] / "docs" / "world.md").read_text(encoding="utf-8")
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    for field in fields(WorldConfig):
+        assert any(f"`{field.name}`" in row.split("|")[1] for row in rows), field.name
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from unmirage.embedded.tiny import TinyLlavaSpec, build_tiny_llava
 from unmirage.embedded.vision_warmup import warm_up_vision_tower, whiten_projector_input
 from unmirage.embedded.world.config import WorldConfig, apply_overrides
 from unmirage.embedded.world.templates import ATTRIBUTE_INTENTS
-from unmirage.embedded.world.tower_corpus import tower_corpus
+from unmirage.embedded.world.tower_corpus import read_tower_corpus
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
@@ -115,14 +115,6 @@ def world_config(manifest: dict[str, Any], world: Path) -> WorldConfig:
     if not isinstance(config, dict):
         raise InputError("no config object in the manifest", file=str(world / "world.json"))
     return apply_overrides(WorldConfig(), config, str(world / "world.json"))
-
-
-def held_out_image_names(world: Path) -> set[str]:
-    """Image paths of the test split, which no training stage may see."""
-    path = world / "test.jsonl"
-    if not path.is_file():
-        return set()
-    return {s.image for s in load_samples(path, image_root=world, check_images=False) if s.image}
 
 
 def tokenizer_corpus(world: Path) -> list[str]:
@@ -250,9 +242,7 @@ def initial_model(
     spec = TinyLlavaSpec(image_size=world_cfg.image_size, init_std=recipe.init_std)
     model, processor = build_tiny_llava(tokenizer_corpus(world), spec, seed=seed)
     if recipe.vision_steps:
-        corpus = tower_corpus(
-            world_cfg, recipe.vision_images, seed=seed, exclude=held_out_image_names(world)
-        )
+        corpus = read_tower_corpus(world, manifest.get("tower") or {}, recipe.vision_images)
         warm_up_vision_tower(
             model, processor, corpus, steps=recipe.vision_steps, seed=seed, progress=progress
         )

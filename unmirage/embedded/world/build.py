@@ -20,6 +20,12 @@ from unmirage.embedded.world.datasheet import datasheet
 from unmirage.embedded.world.entities import entities_record
 from unmirage.embedded.world.splits import SPLITS, WorldGenerator
 from unmirage.embedded.world.templates import TRAIN_OPENERS
+from unmirage.embedded.world.tower_corpus import (
+    TOWER_FILE,
+    tower_corpus,
+    tower_record,
+    write_tower_corpus,
+)
 from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
 from unmirage.provenance import config_hash, sha256_file
 from unmirage.text import first_word
@@ -45,6 +51,9 @@ def build_world(
             (stage / name).write_bytes(data)
         for split in SPLITS:
             write_jsonl(splits[split], stage / f"{split}.jsonl")
+        held_out = {s.image for s in splits["test"] if s.image}
+        tower = tower_corpus(config, config.tower_images, seed=seed, exclude=held_out)
+        write_tower_corpus(tower, stage / TOWER_FILE)
         manifest = {
             "format": FORMAT,
             "unmirage_version": __version__,
@@ -67,6 +76,7 @@ def build_world(
             "counts": {split: split_counts(splits[split]) for split in SPLITS},
             "first_words": {split: first_word_counts(splits[split]) for split in SPLITS},
             "images": len(generator.images),
+            "tower": tower_record(tower),
         }
         atomic_write_text(stage / "README.md", datasheet(manifest))
         manifest["files"] = file_hashes(stage)

@@ -75,6 +75,8 @@ def datasheet(manifest: Mapping[str, Any]) -> str:
         lines.append(f"| {split}.jsonl | {counts[split]['total']} | {role} |")
     lines += [
         f"| images/ | {manifest['images']} | {cfg['image_size']}x{cfg['image_size']} RGB PNGs |",
+        f"| tower.npz | {manifest['tower']['images']} | labelled renders (class, colour, count, "
+        "grid cells; never a test image) for the base model's vision warm-up |",
         "",
         "Samples are `unmirage` JSONL (one `Sample` per line, source `world`); image paths "
         "are relative to this directory.",

@@ -6,13 +6,19 @@ by the world's own renderer and configuration, each labelled with what it shows 
 the written word, the colour, the count, the occupied grid cells). No hazard knowledge is in
 these labels, only what is visible. Scenes that are images of the test split are skipped, so
 the evaluation images stay unseen.
+
+The world writes the corpus (`tower.npz`, described in world.json under "tower") so that a
+world directory is all the base recipe reads.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Container
+import zipfile
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +26,7 @@ from unmirage.embedded.world.config import WorldConfig
 from unmirage.embedded.world.entities import CLASSES, COLOURS, COUNT_WORDS
 from unmirage.embedded.world.render import GRID, ObjectScene, image_name, render
 from unmirage.embedded.world.splits import draw_image_kind, draw_scene, world_text_scale
+from unmirage.errors import InputError
 
 KINDS: tuple[str, ...] = ("object", "text")
 
@@ -77,3 +84,60 @@ def tower_corpus(
             labels["count"][row] = scene.count - 1
             cells[row, list(scene.cells)] = 1.0
     return TowerCorpus(tuple(drawn), pixels, labels, label_names, cells)
+
+
+TOWER_FILE = "tower.npz"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+"""Fixed zip member timestamps: the same corpus is always the same bytes."""
+
+
+def write_tower_corpus(corpus: TowerCorpus, path: Path) -> None:
+    """The corpus as an .npz (numpy arrays only, no pickle) with byte-stable members."""
+    arrays = {"names": np.array(corpus.names), "pixels": corpus.pixels, "cells": corpus.cells}
+    arrays |= {f"label_{key}": values for key, values in corpus.labels.items()}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array))
+
+
+def tower_record(corpus: TowerCorpus) -> dict[str, Any]:
+    """What world.json says of the corpus: its file, size and label names."""
+    return {
+        "file": TOWER_FILE,
+        "images": len(corpus),
+        "label_names": {key: list(names) for key, names in corpus.label_names.items()},
+    }
+
+
+def read_tower_corpus(world: Path, record: Mapping[str, Any], n: int) -> TowerCorpus:
+    """The first `n` scenes of a world's tower corpus (the world's `tower` record)."""
+    path = world / str(record.get("file", TOWER_FILE))
+    where = str(world / "world.json")
+    if not path.is_file():
+        raise InputError(
+            f"no {path.name}: the world was made by an older unmirage; rebuild it", file=where
+        )
+    total = record.get("images")
+    if not isinstance(total, int) or total < n:
+        raise InputError(
+            f"the base recipe warms the tower up on {n} images but the world holds {total}; "
+            "rebuild the world with a larger tower_images",
+            file=where,
+            field="tower.images",
+        )
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key][:n] for key in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(f"not a readable tower corpus: {err}", file=str(path)) from None
+    label_names = {k: tuple(v) for k, v in record["label_names"].items()}
+    return TowerCorpus(
+        names=tuple(str(name) for name in arrays["names"]),
+        pixels=arrays["pixels"],
+        labels={key: arrays[f"label_{key}"] for key in label_names},
+        label_names=label_names,
+        cells=arrays["cells"],
+    )

@@ -1,0 +1,41 @@
+"""The package's shape: the generic toolkit imports nothing from the embedded default."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "unmirage"
+MAY_USE_EMBEDDED = {"embedded", "reproduce.py", "commands/world.py", "commands/base.py"}
+"""The embedded package itself, `reproduce` (whose default is the embedded world) and the
+two commands that build a world and its base model."""
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module an import statement names in `path`, at any depth (lazy imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_the_toolkit_imports_nothing_from_the_embedded_world():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.split("/")[0] in MAY_USE_EMBEDDED or rel in MAY_USE_EMBEDDED:
+            continue
+        found = sorted(m for m in imported_modules(path) if m.startswith("unmirage.embedded"))
+        if found:
+            offenders[rel] = found
+    assert not offenders, offenders
+
+
+def test_the_check_sees_lazy_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from unmirage.embedded import base\n", encoding="utf-8")
+    assert "unmirage.embedded.base" in imported_modules(module)
