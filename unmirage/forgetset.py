@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.checks import output_dir
+from unmirage.data.formats.spavl import read_records
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
@@ -548,7 +549,9 @@ def _build_spavl(opts: ForgetSetOptions) -> Built:
     if opts.judge_model is not None or opts.judge != "heuristic":
         raise InputError("--format spavl uses the file's answers: no judge", field="--judge")
     path = Path(opts.data)
-    records = _read_spavl(path)
+    if not path.is_file():
+        raise InputError("no such file", file=str(path))
+    records = read_records(path)
     root = Path(opts.image_root) if opts.image_root is not None else path.parent
     images = ImageRoot(root) if not opts.text_only else None
     forget, retain, embedded = [], [], {}
@@ -601,40 +604,6 @@ def _build_spavl(opts: ForgetSetOptions) -> Built:
         built = _place_images(forget, retain, root, extra, opts)
     built.counts = {"records": len(records), "forget": len(forget), **extra_counts}
     return built
-
-
-def _read_spavl(path: Path) -> list[Any]:
-    if not path.is_file():
-        raise InputError("no such file", file=str(path))
-    if path.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise InputError(
-                "reading parquet needs pyarrow: pip install 'unmirage[parquet]'", file=str(path)
-            ) from None
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as err:  # pyarrow raises its own error types
-            raise InputError(f"not a readable parquet file: {err}", file=str(path)) from None
-    if path.suffix.lower() == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise InputError(
-                        f"invalid JSON: {err.msg}", file=str(path), record=f"line {lineno}"
-                    ) from None
-        return rows
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"not valid JSON: {err}", file=str(path)) from None
-    if not isinstance(data, list):
-        raise InputError("expected a JSON list of records", file=str(path))
-    return data
 
 
 def _spavl_image(

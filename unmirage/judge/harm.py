@@ -104,24 +104,19 @@ class HeuristicHarmJudge(HarmJudge):
         return out
 
 
-def _load_error(err: Exception, name: str) -> InputError:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return InputError(f"cannot load the judge model: {first}", file=name)
-
-
 def load_judge_tokenizer(source: str | Path, *, trust_remote_code: bool = False) -> Any:
     """The judge's tokenizer; the source must be a model directory (config + safetensors) or a
     Hub id of a causal LM, checked before any weight is read."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from unmirage.models.loading import check_model_source
+    from unmirage.models.loading import check_model_source, load_error
 
     name = check_model_source(source)
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, ImportError, TypeError) as err:
-        raise _load_error(err, name) from err
+        raise load_error(err, name, "the judge model") from err
     if not trust_remote_code and type(config) not in AutoModelForCausalLM._model_mapping:
         raise InputError(
             f"not a causal language model (model type {config.model_type!r}); the lm judge "
@@ -142,22 +137,16 @@ def load_causal_lm(
     """A text-only causal LM from safetensors only, in eval mode."""
     from transformers import AutoModelForCausalLM
 
-    from unmirage.models.loading import check_model_source
+    from unmirage.models.loading import load_pretrained
 
-    name = check_model_source(source)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            name,
-            dtype=dtype if dtype is not None else "auto",
-            use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-        )
-    except (OSError, ValueError, KeyError, ImportError) as err:
-        raise _load_error(err, name) from err
-    if device is not None:
-        model.to(device)
-    model.eval()
-    return model
+    return load_pretrained(
+        AutoModelForCausalLM,
+        source,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        device=device,
+        what="the judge model",
+    )
 
 
 class LMHarmJudge(HarmJudge):

@@ -44,6 +44,39 @@ def check_model_source(name_or_dir: str | Path) -> str:
     return source
 
 
+def load_pretrained(
+    auto_class: Any,
+    name_or_dir: str | Path,
+    *,
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+    device: str | torch.device | None = None,
+    what: str = "model",
+) -> PreTrainedModel:
+    """`auto_class.from_pretrained` from safetensors only, in eval mode; a source that is
+    missing, malformed or of an unknown architecture is an InputError naming it."""
+    source = check_model_source(name_or_dir)
+    try:
+        model = auto_class.from_pretrained(
+            source,
+            dtype=dtype if dtype is not None else "auto",
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError, KeyError, ImportError) as err:
+        raise load_error(err, source, what) from err
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model
+
+
+def load_error(err: Exception, source: str, what: str = "model") -> InputError:
+    """One line for a failed load: the first line of the library's message."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return InputError(f"cannot load {what}: {first}", file=source)
+
+
 def load_vlm(
     name_or_dir: str | Path,
     *,
@@ -59,18 +92,15 @@ def load_vlm(
     source = check_model_source(name_or_dir)
     try:
         processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModelForImageTextToText.from_pretrained(
-            source,
-            dtype=dtype if dtype is not None else "auto",
-            use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-        )
     except (OSError, ValueError, KeyError, ImportError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"cannot load model: {first}", file=source) from err
-    if device is not None:
-        model.to(device)
-    model.eval()
+        raise load_error(err, source) from err
+    model = load_pretrained(
+        AutoModelForImageTextToText,
+        source,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        device=device,
+    )
     return model, processor
 
 

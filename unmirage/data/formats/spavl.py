@@ -19,8 +19,8 @@ to meta.
 from __future__ import annotations
 
 import io
+import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +50,35 @@ def _split(path: Path, first: Any) -> str:
     )
 
 
-def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise InputError(
-            "reading parquet needs pyarrow: pip install 'unmirage[parquet]'", file=str(path)
-        ) from None
-    try:
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=256):
-            yield from batch.to_pylist()
-    except OSError as err:
-        raise InputError(f"not a readable parquet file: {err}", file=str(path)) from None
+def read_records(path: Path) -> list[Any]:
+    """The records of an SPA-VL file: parquet (needs pyarrow), JSONL, or a JSON list."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise InputError(
+                "reading parquet needs pyarrow: pip install 'unmirage[parquet]'", file=str(path)
+            ) from None
+        try:
+            return pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as err:  # pyarrow's errors derive from these
+            raise InputError(f"not a readable parquet file: {err}", file=str(path)) from None
+    if suffix == ".jsonl":
+        rows = []
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise InputError(
+                        f"invalid JSON: {err.msg}", file=str(path), record=f"line {lineno}"
+                    ) from None
+        return rows
+    rows = read_json(path)
+    if not isinstance(rows, list) or not rows:
+        raise InputError("expected a non-empty JSON list of records", file=str(path))
+    return rows
 
 
 def _embedded_image(value: Any, path: Path, ref: Any, index: int, ctx: Context) -> str:
@@ -87,9 +103,7 @@ def _embedded_image(value: Any, path: Path, ref: Any, index: int, ctx: Context) 
 def read(path: Path, ctx: Context) -> Pairs:
     name = str(path)
     parquet = path.suffix.lower() == ".parquet"
-    rows: Any = _parquet_rows(path) if parquet else read_json(path)
-    if not parquet and (not isinstance(rows, list) or not rows):
-        raise InputError("expected a non-empty JSON list of records", file=name)
+    rows = read_records(path)
     out: Pairs = []
     split: str | None = None
     for index, rec in enumerate(rows):
