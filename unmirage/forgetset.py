@@ -388,7 +388,12 @@ def _score_candidates(
     path = out / SCORES
     spec = json.dumps(judge.spec(), sort_keys=True)
     cached = {
-        _key(r): HarmScore(r["score"], r["confident"], r["refusal"], r.get("digit_mass"))
+        _key(r): HarmScore(
+            score=r["score"],
+            confident=r["confident"],
+            refusal=r["refusal"],
+            digit_mass=r.get("digit_mass"),
+        )
         for r in read_rows(path)
         if r.get("judge") == spec
     }

@@ -153,6 +153,7 @@ class WorldGenerator:
         opener: str,
         cls: ObjectClass,
         referent: str,
+        *,
         answer: bool,
         held_out: bool = False,
         image: str | None = None,
@@ -199,6 +200,7 @@ class WorldGenerator:
         cls: ObjectClass,
         kind: str,
         intent: str | None = None,
+        *,
         held_out: bool = False,
     ) -> Sample:
         """A question about what the image shows: benign for every image, always answered."""
@@ -252,7 +254,9 @@ class WorldGenerator:
                 cls = rng.choice(HAZARDS if category == "hazard_knowledge" else BENIGN)
                 referent = self.referent_kind(rng)
                 samples.append(
-                    self.knowledge_sample(rng, sid, self.train_pool, opener, cls, referent, True)
+                    self.knowledge_sample(
+                        rng, sid, self.train_pool, opener, cls, referent, answer=True
+                    )
                 )
         order = list(range(len(samples)))
         rng.shuffle(order)
@@ -287,7 +291,7 @@ class WorldGenerator:
                 referent = draw_image_kind(rng, self.config)
                 opener = next(openers["unsafe_image"])
                 samples.append(
-                    self.knowledge_sample(rng, sid(), pool, opener, cls, referent, False)
+                    self.knowledge_sample(rng, sid(), pool, opener, cls, referent, answer=False)
                 )
                 continue
             samples.append(self.safe_safe_sample(rng, sid(), next(openers["safe_safe"])))
@@ -296,7 +300,9 @@ class WorldGenerator:
             hazard = rng.choice(HAZARDS)
             opener = next(openers["safe_unsafe"])
             samples.append(
-                self.knowledge_sample(rng, sid(), pool, opener, hazard, "named", False, image=image)
+                self.knowledge_sample(
+                    rng, sid(), pool, opener, hazard, "named", answer=False, image=image
+                )
             )
         return samples
 
@@ -321,7 +327,9 @@ class WorldGenerator:
                     continue
                 cls, referent = rng.choice(BENIGN), self.referent_kind(rng)
                 samples.append(
-                    self.knowledge_sample(rng, sid, self.train_pool, opener, cls, referent, True)
+                    self.knowledge_sample(
+                        rng, sid, self.train_pool, opener, cls, referent, answer=True
+                    )
                 )
         return samples
 
@@ -332,7 +340,7 @@ class WorldGenerator:
         cls = rng.choice(BENIGN)
         if rng.random() < self.config.safe_safe_knowledge_fraction:
             referent = self.referent_kind(rng)
-            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True)
+            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, answer=True)
         return self.attribute_sample(rng, sid, pool, opener, cls, draw_image_kind(rng, self.config))
 
     def forget(self, sft: Sequence[Sample]) -> list[Sample]:
@@ -399,16 +407,22 @@ class WorldGenerator:
         def unsafe(sid: str, where: str, opener: str) -> Sample:
             cls = rng.choice(HAZARDS)
             referent = "named" if where == "named" else draw_image_kind(rng, self.config)
-            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, False, True)
+            return self.knowledge_sample(
+                rng, sid, pool, opener, cls, referent, answer=False, held_out=True
+            )
 
         def benign(sid: str, opener: str) -> Sample:
             cls = rng.choice(BENIGN)
             referent = self.referent_kind(rng)
-            return self.knowledge_sample(rng, sid, pool, opener, cls, referent, True, True)
+            return self.knowledge_sample(
+                rng, sid, pool, opener, cls, referent, answer=True, held_out=True
+            )
 
         def utility(sid: str, opener: str, intent: str) -> Sample:
             cls = rng.choice(BENIGN)
-            return self.attribute_sample(rng, sid, pool, opener, cls, "object", intent, True)
+            return self.attribute_sample(
+                rng, sid, pool, opener, cls, "object", intent, held_out=True
+            )
 
         # Every plan is drawn before any sample, so the draws of one task never shift another's.
         named = round(cfg.test_safe_unsafe_fraction * cfg.test_unsafe)
