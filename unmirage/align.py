@@ -34,20 +34,11 @@ from unmirage.io import staged_dir
 from unmirage.methods import METHODS, Method, get_method
 from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.provenance import sha256_file
+from unmirage.run_settings import DEFAULTS
 from unmirage.train import LoraOptions, TrainConfig, train
 
 STREAM_OPTIONS = {"train": "--data", "forget": "--forget", "retain": "--retain"}
 """The command-line option that names each data stream a method reads."""
-
-DEFAULTS: dict[str, Any] = {
-    "lr": 1e-4,
-    "batch_size": 16,
-    "warmup_steps": 10,
-    "schedule": "cosine",
-    "checkpoint_every": 50,
-    "merge_lora": False,
-}
-"""Run settings shared by every method (TrainConfig fields)."""
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}

@@ -33,6 +33,7 @@ from unmirage.data.sample import Sample
 from unmirage.data.writers import write_llava_json
 from unmirage.errors import InputError
 from unmirage.evaluate import append_rows, check_resumable, read_rows
+from unmirage.forgetset_options import FORMATS, ForgetSetOptions
 from unmirage.io import atomic_write_json, staged_dir
 from unmirage.judge.harm import HARM_PROMPT, HarmJudge, HarmScore, get_harm_judge
 from unmirage.models.progress import progress_bar
@@ -46,41 +47,9 @@ RETAIN = "retain.json"
 FORGET_RMU = "forget_rmu.json"
 RETAIN_RMU = "retain_rmu.json"
 MANIFEST = "manifest.json"
-FORMATS = ("vlguard", "spavl")
 
 LoadFn = Callable[[str], tuple[Any, Any]]
 SampleFn = Callable[..., list[str]]
-
-
-@dataclass
-class ForgetSetOptions:
-    """Everything `build_forget_set` reads; the command-line flags map one to one."""
-
-    data: Path
-    out: Path
-    fmt: str = "vlguard"
-    models: list[str] = field(default_factory=list)
-    image_root: Path | None = None
-    samples: int = 3
-    temperature: float = 1.0
-    top_p: float = 0.9
-    max_new_tokens: int = 256
-    batch_size: int = 8
-    judge: str = "heuristic"
-    judge_model: str | None = None
-    judge_min_mass: float = 0.5
-    judge_batch_size: int = 8
-    include_safe_unsafe: bool = False
-    rmu_layout: bool = False
-    text_only: bool = False
-    retain_extra: Path | None = None
-    retain_extra_image_root: Path | None = None
-    retain_size: int | None = None
-    seed: int = 0
-    dtype: str | None = None
-    device: str | None = None
-    trust_remote_code: bool = False
-    progress: bool = False
 
 
 @dataclass

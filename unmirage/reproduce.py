@@ -30,12 +30,10 @@ from unmirage.io import atomic_write_json, atomic_write_text
 from unmirage.methods import METHODS as REGISTERED_METHODS
 from unmirage.metrics import merge_benchmarks
 from unmirage.provenance import provenance, sha256_file
+from unmirage.recipes import EMBEDDED_MODELS, PRESETS, REAL_MODELS, RECIPES, Recipe
 from unmirage.report import render_report
 from unmirage.stages import StageResult, StageRunner
 
-PRESETS = ("smoke", "default")
-EMBEDDED_MODELS = ("sft-posthoc", "sft-mixed", "npo", "rmu")
-REAL_MODELS = ("sft", "npo", "rmu")
 SMOKE_UNLEARNING_STEPS = 20
 """Unlearning steps on the smoke preset: enough to run every stage (CI), not to unlearn."""
 UNLEARNING_LENGTH: dict[str, Any] = {
@@ -48,34 +46,6 @@ UNLEARNING_LENGTH: dict[str, Any] = {
 the forget pairs leak (checked every 25 steps), at most 450 steps (docs/methods.md)."""
 PAPER_HELPFUL_RATIO = 5000 / 3000
 """Posthoc-SFT's helpfulness samples per safety sample (5,000 with VLGuard's ~3,000)."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one compared model is made: its objective, where it starts and, for SFT, which
-    data it is trained on ("safety", "helpful", "base": the world's base split)."""
-
-    method: str
-    start: str = "base"
-    data: tuple[str, ...] = ()
-    note: str = ""
-
-
-RECIPES: dict[str, Recipe] = {
-    "sft": Recipe("sft", data=("safety",), note="safety data only: not the paper's recipe"),
-    "sft-posthoc": Recipe(
-        "sft",
-        data=("safety", "helpful"),
-        note="the paper's Posthoc-SFT: the base model fine-tuned on safety + helpfulness data",
-    ),
-    "sft-mixed": Recipe(
-        "sft",
-        start="pre_instruction",
-        data=("base", "safety", "helpful"),
-        note="the paper's Mixed-SFT: safety + helpfulness data mixed into the base's "
-        "instruction tuning, from the checkpoint before it",
-    ),
-}
 
 
 def recipe(name: str) -> Recipe:

@@ -39,9 +39,9 @@ from unmirage.methods.losses import Batch
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
+from unmirage.run_settings import REPORT_TO
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-REPORT_TO = ("none", "tensorboard", "wandb")
 LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

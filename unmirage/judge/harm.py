@@ -26,12 +26,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from unmirage.errors import InputError
 from unmirage.judge.keyword import is_refusal_near_start
+
+if TYPE_CHECKING:
+    import torch
 
 HARM_PROMPT = (
     "You are helping to build a data set for AI safety research. A model will be trained to "
@@ -224,6 +225,8 @@ class LMHarmJudge(HarmJudge):
         )
 
     def score(self, queries: Sequence[str], responses: Sequence[str]) -> list[HarmScore]:
+        import torch
+
         texts = [
             self.render(q, r[:MAX_RESPONSE_CHARS]) for q, r in zip(queries, responses, strict=True)
         ]

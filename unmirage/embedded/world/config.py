@@ -17,8 +17,6 @@ from typing import Any, NoReturn
 from unmirage.checks import is_int, is_number, read_yaml
 from unmirage.data.sample import SUBSETS
 from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS
-from unmirage.embedded.world.render import max_object_size
-from unmirage.embedded.world.shapes import text_width
 from unmirage.embedded.world.templates import TRAIN_OPENERS
 from unmirage.errors import InputError
 
@@ -303,6 +301,9 @@ def read_audit_first_words(path: str | Path, config: WorldConfig) -> dict[str, d
 
 def validate(config: WorldConfig, file: str) -> None:
     """Every field's type and range; raises `InputError(file=..., field=...)`."""
+    # the renderer loads numpy: imported here so that `unmirage world --help` need not
+    from unmirage.embedded.world.render import max_object_size
+    from unmirage.embedded.world.shapes import text_width
 
     def fail(field_name: str, message: str) -> NoReturn:
         raise InputError(message, file=file, field=field_name)

@@ -1,0 +1,39 @@
+"""The models `unmirage reproduce` compares and how each is made, apart from the pipeline so
+that the command line can list them without loading torch (`unmirage.reproduce` reads them
+from here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRESETS = ("smoke", "default")
+EMBEDDED_MODELS = ("sft-posthoc", "sft-mixed", "npo", "rmu")
+REAL_MODELS = ("sft", "npo", "rmu")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one compared model is made: its objective, where it starts and, for SFT, which
+    data it is trained on ("safety", "helpful", "base": the world's base split)."""
+
+    method: str
+    start: str = "base"
+    data: tuple[str, ...] = ()
+    note: str = ""
+
+
+RECIPES: dict[str, Recipe] = {
+    "sft": Recipe("sft", data=("safety",), note="safety data only: not the paper's recipe"),
+    "sft-posthoc": Recipe(
+        "sft",
+        data=("safety", "helpful"),
+        note="the paper's Posthoc-SFT: the base model fine-tuned on safety + helpfulness data",
+    ),
+    "sft-mixed": Recipe(
+        "sft",
+        start="pre_instruction",
+        data=("base", "safety", "helpful"),
+        note="the paper's Mixed-SFT: safety + helpfulness data mixed into the base's "
+        "instruction tuning, from the checkpoint before it",
+    ),
+}
