@@ -10,19 +10,16 @@ from typing import Any
 
 import yaml
 
-from unmirage.align import (
-    DEFAULTS,
-    align,
-    merge_adapter,
-    method_from_config,
-    read_config_file,
-    resolve_settings,
-)
 from unmirage.checks import output_dir
 from unmirage.errors import InputError
-from unmirage.methods import METHODS
-from unmirage.methods.rmu import STEER_SCALE
-from unmirage.train import REPORT_TO
+from unmirage.run_settings import DEFAULTS, REPORT_TO
+
+METHOD_NAMES = ("graddiff", "npo", "rmu", "sft", "simnpo")
+SFT_EPOCHS = 2.0
+UNLEARNING_STEPS = 150
+RMU_STEER_SCALE = 5.0
+"""The registered methods and the defaults their own files set, written here so that
+`--help` needs no torch; tests/test_cli_startup.py keeps them equal to `unmirage.methods`."""
 
 
 def _defaults() -> str:
@@ -37,7 +34,7 @@ directory to --out (with --lora: a PEFT adapter in OUT/adapter, merged into OUT 
 --merge), plus OUT/train_log.jsonl (losses per optimizer step) and OUT/train_config.json
 (the resolved configuration: method knobs, run settings, model, data files and their sha256).
 
-methods ({", ".join(sorted(METHODS))}):
+methods ({", ".join(METHOD_NAMES)}):
   sft       next-token loss on safety data (--data): learns to refuse; the shortcut-prone way
   npo       negative preference optimisation on --forget, next-token loss on --retain
   rmu       steer layer-L activations of forget answers to a random direction, hold retain
@@ -53,11 +50,10 @@ mixed_precision, report_to), `dtype`, `lora: {{r, alpha, dropout, target_modules
 
 defaults, sized for the embedded world's tiny model on two CPU cores:
   {_defaults()};
-  sft {METHODS["sft"].run_length["epochs"]:g} epochs, unlearning \
-{METHODS["npo"].run_length["steps"]} steps;
+  sft {SFT_EPOCHS:g} epochs, unlearning {UNLEARNING_STEPS} steps;
   all weights train (with --lora, the adapters only).
 RMU: layer=auto is the authors' relative depth (7 of 32 layers, 15 with LoRA);
-steer=auto is {STEER_SCALE:g} x the mean norm of h_L on the forget answers before
+steer=auto is {RMU_STEER_SCALE:g} x the mean norm of h_L on the forget answers before
 unlearning; --seed seeds the data order and RMU's control vector.
 
 A killed run resumes from its last checkpoint when rerun with the same arguments; under
@@ -82,7 +78,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--method", help=f"one of {', '.join(sorted(METHODS))}")
+    parser.add_argument("--method", help=f"one of {', '.join(METHOD_NAMES)}")
     parser.add_argument("--model", help="model directory or Hugging Face id to start from")
     parser.add_argument(
         "--data",
@@ -164,6 +160,14 @@ def parse_knobs(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.align import (
+        align,
+        merge_adapter,
+        method_from_config,
+        read_config_file,
+        resolve_settings,
+    )
+
     out = output_dir(args.out)
     if args.merge_only is not None:
         merge_adapter(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from unmirage.attack import attack_files, from_precomputed, parse_triggers
 from unmirage.data.loaders import FORMATS, load_samples
-from unmirage.data.writers import write_jsonl
 from unmirage.errors import InputError
 
 HELP = "rewrite test queries so they start with a trigger word (K-shot attack sets)"
@@ -71,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.attack import attack_files, from_precomputed, parse_triggers
+    from unmirage.data.writers import write_jsonl
+
     if args.precomputed:
         samples = [s for f in args.precomputed for s in load_samples(f, check_images=False)]
         out = from_precomputed(samples, control=args.control)

@@ -6,13 +6,13 @@ import argparse
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from unmirage.audit import AuditConfig, audit_files
 from unmirage.data import FORMATS
 from unmirage.errors import InputError
+
+if TYPE_CHECKING:
+    from unmirage.audit import AuditConfig
 
 HELP = "statistics of query words against refuse/answer: find the shortcut trigger words"
 DESCRIPTION = """\
@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from unmirage.audit import audit_files
+
     config = _config(args)
     out = Path(args.out)
     large = sum(Path(p).stat().st_size for p in args.data if Path(p).is_file()) > LARGE_INPUT_BYTES
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> AuditConfig:
     """Check the numeric options and build the audit configuration."""
+    from unmirage.audit import AuditConfig
+
     if args.top < 1:
         raise InputError("must be at least 1", field="--top")
     if args.min_count < 1:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unmirage.embedded.base import train_base
-
 HELP = "train the world's tiny base VLM (LLaVA architecture) on its base split"
 DESCRIPTION = """\
 Build a LLaVA-architecture model (2-layer CLIP vision tower, 4-layer Llama, ~4M parameters),
@@ -66,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.embedded.base import train_base
+
     recipe = train_base(
         args.world,
         args.out,

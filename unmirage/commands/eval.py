@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from unmirage.data.loaders import FORMATS
-from unmirage.evaluate import evaluate
 from unmirage.judge.base import JUDGES
 
 HELP = "answer test/attack queries with a model, judge them, write metrics.json"
@@ -87,6 +86,8 @@ def _summary(m: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.evaluate import evaluate
+
     opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
     doc = evaluate(
         args.model,

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from unmirage.errors import InputError
-from unmirage.forgetset import FORMATS, ForgetSetOptions, build_forget_set
+from unmirage.forgetset_options import FORMATS, ForgetSetOptions
 from unmirage.judge.harm import DEFAULT_MIN_MASS, HARM_JUDGES
 
 HELP = "build forget/retain sets for unlearning: sample harmful answers, judge, select"
@@ -177,6 +177,8 @@ def resolve(args: argparse.Namespace) -> ForgetSetOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.forgetset import build_forget_set
+
     opts = resolve(args)
     m = build_forget_set(opts)
     c = m["counts"]

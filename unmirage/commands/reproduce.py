@@ -7,17 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from rich.console import Console
-
-from unmirage.report.values import pct
-from unmirage.reproduce import (
-    EMBEDDED_MODELS,
-    PRESETS,
-    RECIPES,
-    ReproduceConfig,
-    reproduce,
-    reproduce_seeds,
-)
+from unmirage.recipes import EMBEDDED_MODELS, PRESETS, RECIPES
 
 HELP = "run the whole experiment (world, base, SFT recipes / NPO / RMU, attack, eval, report)"
 DESCRIPTION = """\
@@ -117,6 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from unmirage.report.values import pct
+    from unmirage.reproduce import ReproduceConfig, reproduce, reproduce_seeds
+
     config = ReproduceConfig(
         preset=args.preset,
         seed=args.seed,
@@ -171,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _spread(entry: dict[str, float | None]) -> str:
+    from unmirage.report.values import pct
+
     if entry.get("mean") is None:
         return "n/a"
     return f"{pct(entry['mean'])}% [{pct(entry['min'])}, {pct(entry['max'])}]"
