@@ -7,6 +7,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from unmirage.cli import main
 from unmirage.data import Sample, write_jsonl
 
 HEAVY = ("torch", "transformers", "peft", "accelerate", "matplotlib", "rich", "numpy")
@@ -70,14 +73,42 @@ print(json.dumps({{"rc": rc, "loaded": sorted(m for m in ("torch", "transformers
     assert result["triggers"]["refusal"]["first"][0]["word"] == "share"
 
 
-def test_align_help_values_match_the_methods():
-    """`unmirage align --help` names the methods and their defaults without importing them."""
-    from unmirage.commands import align as command
+def test_align_help_values_match_the_methods(capsys):
+    """`unmirage align --help` names the methods, their summaries and run lengths as the
+    method classes have them, read from their source without importing them."""
+    from unmirage.method_catalog import method_catalog
     from unmirage.methods import METHODS
-    from unmirage.methods.rmu import STEER_SCALE
 
-    assert tuple(sorted(METHODS)) == command.METHOD_NAMES
-    assert METHODS["sft"].run_length["epochs"] == command.SFT_EPOCHS
-    unlearning = {name: METHODS[name].run_length for name in METHODS if name != "sft"}
-    assert unlearning == {name: {"steps": command.UNLEARNING_STEPS} for name in unlearning}
-    assert command.RMU_STEER_SCALE == STEER_SCALE
+    catalog = {m.name: m for m in method_catalog()}
+    assert set(catalog) == set(METHODS)
+    for name, cls in METHODS.items():
+        assert catalog[name].summary == cls.summary != ""
+        assert catalog[name].run_length == dict(cls.run_length)
+    with pytest.raises(SystemExit):
+        main(["align", "--help"])
+    text = capsys.readouterr().out
+    for name, cls in METHODS.items():
+        assert f"  {name:<9} {cls.summary}" in text
+    assert "sft 2 epochs" in text and "simnpo 150 steps" in text
+
+
+def test_a_new_method_file_joins_the_catalog(tmp_path, monkeypatch):
+    """A method is one file: the catalog finds a new one by its decorator and literals."""
+    import importlib.util
+
+    from unmirage import method_catalog as catalog_module
+
+    folder = tmp_path / "methods"
+    folder.mkdir()
+    (folder / "ascent.py").write_text(
+        "@register('ascent')\nclass Ascent(Unlearning):\n"
+        "    summary: ClassVar[str] = 'gradient ascent'\n"
+        "    run_length: ClassVar[dict] = {'steps': 7}\n",
+        encoding="utf-8",
+    )
+    spec = importlib.util.spec_from_loader("unmirage.methods", loader=None, is_package=True)
+    spec.submodule_search_locations = [str(folder)]
+    monkeypatch.setattr(catalog_module.importlib.util, "find_spec", lambda name: spec)
+    [entry] = catalog_module.method_catalog()
+    assert (entry.name, entry.summary) == ("ascent", "gradient ascent")
+    assert entry.run_length == {"steps": 7}

@@ -12,21 +12,26 @@ import yaml
 
 from unmirage.checks import output_dir
 from unmirage.errors import InputError
+from unmirage.method_catalog import method_catalog
 from unmirage.run_settings import DEFAULTS, REPORT_TO
 
-METHOD_NAMES = ("graddiff", "npo", "rmu", "sft", "simnpo")
-SFT_EPOCHS = 2.0
-UNLEARNING_STEPS = 150
-RMU_STEER_SCALE = 5.0
-"""The registered methods and the defaults their own files set, written here so that
-`--help` needs no torch; tests/test_cli_startup.py keeps them equal to `unmirage.methods`."""
+METHODS = method_catalog()
 
 
 def _defaults() -> str:
     return ", ".join(f"{k} {v}" for k, v in DEFAULTS.items() if k != "merge_lora")
 
 
-HELP = "safety fine-tuning (sft) or unlearning (npo, rmu, graddiff, simnpo) of a model"
+def _lengths() -> str:
+    """Each method's default run length, grouped: "sft 2 epochs; npo, rmu 150 steps"."""
+    groups: dict[str, list[str]] = {}
+    for m in METHODS:
+        (unit, value), = m.run_length.items()
+        groups.setdefault(f"{value:g} {unit}", []).append(m.name)
+    return "; ".join(f"{', '.join(names)} {length}" for length, names in groups.items())
+
+
+HELP = "safety fine-tuning or unlearning of a model (" + ", ".join(m.name for m in METHODS) + ")"
 
 DESCRIPTION = f"""\
 Train a vision-language model with one objective and write a plain Hugging Face model
@@ -34,12 +39,8 @@ directory to --out (with --lora: a PEFT adapter in OUT/adapter, merged into OUT 
 --merge), plus OUT/train_log.jsonl (losses per optimizer step) and OUT/train_config.json
 (the resolved configuration: method knobs, run settings, model, data files and their sha256).
 
-methods ({", ".join(METHOD_NAMES)}):
-  sft       next-token loss on safety data (--data): learns to refuse; the shortcut-prone way
-  npo       negative preference optimisation on --forget, next-token loss on --retain
-  rmu       steer layer-L activations of forget answers to a random direction, hold retain
-  graddiff  gradient ascent on --forget, descent on --retain (unbounded baseline)
-  simnpo    reference-free NPO on length-normalised likelihoods
+methods:
+{chr(10).join(f"  {m.name:<9} {m.summary}" for m in METHODS)}
 Only response tokens count in every loss (never prompt, image placeholders or padding).
 
 settings, later ones win: defaults < --config FILE < flags (--lr ...) and --knob KEY=VALUE.
@@ -50,11 +51,11 @@ mixed_precision, report_to), `dtype`, `lora: {{r, alpha, dropout, target_modules
 
 defaults, sized for the embedded world's tiny model on two CPU cores:
   {_defaults()};
-  sft {SFT_EPOCHS:g} epochs, unlearning {UNLEARNING_STEPS} steps;
+  {_lengths()};
   all weights train (with --lora, the adapters only).
-RMU: layer=auto is the authors' relative depth (7 of 32 layers, 15 with LoRA);
-steer=auto is {RMU_STEER_SCALE:g} x the mean norm of h_L on the forget answers before
-unlearning; --seed seeds the data order and RMU's control vector.
+Knobs left "auto" (RMU's layer and steer) are resolved by the method's setup from the model
+and the forget data (docs/methods.md); --seed seeds the data order and a method's own seed
+knob (RMU's control vector).
 
 A killed run resumes from its last checkpoint when rerun with the same arguments; under
 torchrun / accelerate launch the same command trains on every process (batch size is per
@@ -78,7 +79,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--method", help=f"one of {', '.join(METHOD_NAMES)}")
+    parser.add_argument("--method", help=f"one of {', '.join(sorted(m.name for m in METHODS))}")
     parser.add_argument("--model", help="model directory or Hugging Face id to start from")
     parser.add_argument(
         "--data",

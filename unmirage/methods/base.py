@@ -31,6 +31,8 @@ class Method:
 
     name: ClassVar[str] = ""
     streams: ClassVar[tuple[str, ...]] = ()
+    summary: ClassVar[str] = ""
+    """One line for `unmirage align --help` (read from the source, see `method_catalog`)."""
     run_length: ClassVar[Mapping[str, Any]] = {}
     """How long a run trains unless told otherwise: {"steps": N} or {"epochs": E}."""
 

@@ -97,6 +97,9 @@ class NPO(Unlearning):
     weights): it caches log p_ref of every forget row.
     """
 
+    summary: ClassVar[str] = (
+        "negative preference optimisation on --forget, next-token loss on --retain"
+    )
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 

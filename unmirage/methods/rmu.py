@@ -154,6 +154,9 @@ class RMU(Unlearning):
     on the model before unlearning (on resume too, before restoring the trained weights).
     """
 
+    summary: ClassVar[str] = (
+        "steer layer-L activations of forget answers to a random direction, hold retain"
+    )
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 

@@ -21,6 +21,9 @@ class SFT(Method):
     """
 
     streams: ClassVar[tuple[str, ...]] = ("train",)
+    summary: ClassVar[str] = (
+        "next-token loss on safety data (--data): learns to refuse; the shortcut-prone way"
+    )
     run_length: ClassVar[dict[str, Any]] = {"epochs": 2.0}
 
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:

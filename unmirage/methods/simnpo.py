@@ -35,6 +35,9 @@ class SimNPO(Unlearning):
     TOFU forget-5% setting (no VLM setting has been published).
     """
 
+    summary: ClassVar[str] = (
+        "reference-free NPO on length-normalised likelihoods"
+    )
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
