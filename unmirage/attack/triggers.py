@@ -15,6 +15,7 @@ DEFAULT_REFUSAL_TRIGGER = "share"
 """The paper's over-prudence trigger, used when the user names compliance words only."""
 
 
+
 NEUTRAL_Z = 1.96
 """A first word whose |z| is below this carries no label information the audit can see."""
 
