@@ -40,13 +40,15 @@ INIT_TOKENS = (" !", " x", "!", "x")
 
 @dataclass(frozen=True)
 class GCGConfig:
-    """The search budget; every count must be at least 1."""
+    """The search budget; every count must be at least 1. The defaults fit the embedded
+    world's 4M-parameter model on two cores (docs/depth.md gives the cost and the larger
+    budgets of the GCG literature for real models)."""
 
-    steps: int = 100
-    candidates: int = 128
-    topk: int = 64
-    suffix_len: int = 12
-    batch_size: int = 128
+    steps: int = 30
+    candidates: int = 64
+    topk: int = 32
+    suffix_len: int = 8
+    batch_size: int = 64
     early_stop: bool = True
     seed: int = 0
 
