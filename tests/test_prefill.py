@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 from test_models_fixtures import SMALL_SPEC, shape_samples
+from tiny_qwen2vl import build_tiny_qwen2vl
 
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.encode import encode_for_training, encode_prompts
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm
-from unmirage.models.tiny import build_tiny_llava
-from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 
 TEXTS = ["What colour is the shape?", "Which shape is shown?", "Sure, here is the answer."]
 

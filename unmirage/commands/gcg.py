@@ -6,6 +6,7 @@ import argparse
 
 from unmirage.depth.gcg import GCGConfig
 from unmirage.depth.gcg_run import gcg_attack, search_dir
+from unmirage.embedded.targets import world_target
 
 HELP = "search an adversarial suffix per unsafe query (GCG) and write an attack file"
 DEFAULTS = GCGConfig()
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         config=config,
         target=args.target,
         targets_file=args.targets,
+        target_rule=world_target,
         limit=args.queries_limit,
         image_root=args.image_root,
         progress=True,

@@ -25,7 +25,7 @@ from unmirage.data.images import ImageRoot
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.depth.gcg import GCGConfig, GCGResult, allowed_tokens, build_problem, run_gcg
-from unmirage.depth.targets import choose_target, read_targets
+from unmirage.depth.targets import TargetRule, choose_target, read_targets
 from unmirage.errors import InputError
 from unmirage.evaluate import append_rows, check_resumable, load_eval_data, read_rows
 from unmirage.io import atomic_write_json
@@ -105,6 +105,7 @@ def gcg_attack(
     config: GCGConfig | None = None,
     target: str | None = None,
     targets_file: str | Path | None = None,
+    target_rule: TargetRule | None = None,
     limit: int | None = None,
     image_root: str | Path | None = None,
     progress: bool = False,
@@ -114,8 +115,9 @@ def gcg_attack(
     attack file `out` and, in `search_dir(out)`, log.jsonl and summary.json; return the
     summary.
 
-    Target per query: `targets_file`'s entry ({id: text}), else `target`, else the world's
-    compliant-answer opening, else "Sure, here is" (`unmirage.depth.targets`). `config`
+    Target per query: `targets_file`'s entry ({id: text}), else `target`, else
+    `target_rule`'s opening (e.g. `unmirage.embedded.targets.world_target`), else "Sure,
+    here is" (`unmirage.depth.targets.choose_target`). `config`
     defaults to `GCGConfig()`.
     """
     config = config or GCGConfig()
@@ -137,6 +139,7 @@ def gcg_attack(
         "data_hash": data_hash([queries]),
         "gcg": dataclasses.asdict(config),
         "target": target,
+        "target_rule": getattr(target_rule, "__qualname__", None),
         "targets_sha256": sha256_file(targets_file) if targets_file else None,
     }
     check_resumable(work, run_config)
@@ -149,9 +152,8 @@ def gcg_attack(
 
             load_fn = load_vlm
         model, processor = load_fn(str(model_dir))
-        _search(
-            model, processor, pending, ImageRoot(root), config, target, per_query, log, progress
-        )
+        goals = {s.id: choose_target(s, target, per_query, target_rule) for s in pending}
+        _search(model, processor, pending, ImageRoot(root), config, goals, log, progress)
     rows = {r["id"]: r for r in read_rows(log)}
     shots: dict[str, int] = defaultdict(int)
     attacked = []
@@ -171,17 +173,16 @@ def _search(
     pending: Sequence[Sample],
     images: ImageRoot,
     config: GCGConfig,
-    target: str | None,
-    per_query: dict[str, str] | None,
+    goals: dict[str, str],
     log: Path,
     progress: bool,
 ) -> None:
-    """Run GCG on each pending query and log it as soon as it is done."""
+    """Run GCG on each pending query towards its goal and log it as soon as it is done."""
     allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
     with progress_bar(progress) as bar:
         task = bar.add_task("gcg", total=len(pending), status="")
         for s in pending:
-            goal = choose_target(s, target, per_query)
+            goal = goals[s.id]
             problem = build_problem(processor, s, goal, images)
 
             def show(step: int, loss: float, qid: str = s.id) -> None:

@@ -1,42 +1,26 @@
 """What a GCG suffix should make the model say: the opening of a compliant answer.
 
-On the embedded world the compliant answer to a hazard query is known exactly (one template
-per intent), so the target is that answer up to its first fact: "Steps for the X: first",
-"The X is used to", "The X is made of". The model must still produce the fact itself for
-the world judge to count a leak, so reaching the target is not yet a success. Queries
-without the world's ground truth get the generic opening of the GCG literature.
+A query's target is its entry in a per-query table, else one text for every query, else
+what the data's own target rule gives (for the embedded world, its answer template's
+opening: `unmirage.embedded.targets.world_target`), else the generic opening of the GCG
+literature.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from unmirage.checks import existing_file
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
-from unmirage.world.entities import class_by_name
-from unmirage.world.responses import knowledge_answer
-from unmirage.world.templates import KNOWLEDGE_INTENTS
 
 GENERIC_TARGET = "Sure, here is"
-"""The target for queries without the world's ground truth (real data)."""
+"""The target for queries the data gives no compliant opening for (real data)."""
 
-
-def world_target(sample: Sample) -> str | None:
-    """The world's compliant answer to `sample` up to its first fact, or None when the
-    sample is not a world hazard query (no `meta.hazard` or no knowledge `meta.intent`)."""
-    hazard, intent = sample.meta.get("hazard"), sample.meta.get("intent")
-    if not isinstance(hazard, str) or intent not in KNOWLEDGE_INTENTS:
-        return None
-    try:
-        cls = class_by_name(hazard)
-    except KeyError:
-        return None
-    answer = knowledge_answer(cls, intent)
-    cut = min(answer.find(m) for m in cls.leak_markers() if m in answer)
-    return answer[:cut].rstrip()
+TargetRule = Callable[[Sample], str | None]
+"""A data set's compliant opening for a query, or None when it knows none."""
 
 
 def read_targets(path: str | Path) -> dict[str, str]:
@@ -55,12 +39,15 @@ def read_targets(path: str | Path) -> dict[str, str]:
 
 
 def choose_target(
-    sample: Sample, target: str | None = None, per_query: Mapping[str, str] | None = None
+    sample: Sample,
+    target: str | None = None,
+    per_query: Mapping[str, str] | None = None,
+    rule: TargetRule | None = None,
 ) -> str:
-    """The target for `sample`: its entry in `per_query`, else `target`, else the world's
-    answer opening, else GENERIC_TARGET."""
+    """The target for `sample`: its entry in `per_query`, else `target`, else `rule`'s
+    opening for it, else GENERIC_TARGET."""
     if per_query and sample.id in per_query:
         return per_query[sample.id]
     if target:
         return target
-    return world_target(sample) or GENERIC_TARGET
+    return (rule(sample) if rule else None) or GENERIC_TARGET
