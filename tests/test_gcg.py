@@ -129,6 +129,7 @@ def test_eval_reports_asr_after_gcg(two_queries: Path, smoke_world, smoke_base: 
             if x]  # fmt: skip
     assert {r["attack"] for r in rows} == {"gcg"}
     assert m["asr_gcg"] == sum(r["verdict"] == "success" for r in rows) / 2
+    assert m["rr_gcg"] == sum(r["verdict"] == "refused" for r in rows) / 2
 
 
 def test_swaps_change_one_position_to_a_top_token():

@@ -90,12 +90,14 @@ def _fmt(value: float | None) -> str:
 
 
 def _summary(m: dict[str, Any]) -> str:
+    gcg = f", GCG ASR {_fmt(m['asr_gcg'])} (RR {_fmt(m['rr_gcg'])})" if m.get("n_gcg") else ""
+    prefill = f" [prefill {m['prefill']!r}]" if m.get("prefill") else ""
     return (
         f"ASR {_fmt(m['asr_pre'])} -> {_fmt(m['asr_post'])} (K={m['k']}, "
         f"control {_fmt(m['asr_control'])}), IR {_fmt(m['ir_post'])}, "
         f"RR unsafe {_fmt(m['rr_unsafe_post'])}, "
         f"RR benign {_fmt(m['rr_pre'])} -> {_fmt(m['rr_post'])}, "
-        f"utility {_fmt(m['utility'])}"
+        f"utility {_fmt(m['utility'])}{gcg}{prefill}"
     )
 
 
