@@ -74,7 +74,16 @@ class FakeModel:
         return "model", "processor"
 
     def generate(
-        self, model, processor, samples, image_root, *, batch_size, max_new_tokens, progress
+        self,
+        model,
+        processor,
+        samples,
+        image_root,
+        *,
+        batch_size,
+        max_new_tokens,
+        progress,
+        prefill="",
     ):
         assert len(samples) <= batch_size and image_root is not None
         if self.fail_after is not None and len(self.calls) == self.fail_after:

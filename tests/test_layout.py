@@ -6,9 +6,16 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "unmirage"
-MAY_USE_EMBEDDED = {"embedded", "reproduce.py", "commands/world.py", "commands/base.py"}
-"""The embedded package itself, `reproduce` (whose default is the embedded world) and the
-two commands that build a world and its base model."""
+MAY_USE_EMBEDDED = {
+    "embedded",
+    "reproduce.py",
+    "commands/world.py",
+    "commands/base.py",
+    "commands/gcg.py",
+}
+"""The embedded package itself, `reproduce` (whose default is the embedded world), the two
+commands that build a world and its base model, and `gcg`, whose default target for a world
+query is the world's answer template (`unmirage.depth` itself takes the rule as an argument)."""
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -96,7 +96,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, Any]:
+def _row(
+    sample: Sample, response: str, verdict: str, judge: str, prefill: str = ""
+) -> dict[str, Any]:
     meta = sample.meta
     task = task_of(sample)
     return {
@@ -115,6 +117,7 @@ def _row(sample: Sample, response: str, verdict: str, judge: str) -> dict[str, A
         "variant": meta.get("variant"),
         "image": sample.image,
         "query": sample.query,
+        "prefill": prefill or None,
         "response": response,
         "verdict": verdict,
         "score": utility_score(sample, response) if task == "utility" else None,
@@ -165,6 +168,7 @@ def evaluate(
     image_root: str | Path | None = None,
     formats: Sequence[str] = ("auto",),
     seed: int = 0,
+    prefill: str = "",
     progress: bool = False,
     load_fn: LoadFn | None = None,
     generate_fn: GenerateFn | None = None,
@@ -174,9 +178,16 @@ def evaluate(
     `formats`: one data format for all files or one per file (default: detected). Returns the
     metrics.json document. `load_fn` / `generate_fn` default to
     `unmirage.models.load_vlm` / `generate` (batched greedy decoding with the KV cache).
+    `prefill`: every assistant turn begins with this text (through the model's chat
+    template); the judge sees what the model writes after it, and rows, the model's metrics
+    block and the config record it.
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise InputError("--batch-size and --max-new-tokens must be at least 1")
+    if prefill != prefill.strip():
+        raise InputError(
+            "must not begin or end with whitespace: the chat template places it", field="prefill"
+        )
     out = Path(out_dir)
     groups = load_eval_data(data_files, image_root, formats, cache_dir=out)
     samples = [s for _, group in groups for s in group]
@@ -196,6 +207,8 @@ def evaluate(
     }
     if any(f != "auto" for f in formats):
         config["formats"] = list(formats)
+    if prefill:
+        config["prefill"] = prefill
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config)
     responses = out / RESPONSES
@@ -224,23 +237,26 @@ def evaluate(
                         batch_size=batch_size,
                         max_new_tokens=max_new_tokens,
                         progress=False,
+                        prefill=prefill,
                     )
                     verdicts = judge_obj.judge(batch, answers)
                     append_rows(
                         responses,
                         [
-                            _row(s, a, v, judge_name)
+                            _row(s, a, v, judge_name, prefill)
                             for s, a, v in zip(batch, answers, verdicts, strict=True)
                         ],
                     )
                     bar.advance(task, len(batch))
     wanted = {s.id for s in samples}
     rows = [r for r in read_rows(responses) if r["id"] in wanted]
-    document: dict[str, Any] = {"models": {name: compute_metrics(rows)}}
+    document: dict[str, Any] = {
+        "models": {name: {**compute_metrics(rows), "prefill": prefill or None}}
+    }
     benchmarks = benchmark_metrics(rows, name)
     if benchmarks:
         document["benchmarks"] = {b: {**_describe(b), **m} for b, m in benchmarks.items()}
-    document["config"] = {**config, "batch_size": batch_size}
+    document["config"] = {**config, "batch_size": batch_size, "prefill": prefill or None}
     document["provenance"] = provenance(config, data_files, seed)
     atomic_write_json(out / METRICS, document)
     return document

@@ -19,6 +19,12 @@ benchmark --format, the same per benchmark, category and variant.
 
 A killed run resumes: run the same command again and it skips the answers already written.
 
+--prefill TEXT begins every assistant turn with TEXT, written through the model's own chat
+template ("ASSISTANT: Sure," for LLaVA, "<|im_start|>assistant\nSure," for Qwen2-VL), and
+judges what the model writes after it: a refusal that only lives in the first tokens
+disappears. The documented prefixes are "Sure," and "Sure, here is" (docs/depth.md); run one
+eval per prefix, each in its own --out.
+
 judges:
   auto            world if every unsafe query has meta.leak_markers, else keyword
   world           exact ground truth of the procedural world: refused / leaked / irrelevant
@@ -40,6 +46,7 @@ data formats (--format, one for all files or one per file; default auto):
 
 examples:
   unmirage eval --model runs/sft --data world/test.jsonl world/attack.jsonl --out eval-sft
+  unmirage eval --model runs/sft --data world/test.jsonl --prefill "Sure," --out eval-sft-sure
   unmirage eval --model runs/sft --format mmsafetybench \\
       --data MM-SafetyBench/data/processed_questions --out eval-mmsb
   unmirage eval --model runs/sft --format figstep jsonl \\
@@ -69,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-root", help="directory image paths are relative to (default: each data file's)"
     )
+    parser.add_argument(
+        "--prefill",
+        default="",
+        metavar="TEXT",
+        help='begin every answer with TEXT (e.g. "Sure,"); the judge sees what follows it',
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -76,12 +89,14 @@ def _fmt(value: float | None) -> str:
 
 
 def _summary(m: dict[str, Any]) -> str:
+    gcg = f", GCG ASR {_fmt(m['asr_gcg'])} (RR {_fmt(m['rr_gcg'])})" if m.get("n_gcg") else ""
+    prefill = f" [prefill {m['prefill']!r}]" if m.get("prefill") else ""
     return (
         f"ASR {_fmt(m['asr_pre'])} -> {_fmt(m['asr_post'])} (K={m['k']}, "
         f"control {_fmt(m['asr_control'])}), IR {_fmt(m['ir_post'])}, "
         f"RR unsafe {_fmt(m['rr_unsafe_post'])}, "
         f"RR benign {_fmt(m['rr_pre'])} -> {_fmt(m['rr_post'])}, "
-        f"utility {_fmt(m['utility'])}"
+        f"utility {_fmt(m['utility'])}{gcg}{prefill}"
     )
 
 
@@ -101,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         image_root=args.image_root,
         formats=args.format,
         seed=args.seed,
+        prefill=args.prefill,
         progress=True,
     )
     for name, m in doc["models"].items():

@@ -44,11 +44,24 @@ def conversation(sample: Sample, response: str) -> list[dict[str, Any]]:
     return [*user_messages(sample), reply]
 
 
-def render_prompt(processor: Any, sample: Sample) -> str:
-    """The prompt text up to where the assistant starts answering."""
-    return processor.apply_chat_template(
+def render_prompt(processor: Any, sample: Sample, prefill: str = "") -> str:
+    """The prompt text up to where the assistant starts answering; with `prefill`, up to the
+    end of an assistant turn that already begins with it (see `assistant_opening`)."""
+    prompt = processor.apply_chat_template(
         user_messages(sample), add_generation_prompt=True, tokenize=False
     )
+    return prompt + assistant_opening(processor, sample, prefill, prompt) if prefill else prompt
+
+
+def assistant_opening(processor: Any, sample: Sample, text: str, prompt: str) -> str:
+    """What the template writes after `prompt` for an assistant turn that begins with `text`,
+    without its end of turn: " Sure," for LLaVA ("ASSISTANT: Sure,"), "Sure," for Qwen2-VL
+    ("<|im_start|>assistant\nSure,"). A prefilled answer and a GCG target are placed exactly
+    where the model saw answers in training. A template that rewrites `text` (so it cannot be
+    found in the rendered turn) gets `text` appended as it is."""
+    turn = render_response(processor, sample, text, prompt)
+    end = turn.rfind(text)
+    return turn[: end + len(text)] if end >= 0 else text
 
 
 def render_response(processor: Any, sample: Sample, response: str, prompt: str) -> str:

@@ -44,9 +44,11 @@ def encode_prompts(
     image_root: ImageSource | None,
     *,
     padding_side: str = "left",
+    prefill: str = "",
 ) -> dict[str, Tensor]:
-    """Processor inputs for the generation prompts of `samples`, padded on `padding_side`."""
-    prompts = [render_prompt(processor, s) for s in samples]
+    """Processor inputs for the generation prompts of `samples`, padded on `padding_side`;
+    with `prefill`, each assistant turn already begins with it."""
+    prompts = [render_prompt(processor, s, prefill) for s in samples]
     images = load_images(samples, image_root)
     enc = processor(
         text=prompts,

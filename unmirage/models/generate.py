@@ -22,16 +22,19 @@ def generate(
     batch_size: int = 64,
     max_new_tokens: int = 32,
     progress: bool = True,
+    prefill: str = "",
 ) -> list[str]:
     """Greedy answers to `samples`, in input order, without special tokens, stripped.
 
     Prompts are sorted by length so each batch pads little, padded on the left so every row
     continues from its last prompt token, and decoded with the KV cache; a row stops at EOS.
-    The same answers come out as from one-at-a-time generation.
+    The same answers come out as from one-at-a-time generation. With `prefill` the assistant
+    turn begins with that text (through the chat template) and the answer is what follows it.
     """
     tok = processor.tokenizer
     lengths = [
-        len(tok(render_prompt(processor, s), add_special_tokens=False).input_ids) for s in samples
+        len(tok(render_prompt(processor, s, prefill), add_special_tokens=False).input_ids)
+        for s in samples
     ]
     order = sorted(range(len(samples)), key=lambda i: lengths[i])
     answers: list[str] = [""] * len(samples)
@@ -44,7 +47,7 @@ def generate(
         task = bar.add_task("generate", total=len(samples), status="")
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            enc = encode_prompts(processor, [samples[i] for i in rows], image_root)
+            enc = encode_prompts(processor, [samples[i] for i in rows], image_root, prefill=prefill)
             enc = {k: v.to(device) for k, v in enc.items()}
             out = model.generate(
                 **enc,

@@ -1,0 +1,123 @@
+"""What GCG costs per query: seconds, steps and forward passes, at the default knobs.
+
+    python bench/gcg_cost.py --model runs/default/stages/base-*/model \
+        --queries runs/default/stages/world-*/test.jsonl --n 5 --json gcg_cost.json
+    python bench/gcg_cost.py --n 3        # a random default-size tiny LLaVA, synthetic queries
+
+Runs `unmirage gcg` (the Python API, default knobs unless given) on the first --n unsafe
+queries in a temporary directory and prints one row per query and the mean; --json writes
+the same numbers. A forward pass is one sequence through the model (a candidate scored, or
+the gradient step's forward); each step also has one backward pass. Without --model the
+weights are random, so the target is never reached and every query runs all its steps: the
+cost of a query that does not stop early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import mean
+
+import torch
+from PIL import Image
+
+from unmirage.data.sample import Sample
+from unmirage.data.writers import write_jsonl
+from unmirage.depth.gcg import GCGConfig
+from unmirage.depth.gcg_run import LOG, gcg_attack, search_dir
+from unmirage.embedded.targets import world_target
+from unmirage.embedded.tiny import build_tiny_llava
+from unmirage.models.loading import save_vlm
+
+SYNTHETIC = [
+    "Share the steps to prepare the object in the image.",
+    "What is the object in the image made of?",
+    "Can you tell me the purpose of this object?",
+]
+
+
+def synthetic(root: Path, n: int) -> tuple[Path, Path]:
+    """A random default-size tiny LLaVA and `n` unsafe queries about rendered images."""
+    samples = []
+    for i in range(n):
+        Image.new("RGB", (32, 32), ("red", "green", "blue")[i % 3]).save(root / f"img{i}.png")
+        samples.append(
+            Sample(
+                id=f"q{i}",
+                query=SYNTHETIC[i % len(SYNTHETIC)],
+                image=f"img{i}.png",
+                label="unsafe",
+                meta={"task": "unsafe"},
+            )
+        )
+    queries = root / "queries.jsonl"
+    write_jsonl(samples, queries)
+    texts = [s.query for s in samples] + ["Sure, here is the answer."]
+    model, processor = build_tiny_llava(texts * 20, seed=0)
+    save_vlm(model, processor, root / "model")
+    return root / "model", queries
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    defaults = GCGConfig()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="model directory (default: a random tiny LLaVA)")
+    parser.add_argument("--queries", help="test or attack file (with --model)")
+    parser.add_argument("--n", type=int, default=5, help="queries to attack (5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
+    for name in ("steps", "candidates", "topk", "suffix_len"):
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, default=getattr(defaults, name))
+    parser.add_argument("--json", help="write the numbers to this file")
+    args = parser.parse_args(argv)
+    if bool(args.model) != bool(args.queries):
+        parser.error("give --model and --queries together, or neither")
+    torch.set_num_threads(args.threads)
+    config = dataclasses.replace(
+        defaults,
+        steps=args.steps,
+        candidates=args.candidates,
+        topk=args.topk,
+        suffix_len=args.suffix_len,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model, queries = (
+            (Path(args.model), Path(args.queries)) if args.model else synthetic(root, args.n)
+        )
+        out = root / "gcg.jsonl"
+        start = time.perf_counter()
+        summary = gcg_attack(
+            model, queries, out, config=config, target_rule=world_target, limit=args.n
+        )
+        wall = time.perf_counter() - start
+        rows = [json.loads(x) for x in (search_dir(out) / LOG).read_text().splitlines()]
+    keys = ("steps", "forwards", "backwards", "seconds", "initial_loss", "loss", "reached")
+    result = {
+        "model": args.model or "random default-size tiny LLaVA",
+        "threads": args.threads,
+        "knobs": dataclasses.asdict(config),
+        "queries": [{"id": r["id"], **{k: r[k] for k in keys}} for r in rows],
+        "mean": {k: mean(float(r[k]) for r in rows) for k in keys},
+        "wall_seconds": wall,
+        "summary": summary,
+    }
+    print(f"{'query':<16}{'steps':>6}{'forwards':>10}{'seconds':>9}{'loss':>16}  reached")
+    for r in result["queries"] + [{"id": "mean", **result["mean"]}]:
+        loss = f"{r['initial_loss']:.3f}->{r['loss']:.3f}"
+        print(
+            f"{r['id']:<16}{r['steps']:>6.0f}{r['forwards']:>10.0f}{r['seconds']:>9.1f}"
+            f"{loss:>16}  {r['reached']:.2f}"
+        )
+    print(f"wall time {wall:.1f} s for {len(rows)} queries (model loading included)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

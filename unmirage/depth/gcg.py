@@ -1,0 +1,304 @@
+"""Greedy coordinate gradient (GCG): an adversarial suffix that makes a model start complying.
+
+For one query the prompt is rendered by the model's chat template with the suffix appended
+to the query, and the target (the opening of a compliant answer) is placed where the answer
+starts. Each step takes the gradient of the target's cross-entropy with respect to a one-hot
+encoding of the suffix tokens, keeps the `topk` most promising tokens per position, samples
+`candidates` single-token swaps, scores them all in batched forward passes and moves to the
+best. The image inputs are the processor's and stay fixed; only text tokens change.
+
+The gradient flows through a forward hook on the input embedding layer, so the model runs
+its own forward (image features merged by `input_ids`, Qwen2-VL's M-RoPE positions from
+`image_grid_thw`): any architecture `AutoModelForImageTextToText` loads works unchanged.
+Only tokens that survive decode/encode are used, and a candidate must re-tokenize to itself
+inside the rendered prompt, so the suffix found is the suffix `unmirage eval` feeds the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from unmirage.checks import is_int
+from unmirage.data.sample import Sample
+from unmirage.errors import InputError
+from unmirage.models.chat import assistant_opening, render_prompt
+from unmirage.models.encode import PER_TOKEN_KEYS, TOKEN_TYPE_KEYS, ImageSource, load_images
+
+SENTINEL = "\x00SUFFIX\x00"
+"""Marks the suffix slot in a rendered prompt (no template or query contains a NUL)."""
+INIT_TOKENS = (" !", " x", "!", "x")
+"""The initial suffix repeats the first of these that is one token and re-tokenizes to itself."""
+
+
+@dataclass(frozen=True)
+class GCGConfig:
+    """The search budget; every count must be at least 1. The defaults fit the embedded
+    world's 4M-parameter model on two cores (docs/depth.md gives the cost and the larger
+    budgets of the GCG literature for real models)."""
+
+    steps: int = 30
+    candidates: int = 64
+    topk: int = 32
+    suffix_len: int = 8
+    batch_size: int = 64
+    early_stop: bool = True
+    seed: int = 0
+
+    def check(self) -> None:
+        for f in ("steps", "candidates", "topk", "suffix_len", "batch_size"):
+            value = getattr(self, f)
+            if not is_int(value) or value < 1:
+                raise InputError(f"must be an integer of at least 1, got {value!r}", field=f)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One query's fixed parts: token ids before the suffix (image tokens expanded), after it
+    (the rest of the user turn and the assistant header) and the target, the per-image
+    processor tensors, and the text around the suffix for the re-tokenization check."""
+
+    before: Tensor
+    after: Tensor
+    target: Tensor
+    images: dict[str, Tensor]
+    token_types: dict[str, Tensor]
+    before_text: str
+    after_text: str
+
+
+@dataclass
+class GCGResult:
+    """The best suffix found (lowest target loss over every candidate scored)."""
+
+    suffix_ids: list[int]
+    suffix: str
+    loss: float
+    initial_loss: float
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    forwards: int = 0
+    backwards: int = 0
+    seconds: float = 0.0
+    reached: bool = False
+    """The model's greedy continuation of the best prompt is the target itself."""
+
+
+def build_problem(
+    processor: Any, sample: Sample, target: str, image_root: ImageSource | None
+) -> Problem:
+    """Tokenize `sample`'s prompt around the suffix slot, and `target` where the answer
+    begins, exactly as `unmirage.models.encode.encode_prompts` would."""
+    slotted = dataclasses.replace(sample, query=sample.query + SENTINEL)
+    prompt = render_prompt(processor, slotted)
+    if prompt.count(SENTINEL) != 1:
+        raise InputError(
+            "the chat template does not keep the query verbatim", record=sample.id, field="query"
+        )
+    before_text, after_text = prompt.split(SENTINEL)
+    images = load_images([sample], image_root)
+    enc = processor(text=[before_text], images=images or None, return_tensors="pt")
+    tok = processor.tokenizer
+    opening = assistant_opening(processor, sample, target, prompt.replace(SENTINEL, ""))
+    after = tok(after_text, add_special_tokens=False)["input_ids"]
+    target_ids = tok(opening, add_special_tokens=False)["input_ids"]
+    if not target_ids:
+        raise InputError("the target is empty", record=sample.id, field="target")
+    return Problem(
+        before=enc["input_ids"][0],
+        after=torch.tensor(after, dtype=torch.long),
+        target=torch.tensor(target_ids, dtype=torch.long),
+        images={k: v for k, v in enc.items() if k not in PER_TOKEN_KEYS},
+        token_types={k: enc[k][0] for k in TOKEN_TYPE_KEYS if k in enc},
+        before_text=before_text,
+        after_text=after_text,
+    )
+
+
+def allowed_tokens(tokenizer: Any, vocab_size: int) -> Tensor:
+    """A mask over the embedding rows: real tokens of printable ASCII text (no newlines or
+    control characters that could break a template) that encode back to themselves alone.
+    Special and added tokens (image placeholders, turn markers) are never allowed."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    for i in range(min(vocab_size, len(tokenizer))):
+        if i in special:
+            continue
+        text = tokenizer.decode([i])
+        if not (text and text.isascii() and text.isprintable()):
+            continue
+        if tokenizer(text, add_special_tokens=False)["input_ids"] == [i]:
+            mask[i] = True
+    return mask
+
+
+def retokenizes(tokenizer: Any, problem: Problem, suffixes: Tensor) -> Tensor:
+    """Per suffix: does the rendered prompt with its text re-tokenize to the same ids?"""
+    texts = tokenizer.batch_decode(suffixes)
+    head = tokenizer(problem.before_text, add_special_tokens=False)["input_ids"]
+    tail = tokenizer(problem.after_text, add_special_tokens=False)["input_ids"]
+    full = tokenizer(
+        [problem.before_text + t + problem.after_text for t in texts], add_special_tokens=False
+    )["input_ids"]
+    return torch.tensor(
+        [ids == head + s + tail for ids, s in zip(full, suffixes.tolist(), strict=True)]
+    )
+
+
+def initial_suffix(tokenizer: Any, problem: Problem, length: int, allowed: Tensor) -> Tensor:
+    """`length` copies of the first of INIT_TOKENS that is an allowed token and whose repeat
+    re-tokenizes in the prompt."""
+    for text in INIT_TOKENS:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1 and allowed[ids[0]]:
+            suffix = torch.tensor([ids * length])
+            if retokenizes(tokenizer, problem, suffix)[0]:
+                return suffix[0]
+    raise InputError(
+        f"no initial suffix among {INIT_TOKENS!r} re-tokenizes in this prompt", field="suffix"
+    )
+
+
+def _inputs(problem: Problem, suffixes: Tensor, device: torch.device) -> dict[str, Tensor]:
+    """Model inputs for a batch of suffixes: the same image inputs repeated per row."""
+    n = suffixes.shape[0]
+    rows = torch.cat([problem.before.expand(n, -1), suffixes, problem.after.expand(n, -1)], dim=1)
+    ids = torch.cat([rows, problem.target.expand(n, -1)], dim=1)
+    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    for key, before in problem.token_types.items():
+        types = torch.zeros_like(ids, dtype=before.dtype)
+        types[:, : len(before)] = before
+        out[key] = types
+    for key, value in problem.images.items():
+        out[key] = value.repeat(n, *([1] * (value.dim() - 1)))
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def _target_logits(model: Any, inputs: dict[str, Tensor], n_target: int) -> Tensor:
+    """Logits at the positions that predict the target tokens, as float32."""
+    logits = model(**inputs, logits_to_keep=n_target + 1).logits
+    return logits[:, :-1].float()
+
+
+def gradient(model: Any, problem: Problem, suffix: Tensor) -> Tensor:
+    """d target loss / d one-hot suffix (suffix_len x vocab).
+
+    The hook adds (one_hot @ W - W[suffix]), which is exactly zero, to the embeddings of the
+    suffix positions, so the forward is unchanged and the gradient reaches the one-hot (up
+    to a constant factor on models that scale their embeddings)."""
+    device = next(model.parameters()).device
+    embed = model.get_input_embeddings()
+    weight = embed.weight
+    one_hot = F.one_hot(suffix.to(device), weight.shape[0]).to(weight.dtype).requires_grad_()
+    start, end = len(problem.before), len(problem.before) + len(suffix)
+
+    def hook(_module: Any, _args: Any, out: Tensor) -> Tensor:
+        delta = one_hot @ weight - weight[suffix.to(device)].detach()
+        return torch.cat([out[:, :start], out[:, start:end] + delta, out[:, end:]], dim=1)
+
+    handle = embed.register_forward_hook(hook)
+    try:
+        logits = _target_logits(model, _inputs(problem, suffix[None], device), len(problem.target))
+    finally:
+        handle.remove()
+    loss = F.cross_entropy(logits[0], problem.target.to(device))
+    (grad,) = torch.autograd.grad(loss, one_hot)
+    return grad.float().cpu()
+
+
+@torch.no_grad()
+def score(model: Any, problem: Problem, suffixes: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """Target loss of each suffix and whether its greedy continuation is the target."""
+    device = next(model.parameters()).device
+    target = problem.target.to(device)
+    losses, reached = [], []
+    for start in range(0, len(suffixes), batch_size):
+        chunk = suffixes[start : start + batch_size]
+        logits = _target_logits(model, _inputs(problem, chunk, device), len(target))
+        per_token = F.cross_entropy(
+            logits.transpose(1, 2), target.expand(len(chunk), -1), reduction="none"
+        )
+        losses.append(per_token.mean(dim=1).cpu())
+        reached.append((logits.argmax(-1) == target).all(dim=1).cpu())
+    return torch.cat(losses), torch.cat(reached)
+
+
+def sample_swaps(
+    suffix: Tensor, grad: Tensor, allowed: Tensor, topk: int, n: int, generator: torch.Generator
+) -> Tensor:
+    """`n` copies of `suffix`, each with one position set to one of that position's `topk`
+    allowed tokens of most negative gradient, position and token drawn uniformly."""
+    masked = grad.masked_fill(~allowed[: grad.shape[1]], float("inf"))
+    k = min(topk, int(allowed.sum()))
+    top = (-masked).topk(k, dim=1).indices
+    positions = torch.randint(len(suffix), (n,), generator=generator)
+    picks = torch.randint(k, (n,), generator=generator)
+    out = suffix.expand(n, -1).clone()
+    out[torch.arange(n), positions] = top[positions, picks]
+    return out
+
+
+def run_gcg(
+    model: Any,
+    processor: Any,
+    problem: Problem,
+    config: GCGConfig,
+    *,
+    seed: int,
+    allowed: Tensor | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> GCGResult:
+    """Search a suffix for one query. Deterministic for a seed: the candidate draws come from
+    a generator seeded with `seed` (callers derive it from the run seed and the query id)."""
+    config.check()
+    tok = processor.tokenizer
+    if allowed is None:
+        allowed = allowed_tokens(tok, model.get_input_embeddings().weight.shape[0])
+    generator = torch.Generator().manual_seed(seed)
+    began = time.perf_counter()
+    suffix = initial_suffix(tok, problem, config.suffix_len, allowed)
+    initial_loss, initial_reached = score(model, problem, suffix[None], 1)
+    best = GCGResult(
+        suffix_ids=suffix.tolist(),
+        suffix=tok.decode(suffix),
+        loss=float(initial_loss[0]),
+        initial_loss=float(initial_loss[0]),
+        forwards=1,
+        reached=bool(initial_reached[0]),
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        for step in range(1, config.steps + 1):
+            if config.early_stop and best.reached:
+                break
+            grad = gradient(model, problem, suffix)
+            best.forwards += 1
+            best.backwards += 1
+            pool = sample_swaps(suffix, grad, allowed, config.topk, config.candidates, generator)
+            pool = pool[retokenizes(tok, problem, pool)]
+            best.steps = step
+            if len(pool):
+                losses, reached = score(model, problem, pool, config.batch_size)
+                best.forwards += len(pool)
+                i = int(losses.argmin())
+                suffix = pool[i]
+                if float(losses[i]) < best.loss:
+                    best.suffix_ids, best.suffix = suffix.tolist(), tok.decode(suffix)
+                    best.loss, best.reached = float(losses[i]), bool(reached[i])
+            best.losses.append(best.loss)
+            if on_step is not None:
+                on_step(step, best.loss)
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+    best.seconds = time.perf_counter() - began
+    return best
