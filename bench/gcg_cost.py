@@ -28,7 +28,7 @@ from PIL import Image
 
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
-from unmirage.depth.gcg import GCGConfig
+from unmirage.depth.gcg_config import GCGConfig
 from unmirage.depth.gcg_run import LOG, gcg_attack, search_dir
 from unmirage.embedded.targets import world_target
 from unmirage.embedded.tiny import build_tiny_llava

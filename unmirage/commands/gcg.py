@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unmirage.depth.gcg import GCGConfig
-from unmirage.depth.gcg_run import gcg_attack, search_dir
-from unmirage.embedded.targets import world_target
+from unmirage.depth.gcg_config import GCGConfig
 
 HELP = "search an adversarial suffix per unsafe query (GCG) and write an attack file"
 DEFAULTS = GCGConfig()
@@ -75,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.depth.gcg_run import gcg_attack, search_dir
+    from unmirage.embedded.targets import world_target
+
     config = GCGConfig(
         steps=args.steps,
         candidates=args.candidates,

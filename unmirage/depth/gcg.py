@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from unmirage.checks import is_int
 from unmirage.data.sample import Sample
+from unmirage.depth.gcg_config import GCGConfig
 from unmirage.errors import InputError
 from unmirage.models.chat import assistant_opening, render_prompt
 from unmirage.models.encode import PER_TOKEN_KEYS, TOKEN_TYPE_KEYS, ImageSource, load_images
@@ -36,27 +36,6 @@ SENTINEL = "\x00SUFFIX\x00"
 """Marks the suffix slot in a rendered prompt (no template or query contains a NUL)."""
 INIT_TOKENS = (" !", " x", "!", "x")
 """The initial suffix repeats the first of these that is one token and re-tokenizes to itself."""
-
-
-@dataclass(frozen=True)
-class GCGConfig:
-    """The search budget; every count must be at least 1. The defaults fit the embedded
-    world's 4M-parameter model on two cores (docs/depth.md gives the cost and the larger
-    budgets of the GCG literature for real models)."""
-
-    steps: int = 30
-    candidates: int = 64
-    topk: int = 32
-    suffix_len: int = 8
-    batch_size: int = 64
-    early_stop: bool = True
-    seed: int = 0
-
-    def check(self) -> None:
-        for f in ("steps", "candidates", "topk", "suffix_len", "batch_size"):
-            value = getattr(self, f)
-            if not is_int(value) or value < 1:
-                raise InputError(f"must be an integer of at least 1, got {value!r}", field=f)
 
 
 @dataclass(frozen=True)

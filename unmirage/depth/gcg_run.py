@@ -24,7 +24,8 @@ import torch
 from unmirage.data.images import ImageRoot
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
-from unmirage.depth.gcg import GCGConfig, GCGResult, allowed_tokens, build_problem, run_gcg
+from unmirage.depth.gcg import GCGResult, allowed_tokens, build_problem, run_gcg
+from unmirage.depth.gcg_config import GCGConfig
 from unmirage.depth.targets import TargetRule, choose_target, read_targets
 from unmirage.errors import InputError
 from unmirage.evaluate import append_rows, check_resumable, load_eval_data, read_rows
