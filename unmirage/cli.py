@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from unmirage import __version__
 from unmirage.errors import InputError
 
-COMMANDS = ("audit", "world", "base", "forget-set", "align", "attack", "eval", "reproduce")
+COMMANDS = (
+    "audit",
+    "world",
+    "base",
+    "forget-set",
+    "align",
+    "attack",
+    "eval",
+    "depth",
+    "reproduce",
+)
 
 EPILOG = """\
 typical path:

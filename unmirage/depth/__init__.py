@@ -1,0 +1,1 @@
+"""Is the safety deep? Relearning, a knowledge probe and trigger saliency on any model."""
