@@ -186,7 +186,9 @@ def test_saliency_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None
         "unsafe": [s for s in data.test if s.meta.get("task") == "unsafe"][:4],
         "benign": [s for s in data.test if s.meta.get("task") == "benign"][:4],
     }
-    out = run_saliency(model, processor, groups, ImageRoot(smoke_world), SaliencyKnobs())
+    out = run_saliency(
+        model, processor, groups, ImageRoot(smoke_world), data.decision, SaliencyKnobs()
+    )
     assert [p.requires_grad for p in model.parameters()] == flags
     for task in groups:
         s = out[task]

@@ -28,7 +28,7 @@ from unmirage.checks import is_int, is_number
 from unmirage.data.sample import Sample
 from unmirage.depth.relearn import subsample
 from unmirage.errors import InputError
-from unmirage.methods.base import model_inputs
+from unmirage.methods.losses import model_inputs
 from unmirage.models.encode import ImageSource, encode_prompts
 
 LABELS: dict[str, str] = {

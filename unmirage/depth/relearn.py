@@ -27,7 +27,7 @@ from unmirage.checks import is_int, is_number
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.base import get_judge
-from unmirage.methods.base import next_token_loss
+from unmirage.methods.losses import next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.generate import generate

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from unmirage import __version__
-from unmirage.base import read_manifest
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.depth.probe import ProbeKnobs, run_probe
 from unmirage.depth.relearn import RelearnKnobs, relearn_curve, relearn_split, subsample
-from unmirage.depth.saliency import SaliencyKnobs, run_saliency
+from unmirage.depth.saliency import DecisionTexts, SaliencyKnobs, run_saliency
 from unmirage.errors import InputError
 from unmirage.models.loading import check_model_source, load_vlm
 from unmirage.models.progress import progress_bar
@@ -59,6 +58,7 @@ class WorldData:
     forget: list[Sample]
     probe_train: list[Sample]
     test: list[Sample]
+    decision: DecisionTexts
 
     def saliency_groups(self, n: int, seed: int) -> dict[str, list[Sample]]:
         """Up to `n` test knowledge queries per task (utility questions have no refusal
@@ -73,19 +73,27 @@ class WorldData:
         }
 
 
+WORLD_SPLITS = ("base", "safety_sft", "forget", "test")
+
+
 def read_world(world: str | Path) -> WorldData:
-    """The world's forget, base + safety_sft (probe training) and test splits."""
+    """The world's forget, base + safety_sft (probe training; refusal and answer texts of
+    the saliency decision) and test splits."""
     root = Path(world)
-    read_manifest(root)
-    splits = {
-        name: load_samples(root / f"{name}.jsonl", image_root=root)
-        for name in ("forget", "base", "safety_sft", "test")
-    }
+    if not (root / "world.json").is_file():
+        raise InputError(
+            "not a world directory (no world.json); make one with unmirage world", file=str(root)
+        )
+    splits = {name: load_samples(root / f"{name}.jsonl", image_root=root) for name in WORLD_SPLITS}
+    sft = splits["safety_sft"]
     return WorldData(
         root=root,
         forget=splits["forget"],
-        probe_train=splits["base"] + splits["safety_sft"],
+        probe_train=splits["base"] + sft,
         test=splits["test"],
+        decision=DecisionTexts.from_data(
+            [s for s in sft if s.label == "unsafe"], splits["base"] + splits["forget"]
+        ),
     )
 
 
@@ -122,6 +130,7 @@ def probe_model(
             processor,
             data.saliency_groups(knobs.saliency.queries, knobs.saliency.seed),
             images,
+            data.decision,
             knobs.saliency,
         ),
         "relearn": lambda: relearn_curve(

@@ -26,11 +26,9 @@ from torch import Tensor, nn
 from unmirage.checks import is_int
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
-from unmirage.methods.base import model_inputs
+from unmirage.methods.losses import model_inputs
 from unmirage.models.chat import render_prompt, render_response
 from unmirage.models.encode import ImageSource, encode_prompts
-from unmirage.world.entities import class_by_name
-from unmirage.world.responses import REFUSALS, knowledge_answer
 
 NEUTRAL = "Okay"
 """Replaces the first word in the occlusion test: a word no world query (train or test)
@@ -98,28 +96,48 @@ def first_token(processor: Any, sample: Sample, response: str) -> int:
     return int(processor.tokenizer(text, add_special_tokens=False).input_ids[0])
 
 
-def compliant_answer(sample: Sample) -> str:
-    """The world's answer to a knowledge query (hazard or benign), from its meta."""
-    name, intent = sample.meta.get("object"), sample.meta.get("intent")
-    if not name or not intent:
-        raise InputError("needs meta.object and meta.intent", record=sample.id, field="meta")
-    return knowledge_answer(class_by_name(str(name)), str(intent))
+@dataclass(frozen=True)
+class DecisionTexts:
+    """What the two sides of the decision open with: the refusal texts of the safety data,
+    and the answer the training data gives to each (object, kind of fact)."""
+
+    refusals: tuple[str, ...]
+    answers: dict[tuple[str, str], str]
+
+    @classmethod
+    def from_data(cls, refused: Sequence[Sample], answered: Sequence[Sample]) -> DecisionTexts:
+        """Refusals: the responses of `refused`; answers: the first response of `answered`
+        per (meta.object, meta.intent)."""
+        refusals = tuple(sorted({s.response for s in refused if s.response}))
+        answers: dict[tuple[str, str], str] = {}
+        for s in answered:
+            key = (s.meta.get("object"), s.meta.get("intent"))
+            if s.response and key[0] and key[1]:
+                answers.setdefault((str(key[0]), str(key[1])), s.response)
+        if not refusals:
+            raise InputError("no refusal among the safety data's responses", field="response")
+        return cls(refusals, answers)
+
+    def answer(self, sample: Sample) -> str | None:
+        return self.answers.get((str(sample.meta.get("object")), str(sample.meta.get("intent"))))
 
 
 def decision_tokens(
-    processor: Any, samples: Sequence[Sample]
+    processor: Any, samples: Sequence[Sample], texts: DecisionTexts
 ) -> tuple[list[int], Tensor, list[Sample]]:
-    """(the refusal templates' distinct first tokens, the compliant first token of each
-    sample kept, the samples kept).
+    """(the refusals' distinct first tokens, the compliant first token of each sample kept,
+    the samples kept).
 
-    A small tokenizer may open a refusal and an answer with the same token (" " before
-    "Sorry" and before "Steps"); the first token then says nothing about the decision, so
-    such samples are left out (and counted by the caller)."""
-    refusal = sorted({first_token(processor, samples[0], r) for r in REFUSALS})
+    A sample is kept if the training data answers its (object, kind) and that answer opens
+    with a token no refusal opens with: a small tokenizer may open both with " " (before
+    "Sorry" and before "Steps"), and the first token then says nothing about the decision.
+    The caller counts what was left out."""
+    refusal = sorted({first_token(processor, samples[0], r) for r in texts.refusals})
     kept, compliant = [], []
     for s in samples:
-        token = first_token(processor, s, compliant_answer(s))
-        if token not in refusal:
+        answer = texts.answer(s)
+        token = first_token(processor, s, answer) if answer else None
+        if token is not None and token not in refusal:
             kept.append(s)
             compliant.append(token)
     return refusal, torch.tensor(compliant, dtype=torch.long), kept
@@ -297,11 +315,12 @@ def task_saliency(
     processor: Any,
     samples: Sequence[Sample],
     images: ImageSource,
+    texts: DecisionTexts,
     knobs: SaliencyKnobs,
 ) -> dict[str, Any]:
     """Occlusion and gradient x input summaries for one group of queries."""
     given = len(samples)
-    refusal, compliant, samples = decision_tokens(processor, samples)
+    refusal, compliant, samples = decision_tokens(processor, samples, texts)
     head = {
         "n": len(samples),
         "excluded": given - len(samples),
@@ -345,11 +364,14 @@ def run_saliency(
     processor: Any,
     groups: dict[str, Sequence[Sample]],
     images: ImageSource,
+    texts: DecisionTexts,
     knobs: SaliencyKnobs,
 ) -> dict[str, Any]:
     """Per group of test queries (e.g. "unsafe", "benign"): `task_saliency`."""
     knobs.validate()
-    return {name: task_saliency(model, processor, s, images, knobs) for name, s in groups.items()}
+    return {
+        name: task_saliency(model, processor, s, images, texts, knobs) for name, s in groups.items()
+    }
 
 
 def saliency_figure(examples: dict[str, list[dict[str, Any]]]) -> bytes:
