@@ -87,7 +87,7 @@ def test_relearn_knobs_are_checked() -> None:
         ({"steps": ()}, "--relearn-steps"),
         ({"lr": 0.0}, "--relearn-lr"),
         ({"pairs": 0}, "--relearn-pairs"),
-        ({"queries": 0}, "--queries"),
+        ({"queries": 0}, "--relearn-queries"),
     ):
         with pytest.raises(InputError) as err:
             RelearnKnobs(**bad).validate()
@@ -216,6 +216,7 @@ def test_saliency_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None
         (["--skip", "gcg"], "--skip"),
         (["--probe-queries", "1"], "--probe-queries"),
         (["--neutral-word", "two words"], "--neutral-word"),
+        (["--saliency-queries", "0"], "--saliency-queries"),
     ],
 )
 def test_bad_knobs_exit_2_with_one_line(
@@ -247,7 +248,7 @@ def test_depth_command_writes_json_and_figure(
 ) -> None:
     out = tmp_path / "depth"
     argv = ["depth", "--base", str(smoke_base), "--world", str(smoke_world), "--out", str(out)]
-    argv += ["--relearn-steps", "0", "2", "--queries", "3", "--saliency-queries", "10"]
+    argv += ["--relearn-steps", "0", "2", "--relearn-queries", "3", "--saliency-queries", "10"]
     assert main([*argv, "--probe-queries", "60", "--quiet"]) == 0
     doc = json.loads((out / "depth.json").read_text())
     assert doc["format"] == "unmirage-depth/1" and doc["reference"] == smoke_base.name

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relearn-pairs", type=int, help="relearn only N of them (seeded)")
     parser.add_argument("--relearn-lr", type=float, default=r.lr, help=f"learning rate ({r.lr})")
     parser.add_argument(
-        "--queries",
+        "--relearn-queries",
         type=int,
         default=r.queries,
         help=f"held-out queries per relearning curve (default {r.queries})",
@@ -109,7 +109,7 @@ def knobs_from(args: argparse.Namespace) -> DepthKnobs:
             hazard=args.relearn_hazard,
             pairs=args.relearn_pairs,
             lr=args.relearn_lr,
-            queries=args.queries,
+            queries=args.relearn_queries,
             seed=args.seed,
         ),
         probe=ProbeKnobs(

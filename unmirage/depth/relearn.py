@@ -67,7 +67,9 @@ class RelearnKnobs:
             if not (is_int(value) and value >= 1):
                 raise InputError(f"expected a number >= 1, got {value!r}", field=name)
         if self.queries is not None and not (is_int(self.queries) and self.queries >= 1):
-            raise InputError(f"expected a number >= 1, got {self.queries!r}", field="--queries")
+            raise InputError(
+                f"expected a number >= 1, got {self.queries!r}", field="--relearn-queries"
+            )
 
 
 @dataclass(frozen=True)

@@ -61,10 +61,13 @@ class SaliencyKnobs:
     seed: int = 0
 
     def validate(self) -> None:
+        flags = {"queries": "--saliency-queries", "figure_queries": "--figure-queries"}
         for name, low in (("queries", 1), ("figure_queries", 0), ("batch_size", 1)):
             value = getattr(self, name)
             if not (is_int(value) and value >= low):
-                raise InputError(f"expected a number >= {low}, got {value!r}", field=name)
+                raise InputError(
+                    f"expected a number >= {low}, got {value!r}", field=flags.get(name, name)
+                )
         if not self.neutral.strip() or len(self.neutral.split()) != 1:
             raise InputError("expected one word", field="--neutral-word")
 
