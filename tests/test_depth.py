@@ -21,6 +21,7 @@ from unmirage.depth.probe import (
 from unmirage.depth.relearn import RelearnKnobs, relearn_curve, relearn_split
 from unmirage.depth.run import read_world
 from unmirage.depth.saliency import (
+    DecisionTexts,
     SaliencyKnobs,
     drop_first_word,
     first_word_share,
@@ -202,6 +203,20 @@ def test_saliency_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None
         )
     png = saliency_figure({"base": out["unsafe"]["examples"]})
     assert png.startswith(b"\x89PNG")
+
+
+def test_saliency_leaves_out_queries_it_cannot_read_at_the_first_token(
+    smoke_world: Path, smoke_base: Path
+) -> None:
+    model, processor = load_vlm(smoke_base)
+    data = read_world(smoke_world)
+    unsafe = [s for s in data.test if s.meta.get("task") == "unsafe"][:3]
+    no_answers = DecisionTexts(refusals=data.decision.refusals, answers={})
+    out = run_saliency(
+        model, processor, {"unsafe": unsafe}, ImageRoot(smoke_world), no_answers, SaliencyKnobs()
+    )["unsafe"]
+    assert out["n"] == 0 and out["excluded"] == 3
+    assert out["first_word_share"] is None and out["examples"] == []
 
 
 # the command
