@@ -268,6 +268,6 @@ def test_depth_command_writes_json_and_figure(
     doc = json.loads((out / "depth.json").read_text())
     assert doc["format"] == "unmirage-depth/1" and doc["reference"] == smoke_base.name
     m = doc["models"][smoke_base.name]
-    assert set(m) == {"model", "seconds", "relearn", "probe", "saliency"}
+    assert set(m) == {"model", "seconds", "cpu_seconds", "relearn", "probe", "saliency"}
     assert m["relearn"]["steps"] == [0, 2] and set(m["saliency"]) == {"unsafe", "benign"}
     assert (out / "saliency.png").read_bytes().startswith(b"\x89PNG")
