@@ -23,6 +23,7 @@ COMMANDS = (
     "attack",
     "gcg",
     "eval",
+    "depth",
     "reproduce",
 )
 

@@ -1,1 +1,2 @@
-"""Is the safety real? Attacks and probes that look below a model's first refusal."""
+"""Is the safety real? Attacks and probes that look below a model's first refusal: GCG,
+prefill, relearning, a knowledge probe and trigger saliency."""
