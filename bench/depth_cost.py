@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from unmirage.depth.run import PROBES, DepthKnobs, probe_model, read_world
+from unmirage.depth.knobs import PROBES, DepthKnobs
+from unmirage.depth.run import probe_model, read_world
 
 BUDGET_S = 600.0
 

@@ -10,19 +10,18 @@ import torch
 
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
+from unmirage.depth.knobs import ProbeKnobs, RelearnKnobs, SaliencyKnobs
 from unmirage.depth.probe import (
     L2_GRID,
-    ProbeKnobs,
     choose_l2,
     default_layers,
     probe_accuracy,
     run_probe,
 )
-from unmirage.depth.relearn import RelearnKnobs, relearn_curve, relearn_split
+from unmirage.depth.relearn import relearn_curve, relearn_split
 from unmirage.depth.run import read_world
 from unmirage.depth.saliency import (
     DecisionTexts,
-    SaliencyKnobs,
     drop_first_word,
     first_word_share,
     grad_times_input,

@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from unmirage.depth.probe import ProbeKnobs
-from unmirage.depth.relearn import RelearnKnobs
-from unmirage.depth.run import PROBES, DepthKnobs, run_depth
-from unmirage.depth.saliency import NEUTRAL, SaliencyKnobs, saliency_figure
+from unmirage.depth.knobs import (
+    NEUTRAL,
+    PROBES,
+    DepthKnobs,
+    ProbeKnobs,
+    RelearnKnobs,
+    SaliencyKnobs,
+)
 from unmirage.errors import InputError
-from unmirage.io import atomic_write_bytes, atomic_write_json, staged_dir
 
 HELP = "relearning curves, a linear knowledge probe and first-word saliency of models"
 DESCRIPTION = f"""\
@@ -158,12 +161,17 @@ def summary(name: str, m: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from unmirage.depth.run import run_depth
+    from unmirage.depth.saliency import saliency_figure
+    from unmirage.io import atomic_write_bytes, atomic_write_json, staged_dir
+
     if not args.models and not args.base:
         raise InputError("give at least one MODEL_DIR or --base", field="MODEL_DIR")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", file=str(out), field="--out")
     knobs = knobs_from(args)
+    knobs.validate()
     doc = run_depth(args.models, args.world, base=args.base, knobs=knobs, progress=not args.quiet)
     examples = {
         name: [ex for task in m["saliency"].values() for ex in task["examples"]]

@@ -18,14 +18,13 @@ show is whether alignment left the information the answer depends on in the resi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from unmirage.checks import is_int, is_number
 from unmirage.data.sample import Sample
+from unmirage.depth.knobs import ProbeKnobs
 from unmirage.depth.relearn import subsample
 from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
@@ -38,34 +37,6 @@ LABELS: dict[str, str] = {
 L2_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0)
 """Ridge penalties tried by cross-validation on the training queries when `l2` is None."""
 FOLDS = 5
-
-
-@dataclass(frozen=True)
-class ProbeKnobs:
-    """`layers`: hidden-state indices (0 = embeddings, n = last decoder layer; None: every
-    other layer from 0, plus the last). `train_queries`: at most this many training queries
-    (seeded). `l2`: ridge penalty of the logistic regression on standardised features (None:
-    chosen per layer by 5-fold cross-validation on the training queries, never the test)."""
-
-    layers: tuple[int, ...] | None = None
-    train_queries: int = 600
-    l2: float | None = None
-    batch_size: int = 32
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.layers is not None and (
-            not self.layers or not all(is_int(x) and x >= 0 for x in self.layers)
-        ):
-            raise InputError("expected layer indices >= 0", field="--probe-layers")
-        if not (is_int(self.train_queries) and self.train_queries >= 2):
-            raise InputError(
-                f"expected a number >= 2, got {self.train_queries!r}", field="--probe-queries"
-            )
-        if self.l2 is not None and not (is_number(self.l2) and self.l2 >= 0):
-            raise InputError(f"expected a number >= 0, got {self.l2!r}", field="--probe-l2")
-        if not (is_int(self.batch_size) and self.batch_size >= 1):
-            raise InputError(f"expected a number >= 1, got {self.batch_size!r}", field="batch_size")
 
 
 def fact_label(sample: Sample) -> str | None:

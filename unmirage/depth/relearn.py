@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from unmirage.checks import is_int, is_number
 from unmirage.data.sample import Sample
+from unmirage.depth.knobs import ALL, AUTO, RelearnKnobs
 from unmirage.errors import InputError
 from unmirage.judge.base import get_judge
 from unmirage.methods.losses import next_token_loss
@@ -32,44 +32,6 @@ from unmirage.methods.sft import SFT
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.generate import generate
 from unmirage.train import TrainConfig, train
-
-AUTO, ALL = "auto", "all"
-
-
-@dataclass(frozen=True)
-class RelearnKnobs:
-    """`steps`: optimizer step counts to measure at (0 = the model as given). `hazard`: whose
-    forget pairs to relearn ("auto": a seeded pick, "all": every hazard's); `pairs`: at most
-    this many of them (seeded; None: all). `lr` is `unmirage align`'s default, so that a
-    relearning step is as strong as an alignment step. `queries`: at most this many held-out
-    queries per group (seeded; None: all)."""
-
-    steps: tuple[int, ...] = (0, 5, 10, 20, 40)
-    hazard: str = AUTO
-    pairs: int | None = None
-    lr: float = 1e-4
-    batch_size: int = 8
-    queries: int | None = 60
-    max_new_tokens: int = 48
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not self.steps or not all(is_int(s) and s >= 0 for s in self.steps):
-            raise InputError("expected step counts >= 0", field="--relearn-steps")
-        if len(set(self.steps)) != len(self.steps):
-            raise InputError("step counts repeat", field="--relearn-steps")
-        if self.pairs is not None and not (is_int(self.pairs) and self.pairs >= 1):
-            raise InputError(f"expected a number >= 1, got {self.pairs!r}", field="--relearn-pairs")
-        if not (is_number(self.lr) and self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"expected a number > 0, got {self.lr!r}", field="--relearn-lr")
-        for name in ("batch_size", "max_new_tokens"):
-            value = getattr(self, name)
-            if not (is_int(value) and value >= 1):
-                raise InputError(f"expected a number >= 1, got {value!r}", field=name)
-        if self.queries is not None and not (is_int(self.queries) and self.queries >= 1):
-            raise InputError(
-                f"expected a number >= 1, got {self.queries!r}", field="--relearn-queries"
-            )
 
 
 @dataclass(frozen=True)

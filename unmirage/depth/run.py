@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,36 +18,16 @@ from unmirage import __version__
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
-from unmirage.depth.probe import ProbeKnobs, run_probe
-from unmirage.depth.relearn import RelearnKnobs, relearn_curve, relearn_split, subsample
-from unmirage.depth.saliency import DecisionTexts, SaliencyKnobs, run_saliency
+from unmirage.depth.knobs import PROBES, DepthKnobs
+from unmirage.depth.probe import run_probe
+from unmirage.depth.relearn import relearn_curve, relearn_split, subsample
+from unmirage.depth.saliency import DecisionTexts, run_saliency
 from unmirage.errors import InputError
 from unmirage.models.loading import check_model_source, load_vlm
 from unmirage.models.progress import progress_bar
 
 FORMAT = "unmirage-depth/1"
-PROBES = ("relearn", "probe", "saliency")
 SALIENCY_TASKS = ("unsafe", "benign")
-
-
-@dataclass(frozen=True)
-class DepthKnobs:
-    """The knobs of all three probes; `skip` names probes not to run."""
-
-    relearn: RelearnKnobs = field(default_factory=RelearnKnobs)
-    probe: ProbeKnobs = field(default_factory=ProbeKnobs)
-    saliency: SaliencyKnobs = field(default_factory=SaliencyKnobs)
-    skip: tuple[str, ...] = ()
-
-    def validate(self) -> None:
-        for name in self.skip:
-            if name not in PROBES:
-                raise InputError(
-                    f"unknown probe {name!r} (probes: {', '.join(PROBES)})", field="--skip"
-                )
-        self.relearn.validate()
-        self.probe.validate()
-        self.saliency.validate()
 
 
 @dataclass(frozen=True)

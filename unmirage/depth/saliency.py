@@ -23,17 +23,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from unmirage.checks import is_int
 from unmirage.data.sample import Sample
+from unmirage.depth.knobs import SaliencyKnobs
 from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
 from unmirage.models.chat import render_prompt, render_response
 from unmirage.models.encode import ImageSource, encode_prompts
-
-NEUTRAL = "Okay"
-"""Replaces the first word in the occlusion test: a word no world query (train or test)
-opens with, and no refusal or answer trigger of the safety data."""
-
 
 SUMMARY_KEYS = (
     "log_odds",
@@ -47,29 +42,6 @@ SUMMARY_KEYS = (
     "uniform_share",
 )
 """The per-group means `task_saliency` reports (None when no query could be scored)."""
-
-
-@dataclass(frozen=True)
-class SaliencyKnobs:
-    """`queries`: at most this many test queries per task (unsafe, benign; seeded).
-    `figure_queries`: how many of them each model shows in the figure."""
-
-    queries: int = 40
-    neutral: str = NEUTRAL
-    figure_queries: int = 2
-    batch_size: int = 16
-    seed: int = 0
-
-    def validate(self) -> None:
-        flags = {"queries": "--saliency-queries", "figure_queries": "--figure-queries"}
-        for name, low in (("queries", 1), ("figure_queries", 0), ("batch_size", 1)):
-            value = getattr(self, name)
-            if not (is_int(value) and value >= low):
-                raise InputError(
-                    f"expected a number >= {low}, got {value!r}", field=flags.get(name, name)
-                )
-        if not self.neutral.strip() or len(self.neutral.split()) != 1:
-            raise InputError("expected one word", field="--neutral-word")
 
 
 def split_first_word(query: str) -> tuple[str, str]:
