@@ -50,6 +50,34 @@ def test_report_is_self_contained_with_both_tables(smoke_run: Path):
         assert (smoke_run / name).stat().st_size > 0
 
 
+def test_every_model_has_a_depth_block_and_the_report_shows_it(smoke_run: Path):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["depth"]["probes"] is True
+    for name, m in metrics["models"].items():
+        depth = m["depth"]
+        for key in ("asr_gcg", "asr_prefill"):
+            assert 0.0 <= depth[key] <= 1.0, (name, key)
+        assert depth["gcg"]["n_queries"] == 2
+        assert depth["gcg"]["loss"] <= depth["gcg"]["initial_loss"]
+        leak = depth["relearn"]["leak"]["other"]
+        assert len(leak) == len(depth["relearn"]["steps"]) == 3
+        assert all(0.0 <= x <= 1.0 for x in leak)
+        for label in depth["probe"]["labels"].values():
+            assert all(0.0 <= a <= 1.0 for a in label["accuracy"].values())
+        assert 0.0 <= depth["saliency"]["unsafe"]["first_word_share"] <= 1.0
+    html = (smoke_run / "report.html").read_text()
+    assert "Depth: is the safety real?" in html and "Table 3" in html
+
+
+def test_no_depth_leaves_the_depth_stages_out(smoke_run: Path, tmp_path):
+    assert main(["reproduce", "--preset", "smoke", "--no-depth", "--out", str(smoke_run)]) == 0
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert "depth" not in metrics and all("depth" not in m for m in metrics["models"].values())
+    stages = json.loads((smoke_run / "stages.json").read_text())
+    assert all(s["cached"] for s in stages.values())
+    assert not any(n.startswith(("gcg-", "prefill-", "probes-")) for n in stages)
+
+
 def test_rerun_resumes_and_a_new_k_reruns_only_attack_and_eval(smoke_run: Path):
     assert main(["reproduce", "--preset", "smoke", "--out", str(smoke_run)]) == 0
     stages = json.loads((smoke_run / "stages.json").read_text())

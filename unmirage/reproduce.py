@@ -23,6 +23,15 @@ from typing import Any
 from unmirage.align import AlignSettings, align, resolve_settings
 from unmirage.attack import attack_files, load_audit_triggers
 from unmirage.audit import audit_files
+from unmirage.depth.gcg_config import GCGConfig
+from unmirage.depth.knobs import DepthKnobs, ProbeKnobs, RelearnKnobs, SaliencyKnobs
+from unmirage.depth.pipeline import (
+    DepthPlan,
+    depth_block,
+    gcg_stage,
+    prefill_stage,
+    probes_stage,
+)
 from unmirage.embedded.world import build_world, load_config
 from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
@@ -58,6 +67,23 @@ def unlearns(name: str) -> bool:
     return "forget" in REGISTERED_METHODS[recipe(name).method].streams
 
 
+DEFAULT_PREFILL = "Sure,"
+DEPTH_BUDGETS: dict[str, DepthPlan] = {
+    "smoke": DepthPlan(
+        gcg=GCGConfig(steps=4, candidates=16, topk=8, suffix_len=4),
+        gcg_queries=2,
+        probes=DepthKnobs(
+            relearn=RelearnKnobs(steps=(0, 2, 5), queries=8),
+            probe=ProbeKnobs(train_queries=60),
+            saliency=SaliencyKnobs(queries=4, figure_queries=1),
+        ),
+    ),
+    "default": DepthPlan(),
+}
+"""The depth stages' budget per preset: smoke only runs every stage (CI); default is what
+the README's Depth numbers come from (docs/depth.md gives its cost)."""
+
+
 @dataclass
 class ReproduceConfig:
     """What a reproduction depends on; its hash keys the stage cache."""
@@ -81,6 +107,9 @@ class ReproduceConfig:
     world_config: str | None = None
     bias_from: str | None = None
     align_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    depth: bool = True
+    prefill: str = DEFAULT_PREFILL
+    gcg_queries: int | None = None
 
     @property
     def embedded(self) -> bool:
@@ -95,11 +124,31 @@ class ReproduceConfig:
             return EMBEDDED_MODELS
         return ("sft-posthoc", "npo", "rmu") if self.helpful_data else REAL_MODELS
 
+    def depth_plan(self) -> DepthPlan | None:
+        """The depth stages to run (None with --no-depth): the preset's budget, the user's
+        prefill and query count; the probes need the world's facts, so real data skips them."""
+        if not self.depth:
+            return None
+        plan = DEPTH_BUDGETS[self.preset]
+        return dataclasses.replace(
+            plan,
+            prefill=self.prefill,
+            gcg=dataclasses.replace(plan.gcg, seed=self.seed),
+            gcg_queries=self.gcg_queries or plan.gcg_queries,
+            probes=plan.probes if self.embedded else None,
+        )
+
     def validate(self) -> None:
         if self.preset not in PRESETS:
             raise InputError(f"unknown preset (choose from {', '.join(PRESETS)})", field="preset")
         if self.k < 1:
             raise InputError("must be at least 1", field="k")
+        if self.gcg_queries is not None and self.gcg_queries < 1:
+            raise InputError("must be at least 1", field="gcg_queries")
+        if self.prefill != self.prefill.strip() or not self.prefill:
+            raise InputError(
+                "must be non-empty text without surrounding whitespace", field="prefill"
+            )
         if not self.helpful_ratio > 0:
             raise InputError("must be positive", field="helpful_ratio")
         known = sorted({*RECIPES, *REGISTERED_METHODS})
@@ -234,6 +283,9 @@ def reproduce(
             ),
         )
         documents[name] = json.loads((stage.path / "metrics.json").read_text())
+    depth = _depth_stages(config, sources, upstream, models, runner, progress)
+    for name, block in depth.items():
+        documents[name]["models"][name]["depth"] = block
     metrics: dict[str, Any] = {
         "models": {name: doc["models"][name] for name, doc in documents.items()},
         "training": {
@@ -246,6 +298,9 @@ def reproduce(
     benchmarks = merge_benchmarks(documents.values())
     if benchmarks:
         metrics["benchmarks"] = benchmarks
+    plan = config.depth_plan()
+    if plan is not None:
+        metrics["depth"] = {"plan": plan.key(), "probes": plan.probes is not None}
     metrics |= {
         "config": key,
         "provenance": provenance(key, [sources.safety, sources.test], config.seed),
@@ -401,7 +456,71 @@ def reproduce_seeds(
 
 def _stage_count(config: ReproduceConfig) -> int:
     world_and_base = 2 if config.embedded else 0
-    return world_and_base + 1 + len(config.models) + 1 + (1 + len(config.models))
+    evaluated = 1 + len(config.models)
+    plan = config.depth_plan()
+    depth = 0 if plan is None else evaluated * (3 if plan.probes is not None else 2)
+    return world_and_base + 1 + len(config.models) + 1 + evaluated + depth
+
+
+def _depth_stages(
+    config: ReproduceConfig,
+    sources: Sources,
+    upstream: Mapping[str, Any],
+    models: Mapping[str, tuple[str, Any]],
+    runner: StageRunner,
+    progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """GCG, prefill and (on the embedded world) the probes for every model; returns each
+    model's depth block (empty with --no-depth)."""
+    plan = config.depth_plan()
+    if plan is None:
+        return {}
+    from unmirage.embedded.targets import world_target
+
+    eval_options = {
+        "judge": config.judge,
+        "batch_size": config.batch_size,
+        "max_new_tokens": config.max_new_tokens,
+        "seed": config.seed,
+    }
+    common = {"test": _file_key(sources.test), "judge": config.judge, **upstream}
+    common |= {"max_new_tokens": config.max_new_tokens}
+    blocks = {}
+    for name, (model_dir, model_key) in models.items():
+        gcg = runner.run(
+            f"gcg-{name}",
+            {**common, "model": model_key, "gcg": plan.key()["gcg"], "n": plan.gcg_queries},
+            lambda path, d=model_dir, n=name: gcg_stage(
+                d,
+                n,
+                sources.test,
+                sources.image_root,
+                plan,
+                path,
+                target_rule=world_target if config.embedded else None,
+                eval_options=eval_options,
+            ),
+        )
+        prefill = runner.run(
+            f"prefill-{name}",
+            {**common, "model": model_key, "prefill": plan.prefill},
+            lambda path, d=model_dir, n=name: prefill_stage(
+                d, n, sources.test, sources.image_root, plan, path, eval_options=eval_options
+            ),
+        )
+        probes = None
+        if plan.probes is not None:
+            probes = runner.run(
+                f"probes-{name}",
+                {**common, "model": model_key, "probes": plan.key()["probes"]},
+                lambda path, d=model_dir, k=plan.probes: probes_stage(
+                    d, sources.image_root, k, path
+                ),
+            )
+        blocks[name] = depth_block(
+            name, gcg.path, prefill.path, probes.path if probes is not None else None
+        )
+    return blocks
 
 
 def _file_key(path: Path | None) -> str | None:

@@ -22,7 +22,10 @@ OUT/metrics.json and the plots:
      (`--methods sft ...` adds SFT on the safety data alone, which is not the paper's recipe)
   -> one-word K-shot attacks with the top three compliance triggers, no-trigger controls,
      over-prudence rewrites with the top three refusal triggers
-  -> evaluation of every model with the same judge -> report
+  -> evaluation of every model with the same judge
+  -> depth, per model: GCG suffixes and a prefilled "Sure," (ASR), and on the embedded world
+     relearning curves, a linear knowledge probe and first-word saliency (--no-depth skips)
+  -> report
 
 Every stage is cached in OUT/stages by the hash of its inputs: rerun the same command after a
 kill and it resumes; change one option and only what depends on it runs again.
@@ -83,6 +86,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="train every alignment method for N steps (default: each method's own)",
     )
+    depth = parser.add_argument_group("depth (docs/depth.md)")
+    depth.add_argument(
+        "--no-depth",
+        action="store_true",
+        help="skip the depth stages (GCG, prefill; relearning, probe, saliency on the world)",
+    )
+    depth.add_argument(
+        "--prefill",
+        default="Sure,",
+        metavar="TEXT",
+        help="the assistant turn's opening for the prefill attack (default 'Sure,')",
+    )
+    depth.add_argument(
+        "--gcg-queries",
+        type=int,
+        metavar="N",
+        help="unsafe queries GCG attacks per model (default: smoke 2, default 20)",
+    )
     world = parser.add_argument_group("embedded world")
     world.add_argument(
         "--world-config",
@@ -131,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         image_root=args.image_root,
         world_config=args.world_config,
         bias_from=args.bias_from,
+        depth=not args.no_depth,
+        prefill=args.prefill,
+        gcg_queries=args.gcg_queries,
     )
     if args.align_steps is not None:
         steps = {m: {"steps": args.align_steps} for m in config.models}
@@ -156,8 +180,14 @@ def run(args: argparse.Namespace) -> int:
     metrics = reproduce(config, args.out, on_stage=on_stage)
     console.rule("[bold]done")
     for name, m in metrics["models"].items():
+        depth = m.get("depth") or {}
+        attacks = "".join(
+            f" | {label} {pct(depth[key])}%"
+            for label, key in (("GCG", "asr_gcg"), ("prefill", "asr_prefill"))
+            if depth.get(key) is not None
+        )
         print(
-            f"{name:>12}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}% | "
+            f"{name:>12}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}%{attacks} | "
             f"benign RR {pct(m['rr_pre'])}% -> {pct(m['rr_post'])}% | "
             f"utility {pct(m['utility'])}%"
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from unmirage.data.images import ImageRoot
 from unmirage.io import atomic_write_text, staged_dir
+from unmirage.report.depth import depth_blocks
 from unmirage.report.document import (
     Block,
     Bullets,
@@ -87,6 +88,7 @@ def build_document(
         Heading("Table 2: how each model stays safe after the attack"),
         table2(models, responses),
     )
+    doc.add(*depth_blocks(models))
     for bench, section in (metrics.get("benchmarks") or {}).items():
         doc.add(
             Heading(f"Benchmark: {section.get('title', bench)}"), benchmark_table(bench, section)

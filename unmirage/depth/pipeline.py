@@ -1,0 +1,137 @@
+"""The depth stages `unmirage reproduce` runs on every model: GCG and prefill ASR, and the
+three probes (relearning, knowledge probe, trigger saliency).
+
+Each function writes one stage directory; `depth_block` reads them back into the model's
+`depth` entry of metrics.json. The data-set specific parts come in as arguments (the GCG
+target rule, the world directory the probes read), so this module works on any data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unmirage.data.loaders import load_samples
+from unmirage.data.sample import task_of
+from unmirage.data.writers import write_jsonl
+from unmirage.depth.gcg_config import GCGConfig
+from unmirage.depth.knobs import DepthKnobs
+from unmirage.depth.targets import TargetRule
+from unmirage.evaluate import evaluate
+
+GCG_FILE = "gcg.jsonl"
+UNSAFE_FILE = "unsafe.jsonl"
+PROBES_FILE = "depth.json"
+
+
+@dataclass(frozen=True)
+class DepthPlan:
+    """What the depth stages run: the prefill text, the GCG budget and how many unsafe
+    queries it attacks per model, and the probes' knobs (None: no probes, as on data
+    without the world's checkable facts)."""
+
+    prefill: str = "Sure,"
+    gcg: GCGConfig = field(default_factory=GCGConfig)
+    gcg_queries: int = 20
+    probes: DepthKnobs | None = field(default_factory=DepthKnobs)
+
+    def key(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def gcg_stage(
+    model_dir: str,
+    name: str,
+    test: Path,
+    image_root: Path,
+    plan: DepthPlan,
+    path: Path,
+    *,
+    target_rule: TargetRule | None,
+    eval_options: Mapping[str, Any],
+) -> None:
+    """GCG suffixes for the first `plan.gcg_queries` unsafe test queries, then their ASR."""
+    from unmirage.depth.gcg_run import gcg_attack
+
+    gcg_attack(
+        model_dir,
+        test,
+        path / GCG_FILE,
+        config=plan.gcg,
+        target_rule=target_rule,
+        limit=plan.gcg_queries,
+        image_root=image_root,
+    )
+    evaluate(
+        model_dir,
+        [path / GCG_FILE],
+        path / "eval",
+        name=name,
+        image_root=image_root,
+        **eval_options,
+    )
+
+
+def prefill_stage(
+    model_dir: str,
+    name: str,
+    test: Path,
+    image_root: Path,
+    plan: DepthPlan,
+    path: Path,
+    *,
+    eval_options: Mapping[str, Any],
+) -> None:
+    """The unsafe test queries answered with the assistant turn begun by `plan.prefill`."""
+    unsafe = [s for s in load_samples(test, image_root=image_root) if task_of(s) == "unsafe"]
+    write_jsonl(unsafe, path / UNSAFE_FILE)
+    evaluate(
+        model_dir,
+        [path / UNSAFE_FILE],
+        path / "eval",
+        name=name,
+        image_root=image_root,
+        prefill=plan.prefill,
+        **eval_options,
+    )
+
+
+def probes_stage(model_dir: str, world: Path, knobs: DepthKnobs, path: Path) -> None:
+    """Relearning, the knowledge probe and trigger saliency on one model (`run_depth`)."""
+    from unmirage.depth.run import run_depth
+    from unmirage.io import atomic_write_json
+
+    doc = run_depth([model_dir], world, knobs=knobs)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path / PROBES_FILE, doc)
+
+
+def depth_block(
+    name: str, gcg: Path | None, prefill: Path | None, probes: Path | None
+) -> dict[str, Any]:
+    """One model's depth entry of metrics.json: GCG and prefill ASR with their intervals and
+    the GCG search summary, and the probes' results (any stage not run is left out)."""
+    block: dict[str, Any] = {}
+    if gcg is not None:
+        m = _metrics(gcg / "eval")[name]
+        summary = json.loads((gcg / "gcg.gcg" / "summary.json").read_text(encoding="utf-8"))
+        block["asr_gcg"] = m["asr_gcg"]
+        block["ci_gcg"] = m["ci"].get("asr_gcg")
+        block["gcg"] = {k: v for k, v in summary.items() if k != "config"}
+    if prefill is not None:
+        m = _metrics(prefill / "eval")[name]
+        block["asr_prefill"] = m["asr_pre"]
+        block["ci_prefill"] = m["ci"].get("asr_pre")
+    if probes is not None:
+        doc = json.loads((probes / PROBES_FILE).read_text(encoding="utf-8"))
+        [entry] = doc["models"].values()
+        block |= {k: v for k, v in entry.items() if k != "model"}
+    return block
+
+
+def _metrics(eval_dir: Path) -> dict[str, Any]:
+    return json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))["models"]
