@@ -13,8 +13,11 @@ from collections.abc import Sequence
 
 from unmirage import __version__
 from unmirage.errors import InputError
+from unmirage.threads import apply_threads, positive_int
 
 COMMANDS = ("audit", "world", "base", "forget-set", "align", "attack", "eval", "reproduce")
+THREADED = ("base", "forget-set", "align", "eval", "reproduce")
+"""Commands that run a model, and so take --threads."""
 
 EPILOG = """\
 typical path:
@@ -47,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        if name in THREADED:
+            p.add_argument(
+                "--threads",
+                type=positive_int,
+                help="torch threads (default: OMP_NUM_THREADS, else this process's share of "
+                "the CPUs it may use)",
+            )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -58,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in THREADED:
+        apply_threads(args.threads)
     try:
         return int(args._run(args) or 0)
     except InputError as err:
