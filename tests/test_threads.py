@@ -37,20 +37,26 @@ def test_oversubscribed_only_above_the_cpu_count() -> None:
     assert oversubscribed(2.1, 2)
 
 
-@pytest.mark.parametrize("load, warned", [(5.0, True), (0.5, False)])
-def test_apply_threads_sets_torch_and_warns_when_busy(
+@pytest.mark.parametrize(("load", "warned"), [(5.0, True), (0.5, False)])
+def test_apply_threads_sets_torch_and_warns_once_when_busy(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], load: float, warned: bool
 ) -> None:
     monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, 0.0, 0.0))
     before = torch.get_num_threads()
     try:
-        assert threads.apply_threads(1) == 1
+        assert threads.apply_threads(1, warn=True) == 1
         assert torch.get_num_threads() == 1
+        assert capsys.readouterr().err == ""  # not before the work starts
+        threads.warn_if_busy()
+        assert ("load average 5.0 exceeds the 2 CPUs" in capsys.readouterr().err) is warned
+        threads.warn_if_busy()
+        assert capsys.readouterr().err == ""  # once per process
+        threads.apply_threads(1)
+        threads.warn_if_busy()
+        assert capsys.readouterr().err == ""  # library use: never armed
     finally:
         torch.set_num_threads(before)
-    err = capsys.readouterr().err
-    assert ("exceeds the 2 CPUs" in err) is warned
 
 
 def test_threads_option_on_model_commands_only() -> None:

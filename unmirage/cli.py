@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command in THREADED:
-        apply_threads(args.threads)
+        apply_threads(args.threads, warn=True)
     try:
         return int(args._run(args) or 0)
     except InputError as err:

@@ -47,23 +47,38 @@ def oversubscribed(load: float, cpus: int) -> bool:
     return load > cpus
 
 
-def apply_threads(requested: int | None = None, *, warn: bool = True) -> int:
-    """Set torch's intra-op threads (see `choose_threads`); warn on stderr if the load average
-    exceeds the CPUs available. Returns the thread count."""
+_pending = {"warn": False}
+
+
+def apply_threads(requested: int | None = None, *, warn: bool = False) -> int:
+    """Set torch's intra-op threads (see `choose_threads`) and return the count.
+
+    warn: arm `warn_if_busy`, so the first training or generation of this process says so on
+    stderr if the machine is oversubscribed (not before: bad input gets one line only).
+    """
     import torch
 
-    cpus = available_cpus()
-    threads = choose_threads(requested, cpus, os.environ)
+    threads = choose_threads(requested, available_cpus(), os.environ)
     torch.set_num_threads(threads)
-    load = os.getloadavg()[0]
-    if warn and oversubscribed(load, cpus):
+    _pending["warn"] = warn
+    return threads
+
+
+def warn_if_busy() -> None:
+    """Once, if armed: one stderr line when the load average exceeds the CPUs available."""
+    if not _pending["warn"]:
+        return
+    _pending["warn"] = False
+    import torch
+
+    cpus, load, threads = available_cpus(), os.getloadavg()[0], torch.get_num_threads()
+    if oversubscribed(load, cpus):
         print(
             f"unmirage: warning: load average {load:.1f} exceeds the {cpus} CPUs available; "
             f"running with {threads} torch thread{'s' * (threads != 1)}, expect it to be slow "
             "(--threads 1 suffers least on busy cores)",
             file=sys.stderr,
         )
-    return threads
 
 
 def positive_int(text: str) -> int:
