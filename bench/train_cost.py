@@ -6,9 +6,10 @@ the last layer), trains on the default world's base model with the same batch sh
 `--batch-size` rows, all padded to one width. SFT trains one batch per step, the unlearning
 methods one forget and one retain batch, so costs are per 1,000 tokens trained (a token is a
 sequence position processed, image tokens included). All variants run in one process, round
-robin, and each reports the median over `--repeats` of its mean step time. Peak memory
-(ru_maxrss) comes from a fresh subprocess per variant. Achieved FLOP/s of SFT (6 x matmul
-parameters x tokens / s) is set against a large float32 matmul on the same threads.
+robin with a no-grad forward and a 1024^2 float32 matmul, and each reports the median over
+`--repeats` of its mean step time. Peak memory (the kernel's peak-RSS mark, reset after
+loading) comes from a fresh subprocess per variant. Achieved FLOP/s of SFT (6 x matmul
+parameters x tokens / s) is set against the matmul's, on the same threads.
 
     python bench/train_cost.py --out /tmp/bench-cost --threads 1
     python bench/train_cost.py --out /tmp/bench-cost --threads 1 --quick
@@ -28,13 +29,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
+from timing import side_by_side
 from torch import Tensor, nn
 
 from unmirage.align import resolve_rmu_knobs
@@ -47,11 +49,13 @@ from unmirage.methods.npo import NPO, npo_loss
 from unmirage.methods.rmu import RMU, capture, rmu_distance
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.loading import load_vlm
-from unmirage.threads import apply_threads
+from unmirage.threads import apply_threads, warn_if_busy
 from unmirage.train import TrainConfig, make_optimizer, select_trainable
 
 NAIVE = {"naive-npo": "npo", "naive-rmu": "rmu"}
 """Baseline -> the method whose loss it computes the naive way."""
+MATMUL_N = 1024
+"""Side of the float32 matmul that sets the attainable FLOP/s (large enough for peak rate)."""
 STREAM_SPLIT = {"train": "safety_sft", "forget": "forget", "retain": "retain"}
 """World split that feeds each data stream."""
 
@@ -192,31 +196,20 @@ def matmul_params(model: nn.Module) -> int:
     )
 
 
-def matmul_flops(n: int, repeats: int) -> float:
-    """FLOP/s of an n x n float32 matmul (median of `repeats`), on torch's current threads."""
+def matmul(n: int) -> Callable[[], None]:
+    """An n x n float32 matmul: the machine's attainable FLOP/s on torch's threads."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
+    return lambda: a @ b
 
 
-def side_by_side(variants: Sequence[Variant], repeats: int, steps: int) -> dict[str, list[float]]:
-    """Seconds per step of each variant: `repeats` rounds, each running `steps` steps of
-    every variant in turn (order rotated each round), after one warm-up step each."""
-    for v in variants:
-        v.step()
-    seconds: dict[str, list[float]] = {v.name: [] for v in variants}
-    for r in range(repeats):
-        for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
-            start = time.perf_counter()
-            for _ in range(steps):
-                v.step()
-            seconds[v.name].append((time.perf_counter() - start) / steps)
-    return seconds
+def forward_only(model: nn.Module, batch: Batch) -> Callable[[], None]:
+    """One no-grad forward of the whole model: what a naive baseline adds per batch."""
+
+    @torch.no_grad()
+    def run() -> None:
+        model(**model_inputs(batch))
+
+    return run
 
 
 def build_base(out: Path, seed: int) -> tuple[Path, Path]:
@@ -291,6 +284,17 @@ def table(result: dict[str, Any]) -> str:
             f"{name:<11}{r['ms_per_1k_tokens']:>10.1f}{r['x_sft']:>7.2f}{naive:>9}"
             f"{r['setup_seconds']:>9.2f}{r['memory']['added_mb']:>6.0f}"
         )
+    rows.append(
+        f"a no-grad forward of one batch: {result['no_grad_forward']['ms_per_1k_tokens']:.1f} "
+        "ms/1k tok (what naive NPO adds per forget batch, naive RMU per retain batch); without "
+        "it at all the ratio to naive could go no lower than "
+        + ", ".join(
+            f"{n} {r['floor_x_naive']:.2f}"
+            for n, r in result["methods"].items()
+            if "floor_x_naive" in r
+        )
+    )
+    rows.append("+MB: peak RSS of a fresh process while training, over the loaded model")
     f = result["flops"]
     rows.append(
         f"SFT: {f['achieved_gflops']:.2f} GFLOP/s achieved (6 x {f['matmul_params']:,} params x "
@@ -306,8 +310,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--world", type=Path, help="world directory (default: built in --out)")
     parser.add_argument("--model", type=Path, help="base model (default: built in --out)")
     parser.add_argument("--batch-size", type=int, default=16, help="rows per batch (16, align's)")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=3, help="steps per variant per repeat")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=2, help="steps per variant per repeat")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="3 repeats of 1 step, batch 8")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
@@ -316,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.quick:
         args.repeats, args.steps, args.batch_size = 3, 1, 8
     apply_threads(args.threads, warn=not args.memory_of)
+    warn_if_busy()
     transformers.logging.disable_progress_bar()
     torch.manual_seed(0)
     if args.memory_of:
@@ -330,9 +335,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     batches = fixed_batches(setting, processor)
     names = [*sorted(METHODS, key=lambda n: (n != "sft", n)), *NAIVE]
     variants = [Variant(n, base, processor, setting, batches) for n in names]
-    seconds = side_by_side(variants, args.repeats, args.steps)
-    flops_n = 1024 if args.quick else 2048
-    peak = matmul_flops(flops_n, args.repeats)
+    runs: dict[str, Callable[[], None]] = {v.name: v.step for v in variants}
+    runs["forward"] = forward_only(copy.deepcopy(base).eval(), batches["retain"])
+    runs["matmul"] = matmul(MATMUL_N)
+    seconds = side_by_side(runs, args.repeats, calls=args.steps)
+    peak = 2 * MATMUL_N**3 / statistics.median(seconds["matmul"])
     per_k = {v.name: 1000 * statistics.median(seconds[v.name]) / v.tokens for v in variants}
     methods: dict[str, dict[str, Any]] = {}
     for v in variants:
@@ -346,7 +353,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         naive = next((k for k, m in NAIVE.items() if m == v.name), None)
         if naive:
             entry["x_naive"] = per_k[v.name] / per_k[naive]
+            # dropping the naive baseline's extra forward entirely could reach no lower
+            naive_step = statistics.median(seconds[naive])
+            entry["floor_x_naive"] = 1 - statistics.median(seconds["forward"]) / naive_step
         methods[v.name] = entry
+    forward_s = statistics.median(seconds["forward"])
+    result_forward = {"ms_per_1k_tokens": 1e6 * forward_s / batches["retain"]["input_ids"].numel()}
     n_params = matmul_params(base)
     tokens = int(batches["train"]["input_ids"].numel())
     achieved = 6 * n_params * tokens / statistics.median(seconds["sft"])
@@ -362,10 +374,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "steps_per_repeat": args.steps,
         "torch_threads": torch.get_num_threads(),
         "methods": methods,
+        "no_grad_forward": result_forward,
         "flops": {
             "matmul_params": n_params,
             "achieved_gflops": achieved / 1e9,
-            "matmul_n": flops_n,
+            "matmul_n": MATMUL_N,
             "matmul_gflops": peak / 1e9,
             "fraction": achieved / peak,
         },
