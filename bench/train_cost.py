@@ -25,7 +25,6 @@ import argparse
 import copy
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 import torch
 import transformers
-from timing import side_by_side
+from timing import CLOCKS, medians, side_by_side
 from torch import Tensor, nn
 
 from unmirage.align import resolve_rmu_knobs
@@ -274,33 +273,62 @@ def memory_child(args: argparse.Namespace) -> None:
     )
 
 
-def table(result: dict[str, Any]) -> str:
-    rows = [
-        f"{'method':<11}{'ms/1k tok':>10}{'x SFT':>7}{'x naive':>9}{'setup s':>9}{'peak MB':>9}"
-    ]
-    for name, r in result["methods"].items():
+def summary(
+    seconds: dict[str, list[float]], variants: Sequence[Variant], tokens: int, n_params: int
+) -> dict[str, Any]:
+    """Costs, ratios and FLOP/s from one clock's seconds per step."""
+    median = medians(seconds)
+    per_k = {v.name: 1000 * median[v.name] / v.tokens for v in variants}
+    methods: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        entry = {
+            "ms_per_1k_tokens": 1000 * per_k[v.name],
+            "x_sft": per_k[v.name] / per_k["sft"],
+            "step_seconds": seconds[v.name],
+        }
+        naive = next((k for k, m in NAIVE.items() if m == v.name), None)
+        if naive:
+            entry["x_naive"] = per_k[v.name] / per_k[naive]
+            # without the naive baseline's extra forward at all, no lower than this
+            entry["floor_x_naive"] = 1 - median["forward"] / median[naive]
+        methods[v.name] = entry
+    achieved = 6 * n_params * tokens / median["sft"]
+    peak = 2 * MATMUL_N**3 / median["matmul"]
+    return {
+        "methods": methods,
+        "no_grad_forward_ms_per_1k_tokens": 1e6 * median["forward"] / tokens,
+        "flops": {
+            "achieved_gflops": achieved / 1e9,
+            "matmul_gflops": peak / 1e9,
+            "fraction": achieved / peak,
+        },
+    }
+
+
+def table(result: dict[str, Any], clock: str) -> str:
+    timed = result["clocks"][clock]
+    rows = [f"{'method':<11}{'ms/1k tok':>10}{'x SFT':>7}{'x naive':>9}{'setup s':>9}{'+MB':>6}"]
+    for name, r in timed["methods"].items():
         naive = f"{r['x_naive']:.2f}" if "x_naive" in r else "-"
+        more = result["methods"][name]
         rows.append(
             f"{name:<11}{r['ms_per_1k_tokens']:>10.1f}{r['x_sft']:>7.2f}{naive:>9}"
-            f"{r['setup_seconds']:>9.2f}{r['memory']['added_mb']:>6.0f}"
+            f"{more['setup_seconds']:>9.2f}{more['memory']['added_mb']:>6.0f}"
         )
-    rows.append(
-        f"a no-grad forward of one batch: {result['no_grad_forward']['ms_per_1k_tokens']:.1f} "
-        "ms/1k tok (what naive NPO adds per forget batch, naive RMU per retain batch); without "
-        "it at all the ratio to naive could go no lower than "
-        + ", ".join(
-            f"{n} {r['floor_x_naive']:.2f}"
-            for n, r in result["methods"].items()
-            if "floor_x_naive" in r
-        )
+    floors = ", ".join(
+        f"{n} {r['floor_x_naive']:.2f}" for n, r in timed["methods"].items() if "floor_x_naive" in r
     )
-    rows.append("+MB: peak RSS of a fresh process while training, over the loaded model")
-    f = result["flops"]
-    rows.append(
-        f"SFT: {f['achieved_gflops']:.2f} GFLOP/s achieved (6 x {f['matmul_params']:,} params x "
-        f"{result['tokens_per_batch']} tokens per batch); {f['matmul_n']}^2 float32 matmul "
-        f"{f['matmul_gflops']:.2f} GFLOP/s: {100 * f['fraction']:.0f}%"
-    )
+    f = timed["flops"]
+    rows += [
+        f"a no-grad forward of one batch: {timed['no_grad_forward_ms_per_1k_tokens']:.1f} ms/1k "
+        "tok (naive NPO adds one per forget batch, naive RMU one per retain batch); without it "
+        f"at all the ratio to naive could go no lower than {floors}",
+        "setup s: the method's setup on one batch; +MB: peak RSS of a fresh process while "
+        "training, above the loaded model",
+        f"SFT: {f['achieved_gflops']:.2f} GFLOP/s (6 x {result['matmul_params']:,} params x "
+        f"{result['tokens_per_batch']} tokens per step); {MATMUL_N}^2 float32 matmul "
+        f"{f['matmul_gflops']:.2f} GFLOP/s: {100 * f['fraction']:.0f}%",
+    ]
     return "\n".join(rows)
 
 
@@ -313,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2, help="steps per variant per repeat")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu", help="clock of the table")
     parser.add_argument("--quick", action="store_true", help="3 repeats of 1 step, batch 8")
     parser.add_argument("--json", type=Path, help="also write the numbers to this file")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
@@ -339,29 +368,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs["forward"] = forward_only(copy.deepcopy(base).eval(), batches["retain"])
     runs["matmul"] = matmul(MATMUL_N)
     seconds = side_by_side(runs, args.repeats, calls=args.steps)
-    peak = 2 * MATMUL_N**3 / statistics.median(seconds["matmul"])
-    per_k = {v.name: 1000 * statistics.median(seconds[v.name]) / v.tokens for v in variants}
-    methods: dict[str, dict[str, Any]] = {}
-    for v in variants:
-        entry = {
-            "ms_per_1k_tokens": 1000 * per_k[v.name],
-            "x_sft": per_k[v.name] / per_k["sft"],
-            "tokens_per_step": v.tokens,
-            "step_seconds": seconds[v.name],
-            "setup_seconds": v.setup_seconds,
-        }
-        naive = next((k for k, m in NAIVE.items() if m == v.name), None)
-        if naive:
-            entry["x_naive"] = per_k[v.name] / per_k[naive]
-            # dropping the naive baseline's extra forward entirely could reach no lower
-            naive_step = statistics.median(seconds[naive])
-            entry["floor_x_naive"] = 1 - statistics.median(seconds["forward"]) / naive_step
-        methods[v.name] = entry
-    forward_s = statistics.median(seconds["forward"])
-    result_forward = {"ms_per_1k_tokens": 1e6 * forward_s / batches["retain"]["input_ids"].numel()}
-    n_params = matmul_params(base)
     tokens = int(batches["train"]["input_ids"].numel())
-    achieved = 6 * n_params * tokens / statistics.median(seconds["sft"])
+    n_params = matmul_params(base)
     result: dict[str, Any] = {
         "model": str(model_dir),
         "base_built_by": "unmirage world --preset default + unmirage base (few steps)"
@@ -373,26 +381,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
         "torch_threads": torch.get_num_threads(),
-        "methods": methods,
-        "no_grad_forward": result_forward,
-        "flops": {
-            "matmul_params": n_params,
-            "achieved_gflops": achieved / 1e9,
-            "matmul_n": MATMUL_N,
-            "matmul_gflops": peak / 1e9,
-            "fraction": achieved / peak,
+        "matmul_params": n_params,
+        "clocks": {c: summary(s, variants, tokens, n_params) for c, s in seconds.items()},
+        "methods": {
+            v.name: {"tokens_per_step": v.tokens, "setup_seconds": v.setup_seconds}
+            for v in variants
         },
     }
     del variants
     for name in names:
-        methods[name]["memory"] = peak_memory(name, args, world, model_dir)
+        result["methods"][name]["memory"] = peak_memory(name, args, world, model_dir)
     print(
         f"batch {args.batch_size} x {result['width']} positions, {result['torch_threads']} "
-        f"threads, median of {args.repeats} x {args.steps} steps; model {model_dir} "
-        f"({result['base_built_by']}); process after loading: "
-        f"{methods['sft']['memory']['loaded_mb']:.0f} MB"
+        f"threads, median of {args.repeats} x {args.steps} steps, {args.clock} time; model "
+        f"{model_dir} ({result['base_built_by']}); process after loading: "
+        f"{result['methods']['sft']['memory']['loaded_mb']:.0f} MB"
     )
-    print(table(result))
+    print(table(result, args.clock))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
