@@ -38,14 +38,13 @@ import transformers
 from timing import CLOCKS, medians, side_by_side
 from torch import Tensor, nn
 
-from unmirage.align import resolve_rmu_knobs
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.methods import METHODS, Method, get_method
-from unmirage.methods.base import Batch, model_inputs
-from unmirage.methods.graddiff import Logs, Unlearning, response_nll
+from unmirage.methods.losses import Batch, model_inputs, response_nll
 from unmirage.methods.npo import NPO, npo_loss
 from unmirage.methods.rmu import RMU, capture, rmu_distance
+from unmirage.methods.unlearning import Logs, Unlearning
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.loading import load_vlm
 from unmirage.threads import apply_threads, warn_if_busy
@@ -131,22 +130,14 @@ def fixed_batches(setting: Setting, processor: Any) -> dict[str, dict[str, Tenso
     return {s: pad_to(b, width, pad_id) for s, b in batches.items()}
 
 
-def make_method(name: str, model: nn.Module, processor: Any, setting: Setting) -> Method:
-    """A registered method with its default knobs (RMU's "auto" ones resolved as align does),
-    or a naive baseline with the knobs of its method."""
-    method_name = NAIVE.get(name, name)
-    knobs: dict[str, Any] = {}
-    if method_name == "rmu":
-        forget = load_samples(setting.world / "forget.jsonl")[:64]
-        auto = {"layer": "auto", "steer": "auto", "seed": setting.seed}
-        knobs, _ = resolve_rmu_knobs(
-            model, processor, forget, ImageRoot(setting.world), auto, lora=False, batch_size=16
-        )
+def make_method(name: str) -> Method:
+    """A registered method with its default knobs (RMU's "auto" ones resolve in setup, as in
+    align), or a naive baseline with the defaults of its method."""
     if name == "naive-npo":
-        return NaiveNPO(**knobs)
+        return NaiveNPO()
     if name == "naive-rmu":
-        return NaiveRMU(**knobs)
-    return get_method(name, **knobs)
+        return NaiveRMU()
+    return get_method(name)
 
 
 class Variant:
@@ -156,7 +147,6 @@ class Variant:
         self,
         name: str,
         base: nn.Module,
-        processor: Any,
         setting: Setting,
         batches: dict,
         *,
@@ -164,7 +154,7 @@ class Variant:
     ) -> None:
         self.name = name
         model = copy.deepcopy(base) if copy_model else base
-        self.method = make_method(name, model, processor, setting)
+        self.method = make_method(name)
         config = TrainConfig(steps=1, batch_size=setting.batch_size, checkpoint_every=0)
         self.model = select_trainable(model, config, self.method)
         self.batch = {s: batches[s] for s in self.method.streams}
@@ -255,7 +245,7 @@ def memory_child(args: argparse.Namespace) -> None:
     batches = fixed_batches(setting, processor)
     loaded = status_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
-    variant = Variant(args.memory_of, base, processor, setting, batches, copy_model=False)
+    variant = Variant(args.memory_of, base, setting, batches, copy_model=False)
     del base
     for _ in range(2):
         variant.step()
@@ -363,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     base, processor = load_vlm(model_dir)
     batches = fixed_batches(setting, processor)
     names = [*sorted(METHODS, key=lambda n: (n != "sft", n)), *NAIVE]
-    variants = [Variant(n, base, processor, setting, batches) for n in names]
+    variants = [Variant(n, base, setting, batches) for n in names]
     runs: dict[str, Callable[[], None]] = {v.name: v.step for v in variants}
     runs["forward"] = forward_only(copy.deepcopy(base).eval(), batches["retain"])
     runs["matmul"] = matmul(MATMUL_N)

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 from test_models_fixtures import SMALL_SPEC, shape_samples
+from tiny_qwen2vl import build_tiny_qwen2vl
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
+from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.encode import encode_prompts
 from unmirage.models.fast_decode import fast_decode_supported, greedy_decode
 from unmirage.models.loading import load_vlm
-from unmirage.models.tiny import build_tiny_llava
-from unmirage.models.tiny_qwen2vl import build_tiny_qwen2vl
 
 CORPUS = ["What colour is the shape?", "Which shape is shown?", "red circle", "blue square"]
 

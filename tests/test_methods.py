@@ -15,7 +15,7 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 
 from unmirage.errors import InputError
 from unmirage.methods import METHODS, get_method
-from unmirage.methods.base import model_inputs
+from unmirage.methods.losses import model_inputs
 from unmirage.methods.npo import npo_loss
 from unmirage.methods.rmu import capture, decoder_layers, rmu_distance
 from unmirage.methods.simnpo import simnpo_loss
