@@ -9,7 +9,9 @@ Three ways, each timed in every round (order rotated), medians over `--repeats`:
   query length, greedy decoding through `unmirage.models.generate`, the judge, responses.jsonl
   and metrics.json written), the model already loaded;
 - batched generate: the same batches through `model.generate` (transformers' loop);
-- one at a time: `model.generate` on one prompt after another.
+- one at a time: `model.generate` on one prompt after another;
+- prefill only: the eval batches' prompts through one forward each (no decoding), the part of
+  the work that batching cannot shrink below its arithmetic.
 Tokens are the new tokens up to and including EOS, counted once (every way emits the same
 ones; the number of answers identical to one-at-a-time's is printed). The table uses CPU time
 by default (see bench/timing.py); the JSON holds wall time too.
@@ -117,8 +119,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(
             f"{name:<18}{r['answers_per_s']:>10.1f}{r['tokens_per_s']:>10.0f}"
             f"{r['x_one_at_a_time']:>17.2f}{r['x_batched_generate']:>20.2f}"
-            f"{result['same_answers_as_one_at_a_time'][name]:>6}"
+            f"{result['same_answers_as_one_at_a_time'].get(name, '-'):>6}"
         )
+    timed = result["clocks"][args.clock]
+    print(
+        "prefill only: the eval batches' prompts through one forward each, no decoding; "
+        "a decoder that still runs this prefill cannot beat one-at-a-time by more than "
+        f"{timed['prefill only']['x_one_at_a_time']:.1f}x on these prompts"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
@@ -176,10 +184,18 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rows = [hf_generate(model, processor, [s], root, max_new)[0] for s in samples]
         answers["one at a time"] = texts(processor, rows)
 
+    encoded = [encode_prompts(processor, batch, root) for batch in batches]
+
+    @torch.inference_mode()
+    def run_prefill() -> None:
+        for enc in encoded:
+            model(**enc, logits_to_keep=1)
+
     runs: dict[str, Callable[[], None]] = {
         "eval": run_eval,
         "batched generate": run_batched,
         "one at a time": run_single,
+        "prefill only": run_prefill,
     }
     hf_generate(model, processor, samples[:2], root, 4)  # warm-up
     seconds = side_by_side(runs, args.repeats, warm_up=False)
@@ -199,7 +215,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for name in runs
         }
     same = {
-        name: sum(a == b for a, b in zip(answers[name], reference, strict=True)) for name in runs
+        name: sum(a == b for a, b in zip(answers[name], reference, strict=True)) for name in answers
     }
     return {
         "model": model_dir or "random tiny LLaVA (default TinyLlavaSpec)",
