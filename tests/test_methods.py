@@ -15,8 +15,9 @@ from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForCon
 
 from unmirage.errors import InputError
 from unmirage.methods import METHODS, get_method
+from unmirage.methods.losses import model_inputs
 from unmirage.methods.npo import npo_loss
-from unmirage.methods.rmu import decoder_layers, rmu_distance
+from unmirage.methods.rmu import capture, decoder_layers, rmu_distance
 from unmirage.methods.simnpo import simnpo_loss
 
 IMAGE_TOKEN = 99
@@ -414,3 +415,27 @@ def test_rmu_retain_term_is_zero_at_start_under_mixed_precision():
     model.forward = torch.autocast("cpu", dtype=torch.bfloat16)(model.forward)
     loss, logs = method.loss(model, step_batch())
     assert logs["retain_rep"] == 0.0 and math.isfinite(loss.item())
+
+
+def test_rmu_forget_forward_stops_at_its_layer_with_the_same_loss_and_gradients():
+    model = tiny_llava()
+    method = get_method("rmu", layer=0, steer=4.0, train_layers=1)
+    freeze_outside(model, method.trainable_parameter_patterns(model))
+    method.setup(model, LOADERS)
+    model.train()
+    head_calls = count_forwards(model.lm_head)
+    above_calls = count_forwards(model.model.language_model.layers[1])
+    batch = FORGET[0]
+    loss = method.forget_loss(model, batch)[0]
+    loss.backward()
+    assert head_calls[0] == 0 and above_calls[0] == 0
+    stopped = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    model.zero_grad()
+    layer = decoder_layers(model)[0][1]
+    with capture(layer) as seen:  # the whole forward, as before the early stop
+        model(**model_inputs(batch))
+    full = rmu_distance(seen["output"], method._control, batch["labels"] != -100)
+    full.backward()
+    assert above_calls[0] == 1 and torch.allclose(full, loss)
+    for name, grad in stopped.items():
+        assert torch.allclose(grad, dict(model.named_parameters())[name].grad), name

@@ -1,8 +1,10 @@
+import time
 from pathlib import Path
 
 import pytest
 
 from unmirage.provenance import config_hash
+from unmirage.rss import rss_mb
 from unmirage.stages import StageRunner
 
 
@@ -56,3 +58,22 @@ def test_killed_stage_reruns_in_same_directory(tmp_path):
     result = StageRunner(tmp_path).run("s", {}, resumes)
     assert seen == [True] and not result.cached
     assert StageRunner(tmp_path).run("s", {}, resumes).cached
+
+
+def test_stage_records_its_own_peak_memory_and_a_rerun_keeps_it(tmp_path):
+    def big(path: Path) -> None:
+        block = bytearray(300 * 2**20)  # 300 MB, touched so it is resident
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(0.2)
+
+    def small(path: Path) -> None:
+        time.sleep(0.2)
+
+    runner = StageRunner(tmp_path)
+    before = rss_mb()
+    first, second = runner.run("big", {}, big), runner.run("small", {}, small)
+    assert first.peak_rss_mb >= before + 250
+    assert second.peak_rss_mb < first.peak_rss_mb - 250  # not the process's peak so far
+    again = StageRunner(tmp_path).run("big", {}, big)
+    assert again.cached and again.peak_rss_mb == first.peak_rss_mb

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from unmirage import __version__
 from unmirage.errors import InputError
+from unmirage.threads import apply_threads, positive_int
 
 COMMANDS = (
     "audit",
@@ -26,6 +27,8 @@ COMMANDS = (
     "depth",
     "reproduce",
 )
+THREADED = ("base", "forget-set", "align", "gcg", "eval", "depth", "reproduce")
+"""Commands that run a model, and so take --threads."""
 
 EPILOG = """\
 typical path:
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        if name in THREADED:
+            p.add_argument(
+                "--threads",
+                type=positive_int,
+                help="torch threads (default: OMP_NUM_THREADS, else this process's share of "
+                "the CPUs it may use)",
+            )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -69,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command in THREADED:
+        apply_threads(args.threads, warn=True)
     try:
         return int(args._run(args) or 0)
     except InputError as err:

@@ -331,6 +331,7 @@ def reproduce(
                 name: {
                     "path": str(r.path.relative_to(out)),
                     "seconds": r.seconds,
+                    "peak_rss_mb": r.peak_rss_mb,
                     "cached": r.cached,
                 }
                 for name, r in runner.results.items()

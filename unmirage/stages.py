@@ -18,6 +18,7 @@ from typing import Any
 
 from unmirage.io import atomic_write_json
 from unmirage.provenance import config_hash
+from unmirage.rss import PeakRss
 
 MARKER = "stage.json"
 
@@ -29,6 +30,7 @@ class StageResult:
     key: str
     seconds: float
     cached: bool
+    peak_rss_mb: float | None = None
 
 
 @dataclass
@@ -57,17 +59,20 @@ class StageRunner:
             self.on_start(name, len(self.results) + 1, self.total)
         if marker.exists():
             done = json.loads(marker.read_text())
-            result = StageResult(name, path, key, float(done["seconds"]), cached=True)
+            seconds, peak = float(done["seconds"]), done.get("peak_rss_mb")
+            result = StageResult(name, path, key, seconds, cached=True, peak_rss_mb=peak)
         else:
             path.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
-            work(path)
+            with PeakRss() as rss:
+                work(path)
             seconds = time.perf_counter() - start
-            atomic_write_json(marker, {"name": name, "inputs": resolved, "seconds": seconds})
-            result = StageResult(name, path, key, seconds, cached=False)
+            record = {"name": name, "inputs": resolved, "seconds": seconds}
+            atomic_write_json(marker, {**record, "peak_rss_mb": rss.mb})
+            result = StageResult(name, path, key, seconds, cached=False, peak_rss_mb=rss.mb)
         self.results[name] = result
         return result
 
     def seconds(self) -> dict[str, float]:
-        """Wall time per stage (as first measured, for cached stages)."""
+        """Wall time per stage (as first measured, for cached stages; so is `peak_rss_mb`)."""
         return {name: r.seconds for name, r in self.results.items()}

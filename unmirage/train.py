@@ -40,6 +40,7 @@ from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
 from unmirage.run_settings import REPORT_TO
+from unmirage.threads import warn_if_busy
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -434,6 +435,7 @@ def train(
         if not data.get(s):
             raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
     check_tracker(config.report_to)
+    warn_if_busy()
     set_seed(config.seed)
     model = select_trainable(model, config, method)
     # cpu: under torchrun with no GPU, accelerate otherwise runs each process on its own.

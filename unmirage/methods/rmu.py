@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -86,14 +86,26 @@ def rmu_distance(hidden: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return masked_mean(per_token, mask)
 
 
+class StopForward(Exception):
+    """Raised by `capture(stop=True)` once the output it wants exists."""
+
+
 @contextmanager
-def capture(output_of: nn.Module, input_of: nn.Module | None = None) -> Iterator[dict[str, Any]]:
+def capture(
+    output_of: nn.Module, input_of: nn.Module | None = None, *, stop: bool = False
+) -> Iterator[dict[str, Any]]:
     """Record the output of one module during a forward, and the call of another: its
-    arguments and the autocast state it ran under (mixed precision), to replay it exactly."""
+    arguments and the autocast state it ran under (mixed precision), to replay it exactly.
+
+    stop: end the forward right after `output_of` (by raising `StopForward`, which the caller
+    catches), so the layers above it and the LM head are not computed for nothing.
+    """
     seen: dict[str, Any] = {}
 
     def keep_output(module: nn.Module, args: Any, output: Any) -> None:
         seen["output"] = output[0] if isinstance(output, tuple) else output
+        if stop:
+            raise StopForward
 
     def keep_input(module: nn.Module, args: tuple, kwargs: dict) -> None:
         hidden = args[0] if args else kwargs["hidden_states"]
@@ -264,7 +276,10 @@ class RMU(Unlearning):
             raise RuntimeError("RMU.setup() must run before the first loss")
         self.check_trainable(model)
         layers, _, last = self.span(model)
-        with capture(layers[last][1]) as seen:
+        # Only h_L counts: stop the forward there, unless a wrapper (DDP, FSDP) must see the
+        # whole forward to sync gradients.
+        stop = unwrap(model) is model
+        with capture(layers[last][1], stop=stop) as seen, suppress(StopForward):
             model(**model_inputs(batch))
         hidden, mask = seen["output"], batch["labels"] != -100
         loss = rmu_distance(hidden, self._control.to(hidden.device), mask)

@@ -23,6 +23,7 @@ from unmirage.data.sample import Sample
 from unmirage.models.chat import render_prompt
 from unmirage.models.encode import ImageSource, encode_prompts
 from unmirage.models.progress import progress_bar
+from unmirage.threads import warn_if_busy
 
 
 def answer_seed(*parts: object) -> int:
@@ -78,6 +79,7 @@ def sample_answers(
         raise ValueError(f"{len(samples)} samples but {len(seeds)} seeds")
     if temperature <= 0 or not 0 < top_p <= 1:
         raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+    warn_if_busy()
     tok = processor.tokenizer
     lengths = [
         len(tok(render_prompt(processor, s), add_special_tokens=False).input_ids) for s in samples
