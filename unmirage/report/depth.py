@@ -44,8 +44,9 @@ def depth_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
             Heading("Knowledge probe", level=3),
             Paragraph(
                 "Held-out accuracy of a linear probe on the hidden states of hazard queries "
-                "that decodes which fact is asked for, per layer; chance is the share of the "
-                "most frequent class."
+                "that decodes which fact (or hazard) is asked for, per hidden-state layer (0: "
+                "the embeddings); chance is one over the number of classes, majority the share "
+                "of the most frequent class in the test queries."
             ),
             *probe_tables(probe),
         ]
@@ -116,6 +117,7 @@ def probe_tables(probe: Mapping[str, Any]) -> list[Block]:
             [
                 name,
                 f"{pct(e['chance'])}",
+                f"{pct(e.get('majority'))}",
                 *(f"{pct(e['accuracy'].get(str(layer)))}" for layer in layers),
             ]
             for name, e in entries.items()
@@ -123,7 +125,7 @@ def probe_tables(probe: Mapping[str, Any]) -> list[Block]:
         meaning = next(iter(entries.values())).get("meaning", label)
         out += [
             Paragraph(f"Label: {label} ({meaning})."),
-            Table(["model", "chance", *(f"layer {layer}" for layer in layers)], rows),
+            Table(["model", "chance", "majority", *(f"layer {layer}" for layer in layers)], rows),
         ]
     return out
 
