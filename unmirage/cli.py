@@ -7,12 +7,14 @@ Each subcommand lives in `unmirage/commands/<name>.py` and exposes `HELP` (one l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
 from unmirage import __version__
 from unmirage.errors import InputError
+from unmirage.io import output_lock
 
 COMMANDS = (
     "audit",
@@ -69,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    out = getattr(args, "out", None)
     try:
-        return int(args._run(args) or 0)
+        with output_lock(out) if out is not None else contextlib.nullcontext():
+            return int(args._run(args) or 0)
     except InputError as err:
         print(f"unmirage {args.command}: error: {err}", file=sys.stderr)
         return 2

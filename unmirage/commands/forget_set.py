@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 
 from unmirage.errors import InputError
 from unmirage.forgetset_options import FORMATS, ForgetSetOptions
+from unmirage.io import output_lock
 from unmirage.judge.harm import DEFAULT_MIN_MASS, HARM_JUDGES
 
 HELP = "build forget/retain sets for unlearning: sample harmful answers, judge, select"
@@ -180,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
     from unmirage.forgetset import build_forget_set
 
     opts = resolve(args)
-    m = build_forget_set(opts)
+    # `unmirage.cli` locks --out; an output named only in --config is locked here.
+    with output_lock(opts.out) if args.out is None else contextlib.nullcontext():
+        m = build_forget_set(opts)
     c = m["counts"]
     line = f"forget {c['forget']}, retain {c['retain']} ({c['retain_safe']} own"
     line += f" + {c['retain_extra']} top-up)" if c.get("retain_extra") else ")"
