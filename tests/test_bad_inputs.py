@@ -432,12 +432,12 @@ CASES: list[Case] = [
     Case(
         "eval-pickle-checkpoint-instead-of-safetensors",
         lambda e: eval_(e, good_jsonl(e), model=model_copy(e, pickle=True)),
-        ("model", "safetensors"),
+        ("model", "pytorch_model.bin", "--allow-pickle"),
     ),
     Case(
         "align-pickle-checkpoint-instead-of-safetensors",
         lambda e: sft(e, good_jsonl(e), model=model_copy(e, pickle=True)),
-        ("model", "safetensors"),
+        ("model", "pytorch_model.bin", "--allow-pickle"),
     ),
     Case(
         "align-model-without-weights",

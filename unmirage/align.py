@@ -364,6 +364,7 @@ def align(
     settings: AlignSettings | None = None,
     image_root: str | Path | None = None,
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train `model` with `method` and save the result in `out`; returns `out`.
@@ -393,7 +394,10 @@ def align(
     if isinstance(model, (str, Path)):
         source = str(model)
         model, processor = load_vlm(
-            model, dtype=DTYPES[settings.dtype], trust_remote_code=trust_remote_code
+            model,
+            dtype=DTYPES[settings.dtype],
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
         )
     else:
         model, processor = model
