@@ -22,6 +22,7 @@ from unmirage.data import (
     write_llava_json,
 )
 from unmirage.errors import InputError
+from unmirage.io import lock_path
 
 VLGUARD_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/vlguard/test.json"
 
@@ -404,4 +405,5 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str, capsys) -> N
     if field is not None:
         assert f"field '{field}'" in line
     assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    staged = [p for p in tmp_path.iterdir() if p.name.startswith(".out") and p != lock_path(out)]
+    assert not staged

@@ -129,7 +129,13 @@ def resolve_settings(
     lora_options = _lora_options(config.get("lora"), lora, config_file)
     train_config = TrainConfig(**values, seed=seed, lora=lora_options)
     _check_types(train_config, config_file)
-    train_config.validate()
+    try:
+        train_config.validate()
+    except InputError as err:
+        from_file = err.field in config and overrides.get(str(err.field)) is None
+        if not from_file:
+            raise
+        raise InputError(err.message, file=config_file, field=err.field) from None
     method_knobs = {k: v for k, v in (config.get("method") or {}).items() if k != "name"}
     method_knobs.update(knobs or {})
     if "seed" in {f.name for f in dataclasses.fields(cls)}:
@@ -358,6 +364,7 @@ def align(
     settings: AlignSettings | None = None,
     image_root: str | Path | None = None,
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
     progress: bool = True,
 ) -> Path:
     """Train `model` with `method` and save the result in `out`; returns `out`.
@@ -387,7 +394,10 @@ def align(
     if isinstance(model, (str, Path)):
         source = str(model)
         model, processor = load_vlm(
-            model, dtype=DTYPES[settings.dtype], trust_remote_code=trust_remote_code
+            model,
+            dtype=DTYPES[settings.dtype],
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
         )
     else:
         model, processor = model

@@ -42,6 +42,18 @@ def output_dir(path: str | Path) -> Path:
     return path
 
 
+def check_version(doc: Any, supported: int, *, file: str, what: str) -> None:
+    """Refuse a file written by another unmirage version (its keys may mean other things);
+    a hand-written file without "version" is read by its structure alone."""
+    if isinstance(doc, dict) and "version" in doc and doc["version"] != supported:
+        raise InputError(
+            f"{what} of version {doc['version']!r}; this unmirage reads version {supported} "
+            "(rerun the command that wrote it)",
+            file=file,
+            field="version",
+        )
+
+
 def read_yaml(path: str | Path, *, what: str = "config file") -> Any:
     """The parsed YAML document of an existing file (None for an empty one)."""
     path = existing_file(path, what)

@@ -7,12 +7,14 @@ Each subcommand lives in `unmirage/commands/<name>.py` and exposes `HELP` (one l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
 from unmirage import __version__
 from unmirage.errors import InputError
+from unmirage.io import output_lock
 from unmirage.threads import apply_threads, positive_int
 
 COMMANDS = (
@@ -81,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command in THREADED:
         apply_threads(args.threads, warn=True)
+    out = getattr(args, "out", None)
     try:
-        return int(args._run(args) or 0)
+        with output_lock(out) if out is not None else contextlib.nullcontext():
+            return int(args._run(args) or 0)
     except InputError as err:
         print(f"unmirage {args.command}: error: {err}", file=sys.stderr)
         return 2

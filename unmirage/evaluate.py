@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from unmirage.attack.build import ATTACKS
+from unmirage.checks import is_int
 from unmirage.data.formats import READERS
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import read_data
@@ -58,6 +60,7 @@ def load_eval_data(
         path = Path(f)
         loaded = read_data(path, fmt, image_root=image_root, cache_dir=cache_dir)
         for s in loaded.samples:
+            check_eval_meta(s, str(path))
             if s.id in seen:
                 raise InputError(
                     f"id also used in {seen[s.id]}", file=str(path), record=s.id, field="id"
@@ -65,6 +68,34 @@ def load_eval_data(
             seen[s.id] = str(path)
         out.append((loaded.image_root or path.parent, loaded.samples))
     return out
+
+
+def check_eval_meta(sample: Sample, file: str) -> None:
+    """The meta keys eval counts by: a task it knows, an attack kind this version writes, and
+    integer shot and rank. An attack file of another version (other kinds) is refused here,
+    as its rows would otherwise drop out of every rate without a word."""
+    try:
+        task_of(sample)
+    except InputError as err:
+        raise InputError(err.message, file=file, record=err.record, field=err.field) from None
+    attack = sample.meta.get("attack")
+    if attack is not None and attack not in ATTACKS:
+        raise InputError(
+            f"unknown attack kind {attack!r}; this unmirage writes {', '.join(ATTACKS)} "
+            "(rebuild the file with unmirage attack)",
+            file=file,
+            record=sample.id,
+            field="meta.attack",
+        )
+    for key in ("shot", "rank"):
+        value = sample.meta.get(key)
+        if value is not None and not is_int(value):
+            raise InputError(
+                f"expected an integer, got {value!r}",
+                file=file,
+                record=sample.id,
+                field=f"meta.{key}",
+            )
 
 
 def choose_judge(name: str, samples: Sequence[Sample]) -> str:
@@ -209,8 +240,8 @@ def evaluate(
         config["formats"] = list(formats)
     if prefill:
         config["prefill"] = prefill
-    out.mkdir(parents=True, exist_ok=True)
-    check_resumable(out, config)
+    if (out / RUN).exists():
+        check_resumable(out, config)
     responses = out / RESPONSES
     done = {r["id"] for r in read_rows(responses)}
     pending = [(root, [s for s in group if s.id not in done]) for root, group in groups]
@@ -221,7 +252,10 @@ def evaluate(
             from unmirage.models.loading import load_vlm
 
             load_fn, generate_fn = load_fn or load_vlm, generate_fn or generate
-        model, processor = load_fn(str(model_dir))
+        model, processor = load_fn(str(model_dir))  # a bad model fails before --out is touched
+    out.mkdir(parents=True, exist_ok=True)
+    check_resumable(out, config)
+    if total:
         with progress_bar(progress) as bar:
             task = bar.add_task("eval", total=total, status=judge_name)
             for root, group in pending:

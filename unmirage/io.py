@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -10,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from unmirage.errors import InputError
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -65,3 +68,40 @@ def staged_dir(out: str | Path) -> Iterator[Path]:
             os.replace(item, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def lock_path(out: str | Path) -> Path:
+    """Where the lock of output `out` lives: `.NAME.lock` beside it, so that taking the lock
+    never creates `out` itself (a run refused for bad input leaves no trace in it) and a
+    file output (`attack --out FILE`) locks the same way as a directory."""
+    out = Path(out).absolute()
+    return out.parent / f".{out.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(out: str | Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on output `out` for the duration of the block.
+
+    A second run into the same output fails at once with an `InputError` naming the holder's
+    pid, instead of two runs interleaving rows or replacing each other's files. The lock is
+    `flock`, so the kernel drops it when the holder dies, even by SIGKILL: a stale lock file
+    never blocks a rerun. Under torchrun / accelerate every process of one job writes the
+    same `out`; only global rank 0 takes the lock.
+    """
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise InputError(f"{out} is in use by another unmirage run (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)

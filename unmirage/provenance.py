@@ -1,9 +1,12 @@
-"""Where a result came from: package version, git commit, config hash, data hash, seed."""
+"""Where a result came from: package version, git commit, config hash, data hash, seed, and the
+arithmetic it ran on (torch version, thread count, CPU model, CPU kernel capability), which
+decide float summation order and so the last bits of every weight."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,6 +68,30 @@ def git_commit(where: str | Path | None = None) -> str | None:
     return commit + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else `platform.processor()`."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def runtime() -> dict[str, Any]:
+    """The software and hardware a run's numbers depend on bit for bit."""
+    import torch
+
+    return {
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
 def provenance(
     config: Mapping[str, Any], data_files: Sequence[str | Path], seed: int
 ) -> dict[str, Any]:
@@ -76,4 +103,5 @@ def provenance(
         "data_hash": data_hash(data_files),
         "data_files": {str(p): sha256_file(p) for p in data_files},
         "seed": seed,
+        **runtime(),
     }

@@ -39,6 +39,7 @@ from unmirage.methods.losses import Batch
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
+from unmirage.provenance import runtime
 from unmirage.run_settings import REPORT_TO
 from unmirage.threads import warn_if_busy
 
@@ -465,7 +466,7 @@ def train(
     if resume_from is not None:
         check_same_run(out, resolved)
     elif accelerator.is_main_process:
-        atomic_write_json(out / "train_config.json", resolved)
+        atomic_write_json(out / "train_config.json", {**resolved, "runtime": runtime()})
 
     steps = total_steps(config, len(data[method.streams[0]]), accelerator.num_processes)
     optimizer = make_optimizer(model, config)

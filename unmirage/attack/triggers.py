@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unmirage.audit.stats import AUDIT_VERSION
+from unmirage.checks import check_version
 from unmirage.errors import InputError
 from unmirage.text import tokenize
 
@@ -66,6 +68,7 @@ def load_audit_triggers(path: str | Path) -> Triggers:
         raise InputError(f"cannot read: {err.strerror}", file=file) from None
     except json.JSONDecodeError as err:
         raise InputError(f"not JSON: {err.msg} (line {err.lineno})", file=file) from None
+    check_version(audit, AUDIT_VERSION, file=file, what="an audit.json")
     compliance = _ranked_first_words(audit, "compliance", file)
     refusal = _ranked_first_words(audit, "refusal", file)
     neutral = _neutral_first_words(audit, file)

@@ -66,6 +66,9 @@ from unmirage.judge.keyword import is_refusal
 from unmirage.metrics import wilson
 from unmirage.text import tokenize
 
+AUDIT_VERSION = 2
+"""Bumped whenever a key of audit.json changes meaning; readers refuse other versions."""
+
 POSITIONS = ("first", "any")
 CLASSES = ("answered", "refused")
 TRIGGER_RANK = "95% Wilson lower bound of P(class | term), count >= min_count, ties by z"
@@ -141,7 +144,7 @@ def audit(
         for ngram in (1, 2)
     }
     return {
-        "version": 2,
+        "version": AUDIT_VERSION,
         "n_samples": len(labelled),
         "n_unlabeled": len(samples) - len(labelled),
         "classes": {c: classes[c] for c in CLASSES},

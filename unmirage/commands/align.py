@@ -143,6 +143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="run model code from the Hub (off)"
     )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load pickled weights (pytorch_model.bin), which can run code: only for "
+        "files you trust (off: safetensors only)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -219,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         image_root=args.image_root,
         trust_remote_code=args.trust_remote_code,
+        allow_pickle=args.allow_pickle,
         progress=not args.quiet,
     )
     if _is_main_process():

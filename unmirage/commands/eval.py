@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from unmirage.data.loaders import FORMATS
@@ -82,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help='begin every answer with TEXT (e.g. "Sure,"); the judge sees what follows it',
     )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also load pickled weights (pytorch_model.bin), which can run code: only for "
+        "files you trust (off: safetensors only)",
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -104,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
     from unmirage.evaluate import evaluate
 
     opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
+    load_fn = None
+    if args.allow_pickle:
+        from unmirage.models.loading import load_vlm
+
+        load_fn = functools.partial(load_vlm, allow_pickle=True)
     doc = evaluate(
         args.model,
         args.data,
@@ -118,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         prefill=args.prefill,
         progress=True,
+        load_fn=load_fn,
     )
     for name, m in doc["models"].items():
         print(f"{name} (judge {doc['config']['judge']}): {_summary(m)}")

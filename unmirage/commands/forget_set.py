@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 
 from unmirage.errors import InputError
 from unmirage.forgetset_options import FORMATS, ForgetSetOptions
+from unmirage.io import output_lock
 from unmirage.judge.harm import DEFAULT_MIN_MASS, HARM_JUDGES
 
 HELP = "build forget/retain sets for unlearning: sample harmful answers, judge, select"
@@ -160,7 +162,7 @@ def read_config(path: str) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace) -> ForgetSetOptions:
     """Defaults < config file < flags."""
-    doc = read_config(args.config) if args.config else {}
+    doc = _config_doc(args)
     values: dict[str, Any] = {}
     for name, default in {"data": None, "out": None, **DEFAULTS}.items():
         flag = getattr(args, name, None)
@@ -176,11 +178,30 @@ def resolve(args: argparse.Namespace) -> ForgetSetOptions:
     return ForgetSetOptions(**values)
 
 
+def _config_doc(args: argparse.Namespace) -> dict[str, Any]:
+    return read_config(args.config) if args.config else {}
+
+
+def _from_config(err: InputError, args: argparse.Namespace) -> InputError:
+    """`err` naming the config file when the bad setting came from it, not from a flag."""
+    name = str(err.field or "").lstrip("-").replace("-", "_")
+    if err.file is not None or getattr(args, name, None) is not None:
+        return err
+    if name not in _config_doc(args):
+        return err
+    return InputError(err.message, file=args.config, record=err.record, field=name)
+
+
 def run(args: argparse.Namespace) -> int:
     from unmirage.forgetset import build_forget_set
 
     opts = resolve(args)
-    m = build_forget_set(opts)
+    # `unmirage.cli` locks --out; an output named only in --config is locked here.
+    with output_lock(opts.out) if args.out is None else contextlib.nullcontext():
+        try:
+            m = build_forget_set(opts)
+        except InputError as err:
+            raise _from_config(err, args) from None
     c = m["counts"]
     line = f"forget {c['forget']}, retain {c['retain']} ({c['retain_safe']} own"
     line += f" + {c['retain_extra']} top-up)" if c.get("retain_extra") else ")"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import numpy as np
 from PIL import Image
 
 from unmirage.errors import InputError
@@ -68,9 +69,10 @@ class ImageRoot:
     def check(
         self, rel: str, *, file: str | None = None, record: int | str | None = None
     ) -> tuple[int, int]:
-        """Resolve `rel` and read only its header; returns (width, height) under the caps."""
-        with self._open(rel, file=file, record=record) as image:
-            return image.size
+        """Resolve and decode `rel` once; returns (width, height). A truncated or corrupt file
+        fails here, when the data is loaded, not batches into a run (decoding is bounded:
+        the pixel cap is checked from the header first)."""
+        return self.load(rel, file=file, record=record).size
 
     def load(
         self, rel: str, *, file: str | None = None, record: int | str | None = None
@@ -78,7 +80,7 @@ class ImageRoot:
         """Resolve, check and fully decode `rel` as an RGB image."""
         with self._open(rel, file=file, record=record) as image:
             try:
-                return image.convert("RGB")
+                return _to_rgb(image)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
                 raise InputError(
                     f"image {rel!r} cannot be decoded: {err}",
@@ -110,3 +112,16 @@ class ImageRoot:
                 field="image",
             )
         return image
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB of any mode: 16-bit grey is scaled to 8 bits (Pillow's own conversion clips every
+    value above 255 to white); CMYK, palette, grey and alpha images convert as Pillow does;
+    an animated image gives its first frame."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8
+        image = Image.fromarray(values.astype(np.uint8), "L")
+    return image.convert("RGB")

@@ -68,6 +68,10 @@ LLAVA_ANNOTATION_KEY = "unmirage"
 
 IMAGE_TAG = "<image>"
 
+MAX_TEXT_CHARS = 1_000_000
+"""Longest query or response read (no VLM's context holds more; a bigger string is a broken
+or hostile file, which would otherwise stall tokenising and training)."""
+
 Ref = int | str
 """How an error names a record: its index, with its id and line where known."""
 
@@ -429,6 +433,8 @@ def _type(value: Any) -> str:
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {_type(value)}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"{len(value)} characters, over the cap of {MAX_TEXT_CHARS}")
     return value
 
 

@@ -1,7 +1,8 @@
 """Load and save vision-language models as plain Hugging Face directories.
 
-Weights come from safetensors only (a pickle in a downloaded checkpoint can run code), and
-remote code runs only when the user asks for it.
+Weights come from safetensors only (a pickle in a downloaded checkpoint can run code) unless
+the user passes `allow_pickle` (`--allow-pickle`), and remote code runs only when the user asks
+for it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,29 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedM
 
 from unmirage.errors import InputError
 
+PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")
+"""Weight files that are Python pickles."""
+
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 """`org/name` of a Hub repository; anything else that does not exist locally is a typo."""
 
 
-def _check_local_dir(path: Path) -> None:
+def _check_local_dir(path: Path, allow_pickle: bool) -> None:
     if not path.is_dir():
         raise InputError("model directory is not a directory", file=str(path))
     if not (path / "config.json").is_file():
         raise InputError("no config.json: not a Hugging Face model directory", file=str(path))
-    if not any(path.glob("*.safetensors")):
+    if any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
+    if pickles and not allow_pickle:
+        raise InputError(
+            f"weights are a pickle ({pickles[0]}), which can run code when loaded; convert "
+            "them to safetensors with `save_pretrained`, or pass --allow-pickle if you trust "
+            "the file",
+            file=str(path),
+        )
+    if not pickles:
         raise InputError(
             "no *.safetensors weights (only safetensors are loaded; convert pickled weights "
             "with `save_pretrained` first)",
@@ -32,13 +46,14 @@ def _check_local_dir(path: Path) -> None:
         )
 
 
-def check_model_source(name_or_dir: str | Path) -> str:
-    """The source as a string: an existing model directory (config + safetensors) or a Hub id;
-    anything else is an InputError naming it, before any loading starts."""
+def check_model_source(name_or_dir: str | Path, *, allow_pickle: bool = False) -> str:
+    """The source as a string: an existing model directory (config + safetensors, or pickled
+    weights with `allow_pickle`) or a Hub id; anything else is an InputError naming it, before
+    any loading starts."""
     source = str(name_or_dir)
     path = Path(source)
     if path.exists():
-        _check_local_dir(path)
+        _check_local_dir(path, allow_pickle)
     elif not HUB_ID.match(source):
         raise InputError("model directory not found", file=source)
     return source
@@ -50,17 +65,19 @@ def load_pretrained(
     *,
     dtype: str | torch.dtype | None = None,
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
     device: str | torch.device | None = None,
     what: str = "model",
 ) -> PreTrainedModel:
-    """`auto_class.from_pretrained` from safetensors only, in eval mode; a source that is
-    missing, malformed or of an unknown architecture is an InputError naming it."""
-    source = check_model_source(name_or_dir)
+    """`auto_class.from_pretrained` from safetensors only (pickled weights too with
+    `allow_pickle`), in eval mode; a source that is missing, malformed or of an unknown
+    architecture is an InputError naming it."""
+    source = check_model_source(name_or_dir, allow_pickle=allow_pickle)
     try:
         model = auto_class.from_pretrained(
             source,
             dtype=dtype if dtype is not None else "auto",
-            use_safetensors=True,
+            use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
         )
     except (OSError, ValueError, KeyError, ImportError) as err:
@@ -82,6 +99,7 @@ def load_vlm(
     *,
     dtype: str | torch.dtype | None = None,
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
     device: str | torch.device | None = None,
 ) -> tuple[PreTrainedModel, Any]:
     """Load (model, processor) from a local directory or a Hub id, in eval mode.
@@ -89,7 +107,7 @@ def load_vlm(
     Any architecture `AutoModelForImageTextToText` knows works (LLaVA, Qwen2-VL, Qwen2.5-VL,
     ...). Errors name the directory: missing, no config, no safetensors, unknown architecture.
     """
-    source = check_model_source(name_or_dir)
+    source = check_model_source(name_or_dir, allow_pickle=allow_pickle)
     try:
         processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, ImportError) as err:
@@ -99,6 +117,7 @@ def load_vlm(
         source,
         dtype=dtype,
         trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
         device=device,
     )
     return model, processor

@@ -1,0 +1,213 @@
+"""SIGKILL `base`, `align`, `eval` and `reproduce` at seeded points, rerun, and compare with an
+uninterrupted run: the weights are bit-identical, JSONL rows are neither lost nor duplicated,
+and at the moment of each kill no file under its final name is partly written.
+
+Each command runs as its own process (a kill must not spare any Python-level cleanup). Kill
+points are either a file the run writes at a known stage (plus a seeded delay) or a seeded
+share of the uninterrupted run's wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+pytestmark = pytest.mark.slow
+
+RNG = random.Random(20261204)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+TIMEOUT = 600.0
+
+
+def run(argv: list[str]) -> float:
+    """Run `unmirage ARGV` to completion; returns its wall time."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "unmirage.cli", *argv],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return time.monotonic() - start
+
+
+def kill_at(argv: list[str], ready: Callable[[], bool], delay: float) -> None:
+    """Start `unmirage ARGV`, wait until `ready()` and then `delay` seconds, SIGKILL it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unmirage.cli", *argv],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while not ready():
+            assert proc.poll() is None, f"finished before the kill point: {argv}"
+            assert time.monotonic() < deadline, "kill point never reached"
+            time.sleep(0.02)
+        time.sleep(delay)
+        assert proc.poll() is None, f"finished before the kill: {argv}"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def exists(pattern: str, root: Path) -> Callable[[], bool]:
+    return lambda: any(root.glob(pattern))
+
+
+def after(seconds: float) -> Callable[[], bool]:
+    start = time.monotonic()
+    return lambda: time.monotonic() - start >= seconds
+
+
+def assert_nothing_partial(out: Path) -> None:
+    """Every file under its final name is whole: safetensors open, JSON parses, JSONL lines
+    parse (an append-only log may end in one cut line, which a resume drops). Temporary files
+    and staging directories start with '.' and are not final names."""
+    for path in sorted(out.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(out).parts):
+            continue
+        if path.suffix == ".safetensors":
+            with safe_open(str(path), "pt") as f:
+                for key in f.keys():  # noqa: SIM118 (safe_open has no __iter__)
+                    f.get_tensor(key)
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".jsonl":
+            text = path.read_text(encoding="utf-8")
+            lines = text.split("\n")
+            whole = lines[:-1]  # text after the last newline is the cut line, if any
+            for line in whole:
+                json.loads(line)
+
+
+def safetensors_bytes(model_dir: Path) -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in sorted(model_dir.glob("*.safetensors"))}
+    assert files, f"no weights in {model_dir}"
+    return files
+
+
+def jsonl_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def assert_same_log(log: Path, reference: Path) -> None:
+    rows, ref = jsonl_rows(log), jsonl_rows(reference)
+    assert [r["step"] for r in rows] == [r["step"] for r in ref] == list(range(1, len(ref) + 1))
+    assert [r["loss"] for r in rows] == [r["loss"] for r in ref]
+
+
+def kill_and_resume(argv: list[str], out: Path, ready: Callable[[], bool], delay: float) -> None:
+    kill_at([*argv, "--out", str(out)], ready, delay)
+    assert_nothing_partial(out)
+    run([*argv, "--out", str(out)])
+
+
+def test_base_killed_in_grounding_and_in_instruction_tuning_resumes_bit_identically(
+    smoke_world: Path, tmp_path: Path
+):
+    argv = ["base", "--world", str(smoke_world), "--steps", "12", "--vision-steps", "6"]
+    argv += ["--vision-images", "64", "--grounding-steps", "6", "--checkpoint-every", "3"]
+    argv += ["--quiet"]
+    reference = tmp_path / "reference"
+    run([*argv, "--out", str(reference)])
+    points = {
+        "grounding-checkpoint": lambda out: exists("grounding/checkpoints/step-*", out),
+        "instruction-checkpoint": lambda out: exists("checkpoints/step-*", out),
+    }
+    for name, point in points.items():
+        out = tmp_path / name
+        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        assert safetensors_bytes(out) == safetensors_bytes(reference), name
+        assert_same_log(out / "train_log.jsonl", reference / "train_log.jsonl")
+        assert not (out / "checkpoints").exists() and not (out / "grounding").exists()
+
+
+def test_align_killed_between_and_at_checkpoints_resumes_bit_identically(
+    smoke_world: Path, smoke_base: Path, tmp_path: Path
+):
+    argv = ["align", "--method", "npo", "--model", str(smoke_base)]
+    argv += ["--forget", str(smoke_world / "forget.jsonl")]
+    argv += ["--retain", str(smoke_world / "retain.jsonl")]
+    argv += ["--steps", "16", "--batch-size", "4", "--checkpoint-every", "4", "--quiet"]
+    reference = tmp_path / "reference"
+    seconds = run([*argv, "--out", str(reference)])
+    points = {
+        "first-checkpoint": lambda out: exists("checkpoints/step-*", out),
+        "seeded-time": lambda out: after(RNG.uniform(0.4, 0.9) * seconds),
+    }
+    for name, point in points.items():
+        out = tmp_path / name
+        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        assert safetensors_bytes(out) == safetensors_bytes(reference), name
+        assert_same_log(out / "train_log.jsonl", reference / "train_log.jsonl")
+
+
+def _responses(out: Path) -> dict[str, str]:
+    rows = jsonl_rows(out / "responses.jsonl")
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicated rows"
+    return {r["id"]: r["response"] for r in rows}
+
+
+def test_eval_killed_mid_answers_loses_and_repeats_no_row(
+    smoke_world: Path, smoke_base: Path, tmp_path: Path
+):
+    argv = ["eval", "--model", str(smoke_base), "--data", str(smoke_world / "test.jsonl")]
+    argv += ["--batch-size", "6", "--max-new-tokens", "12"]
+    reference = tmp_path / "reference"
+    seconds = run([*argv, "--out", str(reference)])
+    expected = _responses(reference)
+    points = {
+        "first-rows": lambda out: exists("responses.jsonl", out),
+        "seeded-time": lambda out: after(RNG.uniform(0.5, 0.9) * seconds),
+    }
+    for name, point in points.items():
+        out = tmp_path / name
+        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        assert _responses(out) == expected, name
+        metrics = json.loads((out / "metrics.json").read_text())
+        ref_metrics = json.loads((reference / "metrics.json").read_text())
+        assert metrics["models"] == ref_metrics["models"]
+
+
+def test_reproduce_killed_in_unlearning_and_in_eval_resumes_to_the_same_results(tmp_path: Path):
+    argv = ["reproduce", "--preset", "smoke", "--methods", "npo", "--align-steps", "8"]
+    argv += ["--k", "1", "--max-new-tokens", "8"]
+    reference = tmp_path / "reference"
+    run([*argv, "--out", str(reference)])
+    ref_metrics = json.loads((reference / "metrics.json").read_text())
+    stage = {p.name.rsplit("-", 1)[0]: p for p in (reference / "stages").iterdir()}
+    points = {
+        "align-npo-first-step": "stages/align-npo-*/model/train_log.jsonl",
+        "eval-npo-first-rows": "stages/eval-npo-*/responses.jsonl",
+    }
+    for name, pattern in points.items():
+        out = tmp_path / name
+        for done in ("world", "base"):  # finished stages, as a run killed later leaves them
+            shutil.copytree(stage[done], out / "stages" / stage[done].name)
+        kill_and_resume(argv, out, exists(pattern, out), RNG.uniform(0.0, 0.3))
+        stages = json.loads((out / "stages.json").read_text())
+        assert stages["world"]["cached"] and stages["base"]["cached"]
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["models"] == ref_metrics["models"], name
+        npo = next((out / "stages").glob("align-npo-*")) / "model"
+        assert safetensors_bytes(npo) == safetensors_bytes(stage["align-npo"] / "model")
+        eval_npo = next((out / "stages").glob("eval-npo-*"))
+        assert _responses(eval_npo) == _responses(stage["eval-npo"])
