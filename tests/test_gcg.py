@@ -28,6 +28,7 @@ from unmirage.depth.gcg import (
 from unmirage.depth.targets import GENERIC_TARGET, choose_target
 from unmirage.embedded.targets import world_target
 from unmirage.evaluate import evaluate
+from unmirage.io import lock_path
 from unmirage.models.loading import load_vlm
 
 KNOBS = GCGConfig(steps=4, candidates=24, topk=16, suffix_len=4, seed=3)
@@ -225,10 +226,11 @@ def test_gcg_on_tiny_qwen2vl_with_an_image(tmp_path: Path):
 )
 def test_bad_knobs_exit_2_with_one_line(knob, field, smoke_world, tmp_path, capsys):
     argv = ["gcg", str(tmp_path / "no-model"), "--queries", str(smoke_world / "test.jsonl")]
-    assert main([*argv, "--out", str(tmp_path / "out.jsonl"), *knob]) == 2
+    out = tmp_path / "out.jsonl"
+    assert main([*argv, "--out", str(out), *knob]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0] and err[0].startswith("unmirage gcg: error:")
-    assert list(tmp_path.iterdir()) == []
+    assert [p for p in tmp_path.iterdir() if p != lock_path(out)] == []
 
 
 def test_missing_queries_file_exits_2(tmp_path, capsys):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from unmirage.attack.build import ATTACKS
+from unmirage.attack.build import ATTACKS as REWRITES
 from unmirage.checks import is_int
 from unmirage.data.formats import READERS
 from unmirage.data.images import ImageRoot
@@ -70,6 +70,10 @@ def load_eval_data(
     return out
 
 
+ATTACKS: tuple[str, ...] = (*REWRITES, "gcg")
+"""The attack kinds eval counts: `unmirage attack`'s rewrites and `unmirage gcg`'s suffixes."""
+
+
 def check_eval_meta(sample: Sample, file: str) -> None:
     """The meta keys eval counts by: a task it knows, an attack kind this version writes, and
     integer shot and rank. An attack file of another version (other kinds) is refused here,
@@ -82,7 +86,7 @@ def check_eval_meta(sample: Sample, file: str) -> None:
     if attack is not None and attack not in ATTACKS:
         raise InputError(
             f"unknown attack kind {attack!r}; this unmirage writes {', '.join(ATTACKS)} "
-            "(rebuild the file with unmirage attack)",
+            "(rebuild the file with unmirage attack or unmirage gcg)",
             file=file,
             record=sample.id,
             field="meta.attack",

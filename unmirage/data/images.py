@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-import numpy as np
 from PIL import Image
 
 from unmirage.errors import InputError
@@ -122,6 +121,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     value above 255 to white); CMYK, palette, grey and alpha images convert as Pillow does;
     an animated image gives its first frame."""
     if image.mode in SIXTEEN_BIT_MODES:
+        import numpy as np  # only here: the command line's data path stays numpy-free
+
         values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8
         image = Image.fromarray(values.astype(np.uint8), "L")
     return image.convert("RGB")

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from unmirage.audit.stats import AUDIT_VERSION
 from unmirage.checks import check_version, is_int, is_number, read_yaml
 from unmirage.data.sample import SUBSETS
 from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS
@@ -277,6 +276,8 @@ def read_audit_first_words(path: str | Path, config: WorldConfig) -> dict[str, d
         raise InputError(f"cannot read the audit file: {err}", file=file) from None
     except json.JSONDecodeError as err:
         raise InputError(f"not valid JSON: {err}", file=file) from None
+    from unmirage.audit.stats import AUDIT_VERSION  # numpy: only when an audit is read
+
     check_version(data, AUDIT_VERSION, file=file, what="an audit.json")
     block = data.get("first_word") if isinstance(data, dict) else None
     if not isinstance(block, dict):
