@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -14,26 +14,27 @@ from unmirage.models.fast_decode import fast_decode_supported, greedy_decode
 from unmirage.models.progress import progress_bar
 from unmirage.threads import warn_if_busy
 
+Decode = Callable[[dict[str, torch.Tensor], list[int], Any, Any], torch.Tensor]
+"""(encoded batch, its rows' input positions, eos id, pad id) -> the new tokens per row."""
 
-def generate(
+
+def answer_in_batches(
     model: Any,
     processor: Any,
     samples: Sequence[Sample],
     image_root: ImageSource | None,
+    decode: Decode,
     *,
-    batch_size: int = 64,
-    max_new_tokens: int = 32,
-    progress: bool = True,
+    batch_size: int,
+    progress: bool,
+    label: str,
     prefill: str = "",
 ) -> list[str]:
-    """Greedy answers to `samples`, in input order, without special tokens, stripped.
+    """Answers to `samples` in input order, without special tokens, stripped.
 
-    Prompts are sorted by length so each batch pads little, padded on the left so every row
-    continues from its last prompt token, and decoded with the KV cache; a row stops at EOS.
-    The same answers come out as from one-at-a-time generation. With `prefill` the assistant
-    turn begins with that text (through the chat template) and the answer is what follows it.
-    The tiny embedded models decode with `unmirage.models.fast_decode` (same tokens, less
-    overhead per step); every other model with `model.generate`.
+    Prompts are sorted by length so each batch pads little and padded on the left so every
+    row continues from its last prompt token; `decode` makes each batch's new tokens (a row
+    stops at EOS).
     """
     warn_if_busy()
     tok = processor.tokenizer
@@ -49,25 +50,57 @@ def generate(
         eos = tok.eos_token_id
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     with progress_bar(progress) as bar, torch.inference_mode():
-        task = bar.add_task("generate", total=len(samples), status="")
+        task = bar.add_task(label, total=len(samples), status="")
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             enc = encode_prompts(processor, [samples[i] for i in rows], image_root, prefill=prefill)
             enc = {k: v.to(device) for k, v in enc.items()}
-            if fast_decode_supported(model):
-                new = greedy_decode(model, enc, max_new_tokens=max_new_tokens, eos=eos, pad=pad)
-            else:
-                out = model.generate(
-                    **enc,
-                    do_sample=False,
-                    num_beams=1,
-                    max_new_tokens=max_new_tokens,
-                    eos_token_id=eos,
-                    pad_token_id=pad,
-                )
-                new = out[:, enc["input_ids"].shape[1] :]
-            texts = tok.batch_decode(new, skip_special_tokens=True)
+            texts = tok.batch_decode(decode(enc, rows, eos, pad), skip_special_tokens=True)
             for i, text in zip(rows, texts, strict=True):
                 answers[i] = text.strip()
             bar.advance(task, len(rows))
     return answers
+
+
+def generate(
+    model: Any,
+    processor: Any,
+    samples: Sequence[Sample],
+    image_root: ImageSource | None,
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 32,
+    progress: bool = True,
+    prefill: str = "",
+) -> list[str]:
+    """Greedy answers to `samples`, in input order (see `answer_in_batches`), decoded with the
+    KV cache: the same answers as one-at-a-time generation. With `prefill` the assistant
+    turn begins with that text (through the chat template) and the answer is what follows it.
+    The tiny embedded models decode with `unmirage.models.fast_decode` (same tokens, less
+    overhead per step); every other model with `model.generate`.
+    """
+
+    def greedy(enc: dict[str, torch.Tensor], rows: list[int], eos: Any, pad: Any) -> torch.Tensor:
+        if fast_decode_supported(model):
+            return greedy_decode(model, enc, max_new_tokens=max_new_tokens, eos=eos, pad=pad)
+        out = model.generate(
+            **enc,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=eos,
+            pad_token_id=pad,
+        )
+        return out[:, enc["input_ids"].shape[1] :]
+
+    return answer_in_batches(
+        model,
+        processor,
+        samples,
+        image_root,
+        greedy,
+        batch_size=batch_size,
+        progress=progress,
+        label="generate",
+        prefill=prefill,
+    )

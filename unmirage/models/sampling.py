@@ -20,10 +20,8 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from unmirage.data.sample import Sample
-from unmirage.models.chat import render_prompt
-from unmirage.models.encode import ImageSource, encode_prompts
-from unmirage.models.progress import progress_bar
-from unmirage.threads import warn_if_busy
+from unmirage.models.encode import ImageSource
+from unmirage.models.generate import answer_in_batches
 
 
 def answer_seed(*parts: object) -> int:
@@ -79,36 +77,27 @@ def sample_answers(
         raise ValueError(f"{len(samples)} samples but {len(seeds)} seeds")
     if temperature <= 0 or not 0 < top_p <= 1:
         raise ValueError("temperature must be > 0 and top_p in (0, 1]")
-    warn_if_busy()
-    tok = processor.tokenizer
-    lengths = [
-        len(tok(render_prompt(processor, s), add_special_tokens=False).input_ids) for s in samples
-    ]
-    order = sorted(range(len(samples)), key=lambda i: lengths[i])
-    answers = [""] * len(samples)
-    device = next(model.parameters()).device
-    eos = model.generation_config.eos_token_id
-    if eos is None:
-        eos = tok.eos_token_id
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    with progress_bar(progress) as bar, torch.inference_mode():
-        task = bar.add_task("sample", total=len(samples), status="")
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            gens = [torch.Generator().manual_seed(seeds[i]) for i in rows]
-            enc = encode_prompts(processor, [samples[i] for i in rows], image_root)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            out = model.generate(
-                **enc,
-                do_sample=False,
-                num_beams=1,
-                max_new_tokens=max_new_tokens,
-                eos_token_id=eos,
-                pad_token_id=pad,
-                logits_processor=LogitsProcessorList([PerRowSampler(gens, temperature, top_p)]),
-            )
-            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            for i, text in zip(rows, texts, strict=True):
-                answers[i] = text.strip()
-            bar.advance(task, len(rows))
-    return answers
+
+    def sampled(enc: dict[str, torch.Tensor], rows: list[int], eos: Any, pad: Any) -> torch.Tensor:
+        gens = [torch.Generator().manual_seed(seeds[i]) for i in rows]
+        out = model.generate(
+            **enc,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            logits_processor=LogitsProcessorList([PerRowSampler(gens, temperature, top_p)]),
+        )
+        return out[:, enc["input_ids"].shape[1] :]
+
+    return answer_in_batches(
+        model,
+        processor,
+        samples,
+        image_root,
+        sampled,
+        batch_size=batch_size,
+        progress=progress,
+        label="sample",
+    )
