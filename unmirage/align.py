@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,15 @@ from torch import nn
 
 from unmirage import __version__
 from unmirage.checks import is_int, read_yaml_mapping
-from unmirage.data.images import ImageRoot
-from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import staged_dir
 from unmirage.methods import METHODS, Method, get_method
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.provenance import sha256_file
 from unmirage.run_settings import DEFAULTS
+from unmirage.stopping import LeakStop, split_holdout
+from unmirage.streams import DataFiles, load_streams
 from unmirage.train import LoraOptions, TrainConfig, train
-
-STREAM_OPTIONS = {"train": "--data", "forget": "--forget", "retain": "--retain"}
-"""The command-line option that names each data stream a method reads."""
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}
@@ -179,177 +174,9 @@ def _check_types(config: TrainConfig, file: str | None) -> None:
             raise InputError(f"expected a number, got {value!r}", file=file, field=name)
 
 
-class FileImages:
-    """The images of several data files, each relative to its own root, as one image source.
-
-    Samples are given keys "<root index>:<path>", so two files with a same-named image in
-    different directories never mix; every load goes through `ImageRoot` (confined, capped).
-    """
-
-    def __init__(self) -> None:
-        self.roots: list[ImageRoot] = []
-
-    def add(self, root: Path, samples: Sequence[Sample]) -> list[Sample]:
-        resolved = [r.root for r in self.roots]
-        if root.resolve() not in resolved:
-            self.roots.append(ImageRoot(root))
-            resolved.append(root.resolve())
-        index = resolved.index(root.resolve())
-        return [replace(s, image=f"{index}:{s.image}") if s.image else s for s in samples]
-
-    def load(self, key: str) -> Any:
-        index, rel = key.split(":", 1)
-        return self.roots[int(index)].load(rel)
-
-
-DataFiles = str | Path | Sequence[str | Path]
-
-
-def load_streams(
-    method: type[Method],
-    files: Mapping[str, DataFiles | None],
-    image_root: str | Path | None,
-    *,
-    weights: Sequence[float] | None = None,
-    seed: int = 0,
-) -> tuple[dict[str, list[Sample]], FileImages, dict[str, Any]]:
-    """Read each stream's file(s); return samples, their image source and provenance.
-
-    A stream may come from several files (e.g. VLGuard plus general instruction data for the
-    paper's post-hoc SFT); `weights` then say how often each file's samples are taken (see
-    `mix`). Only the first stream of a method may have several files.
-    """
-    for stream, option in STREAM_OPTIONS.items():
-        if files.get(stream) is not None and stream not in method.streams:
-            wanted = " and ".join(STREAM_OPTIONS[s] for s in method.streams)
-            raise InputError(f"method '{method.name}' reads {wanted}, not {option}", field=option)
-    for stream in method.streams:
-        if not files.get(stream):
-            option = STREAM_OPTIONS[stream]
-            raise InputError(f"method '{method.name}' needs {option} FILE", field=option)
-    images = FileImages()
-    data: dict[str, list[Sample]] = {}
-    info: dict[str, Any] = {}
-    for stream in method.streams:
-        given = files[stream]
-        paths = [Path(given)] if isinstance(given, (str, Path)) else [Path(p) for p in given]
-        stream_weights = (
-            list(weights) if weights is not None and stream == method.streams[0] else []
-        )
-        if stream_weights and len(stream_weights) != len(paths):
-            raise InputError(
-                f"{len(stream_weights)} weights for {len(paths)} files",
-                field="--data-weights",
-            )
-        parts: list[list[Sample]] = []
-        records = []
-        for path in paths:
-            root = Path(image_root) if image_root is not None else path.parent
-            samples = load_samples(path, image_root=root)
-            for i, s in enumerate(samples):
-                if not s.response:
-                    raise InputError(
-                        "a training sample needs a response",
-                        file=str(path),
-                        record=s.id or i,
-                        field="response",
-                    )
-            parts.append(images.add(root, samples))
-            records.append(
-                {
-                    "file": str(path),
-                    "sha256": sha256_file(path),
-                    "samples": len(samples),
-                    "image_root": str(root),
-                }
-            )
-        if len(parts) == 1 and not stream_weights:
-            data[stream], info[stream] = parts[0], records[0]
-            continue
-        chosen = stream_weights or [1.0] * len(parts)
-        data[stream] = mix(parts, chosen, seed=seed)
-        info[stream] = {
-            "files": [{**r, "weight": w} for r, w in zip(records, chosen, strict=True)],
-            "samples": len(data[stream]),
-        }
-    return data, images, info
-
-
-def mix(parts: Sequence[Sequence[Sample]], weights: Sequence[float], *, seed: int) -> list[Sample]:
-    """One training set from several: part i is taken weights[i] times (2 = every sample
-    twice, 0.5 = a seeded half of them), so weights of 1 concatenate the files."""
-    out: list[Sample] = []
-    for i, (part, weight) in enumerate(zip(parts, weights, strict=True)):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise InputError(f"expected a weight >= 0, got {weight!r}", field="--data-weights")
-        whole, fraction = divmod(float(weight), 1.0)
-        out += list(part) * int(whole)
-        extra = round(fraction * len(part))
-        picked = random.Random(f"unmirage-mix/{seed}/{i}").sample(range(len(part)), extra)
-        out += [part[j] for j in sorted(picked)]
-    if not out:
-        raise InputError("the weights select no sample", field="--data-weights")
-    return out
-
-
 def check_knobs(method: str, knobs: Mapping[str, Any]) -> None:
     """Reject a bad knob before any model is loaded."""
     get_method(method, **knobs)
-
-
-class LeakStop:
-    """The unlearning-length criterion: stop once the model leaks on few held-out forget
-    queries. Each held-out pair is asked (greedy, as in evaluation) and counts as leaked when
-    the answer contains one of its leak markers (the world's exact hazard facts)."""
-
-    def __init__(
-        self, processor: Any, held_out: Sequence[Sample], images: FileImages, target: float
-    ) -> None:
-        missing = [s for s in held_out if not s.meta.get("leak_markers")]
-        if missing:
-            raise InputError(
-                "stop_at_leak needs forget pairs with meta.leak_markers (the embedded world's); "
-                "give a number of steps instead",
-                record=missing[0].id,
-                field="leak_markers",
-            )
-        self.processor, self.held_out, self.images, self.target = (
-            processor,
-            list(held_out),
-            images,
-            target,
-        )
-
-    def check(self, model: nn.Module) -> tuple[bool, dict[str, float]]:
-        from unmirage.models.generate import generate
-
-        answers = generate(
-            model, self.processor, self.held_out, self.images, max_new_tokens=48, progress=False
-        )
-        leaked = sum(
-            any(m.lower() in a.lower() for m in s.meta["leak_markers"])
-            for s, a in zip(self.held_out, answers, strict=True)
-        )
-        share = leaked / len(self.held_out)
-        return share <= self.target, {"holdout_leak": share}
-
-
-def split_holdout(
-    samples: Sequence[Sample], share: float, seed: int
-) -> tuple[list[Sample], list[Sample]]:
-    """(training, held-out) parts of the forget set: a seeded `share` of the pairs, at least
-    one, kept out of training for the stopping criterion."""
-    n = max(1, round(share * len(samples)))
-    if n >= len(samples):
-        raise InputError(
-            f"holding out {n} of {len(samples)} forget pairs leaves none to train on",
-            field="holdout",
-        )
-    held = set(random.Random(f"unmirage-holdout/{seed}").sample(range(len(samples)), n))
-    return (
-        [s for i, s in enumerate(samples) if i not in held],
-        [s for i, s in enumerate(samples) if i in held],
-    )
 
 
 def align(

@@ -71,7 +71,7 @@ class TrainConfig:
     method. Unlearning may stop early (`stop_at_leak`): `holdout` of the forget pairs are kept
     out of training, and every `eval_every` steps the model answers them; the run ends at the
     first check where at most a `stop_at_leak` share of the answers leaks (`steps` is then the
-    most it may take). See `unmirage.align.LeakStop`. `batch_size` is per process and
+    most it may take). See `unmirage.stopping.LeakStop`. `batch_size` is per process and
     micro-step; the effective batch is batch_size x grad_accum x processes. `trainable`
     (regular expressions searched in parameter names, e.g. "multi_modal_projector") freezes
     everything else; None trains all (or, with `lora`, the adapters only, plus any parameters
@@ -436,7 +436,6 @@ def train(
         if not data.get(s):
             raise InputError(f"method '{method.name}' needs a non-empty '{s}' data set", field=s)
     check_tracker(config.report_to)
-    warn_if_busy()
     set_seed(config.seed)
     model = select_trainable(model, config, method)
     # cpu: under torchrun with no GPU, accelerate otherwise runs each process on its own.
@@ -486,6 +485,7 @@ def train(
     if config.report_to != "none":
         accelerator.init_trackers("unmirage", config=flat_config(resolved))
 
+    warn_if_busy()  # here, once every input is checked: bad input keeps its one line
     t0 = time.monotonic()
     with progress_bar(progress and accelerator.is_main_process) as bar:
         task = bar.add_task(label or method.name, total=steps, completed=start, status="")
