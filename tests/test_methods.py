@@ -3,6 +3,7 @@ random LLaVA (forward, backward, cached reference, frozen layers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from types import SimpleNamespace
@@ -439,3 +440,10 @@ def test_rmu_forget_forward_stops_at_its_layer_with_the_same_loss_and_gradients(
     assert above_calls[0] == 1 and torch.allclose(full, loss)
     for name, grad in stopped.items():
         assert torch.allclose(grad, dict(model.named_parameters())[name].grad), name
+
+
+def test_every_knob_carries_its_help_text():
+    """A method's knobs say what they do in their field (`--knob` and docs/methods.md)."""
+    for name, cls in METHODS.items():
+        for knob in dataclasses.fields(cls):
+            assert knob.metadata.get("help"), f"{name}.{knob.name} has no help text"

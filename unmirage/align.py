@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from unmirage import __version__
-from unmirage.checks import is_int, read_yaml_mapping
+from unmirage.checks import is_int, is_number, read_yaml_mapping
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import staged_dir
@@ -169,8 +169,8 @@ def _check_types(config: TrainConfig, file: str | None) -> None:
     integer += ("eval_every",)
     for name in (*numeric, *integer):
         value = getattr(config, name)
-        kinds = (int,) if name in integer else (int, float)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+        ok = is_int(value) if name in integer else is_number(value)
+        if value is not None and not ok:
             raise InputError(f"expected a number, got {value!r}", file=file, field=name)
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from unmirage.checks import is_number
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
@@ -124,7 +125,7 @@ def mix(parts: Sequence[Sequence[Sample]], weights: Sequence[float], *, seed: in
     twice, 0.5 = a seeded half of them), so weights of 1 concatenate the files."""
     out: list[Sample] = []
     for i, (part, weight) in enumerate(zip(parts, weights, strict=True)):
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        if not is_number(weight) or weight < 0:
             raise InputError(f"expected a weight >= 0, got {weight!r}", field="--data-weights")
         whole, fraction = divmod(float(weight), 1.0)
         out += list(part) * int(whole)

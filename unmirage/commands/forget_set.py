@@ -8,8 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from unmirage.checks import read_yaml_mapping
 from unmirage.errors import InputError
 from unmirage.forgetset_options import FORMATS, ForgetSetOptions
 from unmirage.io import output_lock
@@ -142,15 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_config(path: str) -> dict[str, Any]:
     """A YAML mapping of option names (dashes or underscores); unknown keys are errors."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("config file not found", file=path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise InputError(f"not valid YAML: {str(err).splitlines()[0]}", file=path) from None
-    if not isinstance(doc, dict):
-        raise InputError("expected a mapping of settings", file=path)
+    doc = read_yaml_mapping(path)
     out = {}
     for key, value in doc.items():
         name = {"format": "fmt", "model": "models"}.get(str(key), str(key).replace("-", "_"))

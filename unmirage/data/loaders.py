@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from unmirage.checks import is_int
 from unmirage.data.images import ImageRoot
 from unmirage.data.sample import LABELS, SUBSETS, Sample
 from unmirage.errors import InputError
@@ -449,7 +450,7 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _id(value: Any) -> str | int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         return value
     return _nonempty_str(value)
 

@@ -23,9 +23,7 @@ class GradDiff(Unlearning):
     check. NPO and SimNPO bound this term; GradDiff is here as the standard baseline.
     """
 
-    summary: ClassVar[str] = (
-        "gradient ascent on --forget, descent on --retain (unbounded baseline)"
-    )
+    summary: ClassVar[str] = "gradient ascent on --forget, descent on --retain (unbounded baseline)"
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 

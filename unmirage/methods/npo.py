@@ -9,7 +9,7 @@ forget term (paper-notes §6).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -103,8 +103,13 @@ class NPO(Unlearning):
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
-    beta: float = 0.9
-    normalize: str = "mean"
+    beta: float = field(
+        default=0.9, metadata={"help": "inverse temperature (authors: 0.9 full, 0.7 LoRA)"}
+    )
+    normalize: str = field(
+        default="mean",
+        metadata={"help": "log p(y|x) per row: 'mean' of token log-probs, or 'sum' (NPO's)"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

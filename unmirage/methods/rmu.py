@@ -15,7 +15,7 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -172,23 +172,33 @@ class RMU(Unlearning):
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
-    alpha: float = 1.0
-    layer: int | str = AUTO
-    steer: float | str = AUTO
-    train_layers: int = 3
-    train_params: str = "mlp"
-    seed: int = 0
+    alpha: float = field(default=1.0, metadata={"help": "weight of the retain activation match"})
+    layer: int | str = field(
+        default=AUTO,
+        metadata={"help": "decoder layer L steered ('auto': the authors' relative depth)"},
+    )
+    steer: float | str = field(
+        default=AUTO,
+        metadata={"help": "control vector length c ('auto': 5 x the mean norm of h_L)"},
+    )
+    train_layers: int = field(
+        default=3, metadata={"help": "layers trained, ending at L (L-2..L by default)"}
+    )
+    train_params: str = field(
+        default="mlp", metadata={"help": "'mlp' (their MLP weights) or 'all' of those layers"}
+    )
+    seed: int = field(default=0, metadata={"help": "draws the control vector (default: --seed)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.steer != AUTO:
             check_number("steer", self.steer, above=0)
-        for field in ("layer", "train_layers", "seed"):
-            value = getattr(self, field)
+        for knob in ("layer", "train_layers", "seed"):
+            value = getattr(self, knob)
             check_knob(
-                is_int(value) or (field == "layer" and value == AUTO),
-                field,
-                f"must be an integer{' or auto' if field == 'layer' else ''}, got {value!r}",
+                is_int(value) or (knob == "layer" and value == AUTO),
+                knob,
+                f"must be an integer{' or auto' if knob == 'layer' else ''}, got {value!r}",
             )
         check_knob(self.train_layers >= 1, "train_layers", "must be >= 1")
         check_knob(

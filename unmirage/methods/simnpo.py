@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -35,14 +35,14 @@ class SimNPO(Unlearning):
     TOFU forget-5% setting (no VLM setting has been published).
     """
 
-    summary: ClassVar[str] = (
-        "reference-free NPO on length-normalised likelihoods"
-    )
+    summary: ClassVar[str] = "reference-free NPO on length-normalised likelihoods"
     run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
-    beta: float = 2.5
-    margin: float = 0.0
+    beta: float = field(default=2.5, metadata={"help": "inverse temperature (SimNPO: 2.5)"})
+    margin: float = field(
+        default=0.0, metadata={"help": "the SimNPO paper's gamma, renamed: a reward margin"}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

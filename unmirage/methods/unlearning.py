@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -92,8 +92,14 @@ class Unlearning(Method):
 
     streams: ClassVar[tuple[str, ...]] = ("forget", "retain")
 
-    gamma: float = 1.0
-    alpha: float = 0.0
+    gamma: float = field(
+        default=1.0,
+        metadata={"help": "weight of the whole retain part (0 skips the retain forward)"},
+    )
+    alpha: float = field(
+        default=0.0,
+        metadata={"help": "weight of the retain KL to the model before unlearning (0: off)"},
+    )
 
     def __post_init__(self) -> None:
         check_number("gamma", self.gamma)

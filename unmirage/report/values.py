@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from unmirage.checks import is_number
 from unmirage.errors import InputError
 
 METRICS_FILE = "metrics.json"
@@ -53,8 +54,7 @@ def pct(x: float | None) -> str:
 
 def _is_rate(x: Any) -> bool:
     return (
-        isinstance(x, int | float)
-        and not isinstance(x, bool)
+        is_number(x)
         and math.isfinite(x)
         and 0.0 <= x <= 1.0
     )

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from unmirage.checks import is_int
 from unmirage.data.formats import Context, Pairs, Probe, Reader, read_json, register
 from unmirage.data.loaders import _getter, _id, _nonempty_str, _object, _opt_str, _ref
 from unmirage.data.sample import Sample
@@ -55,7 +56,7 @@ def _options(value: Any) -> list[str]:
 
 def _letter(answer: Any, options: list[str]) -> str:
     letters = LETTERS[: len(options)]
-    if isinstance(answer, int) and not isinstance(answer, bool) and 0 <= answer < len(options):
+    if is_int(answer) and 0 <= answer < len(options):
         return letters[answer]
     if isinstance(answer, str):
         if answer.strip() in letters:
