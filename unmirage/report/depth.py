@@ -102,9 +102,16 @@ def table3(models: Mapping[str, Mapping[str, Any]], depth: Mapping[str, Any]) ->
 
 
 def relearn_table(relearn: Mapping[str, Any]) -> Table:
+    """Leak per step count on the other hazards' held-out queries (the measure) and on the
+    relearned hazard's own (it shows the relearning took)."""
     steps = next(iter(relearn.values()))["steps"]
-    rows = [[name, *(f"{pct(v)}" for v in r["leak"]["other"])] for name, r in relearn.items()]
-    return Table(["model", *(f"step {s}" for s in steps)], rows)
+    rows = [
+        [name, group, *(f"{pct(v)}" for v in r["leak"][key])]
+        for name, r in relearn.items()
+        for group, key in (("other hazards", "other"), ("relearned hazard", "same"))
+        if key in r["leak"]
+    ]
+    return Table(["model", "queries", *(f"step {s}" for s in steps)], rows)
 
 
 def probe_tables(probe: Mapping[str, Any]) -> list[Block]:
