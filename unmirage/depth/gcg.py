@@ -107,14 +107,13 @@ def allowed_tokens(tokenizer: Any, vocab_size: int) -> Tensor:
     Special and added tokens (image placeholders, turn markers) are never allowed."""
     mask = torch.zeros(vocab_size, dtype=torch.bool)
     special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
-    for i in range(min(vocab_size, len(tokenizer))):
-        if i in special:
-            continue
-        text = tokenizer.decode([i])
-        if not (text and text.isascii() and text.isprintable()):
-            continue
-        if tokenizer(text, add_special_tokens=False)["input_ids"] == [i]:
-            mask[i] = True
+    ids = [i for i in range(min(vocab_size, len(tokenizer))) if i not in special]
+    texts = tokenizer.batch_decode([[i] for i in ids])
+    printable = [(i, t) for i, t in zip(ids, texts, strict=True) if t.isascii() and t.isprintable()]
+    if printable:
+        back = tokenizer([t for _, t in printable], add_special_tokens=False)["input_ids"]
+        for (i, _), again in zip(printable, back, strict=True):
+            mask[i] = again == [i]
     return mask
 
 
