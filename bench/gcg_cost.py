@@ -97,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         wall = time.perf_counter() - start
         rows = [json.loads(x) for x in (search_dir(out) / LOG).read_text().splitlines()]
-    keys = ("steps", "forwards", "backwards", "seconds", "initial_loss", "loss", "reached")
+    keys = ("steps", "forwards", "backwards", "seconds", "cpu_seconds", "initial_loss", "loss")
+    keys += ("reached",)
     result = {
         "model": args.model or "random default-size tiny LLaVA",
         "threads": args.threads,
@@ -107,11 +108,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "wall_seconds": wall,
         "summary": summary,
     }
-    print(f"{'query':<16}{'steps':>6}{'forwards':>10}{'seconds':>9}{'loss':>16}  reached")
+    print(
+        f"{'query':<16}{'steps':>6}{'forwards':>10}{'wall s':>9}{'cpu s':>8}{'loss':>16}  reached"
+    )
     for r in result["queries"] + [{"id": "mean", **result["mean"]}]:
         loss = f"{r['initial_loss']:.3f}->{r['loss']:.3f}"
         print(
             f"{r['id']:<16}{r['steps']:>6.0f}{r['forwards']:>10.0f}{r['seconds']:>9.1f}"
+            f"{r['cpu_seconds']:>8.1f}"
             f"{loss:>16}  {r['reached']:.2f}"
         )
     print(f"wall time {wall:.1f} s for {len(rows)} queries (model loading included)")

@@ -66,6 +66,8 @@ class GCGResult:
     forwards: int = 0
     backwards: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """Wall time and this process's CPU time (on shared cores wall time includes waiting)."""
     reached: bool = False
     """The model's greedy continuation of the best prompt is the target itself."""
 
@@ -240,7 +242,7 @@ def run_gcg(
     if allowed is None:
         allowed = allowed_tokens(tok, model.get_input_embeddings().weight.shape[0])
     generator = torch.Generator().manual_seed(seed)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     suffix = initial_suffix(tok, problem, config.suffix_len, allowed)
     initial_loss, initial_reached = score(model, problem, suffix[None], 1)
     best = GCGResult(
@@ -279,4 +281,5 @@ def run_gcg(
         for p in params:
             p.requires_grad_(True)
     best.seconds = time.perf_counter() - began
+    best.cpu_seconds = time.process_time() - began_cpu
     return best
