@@ -8,8 +8,9 @@ Runs `unmirage gcg` (the Python API, default knobs unless given) on the first --
 queries in a temporary directory and prints one row per query and the mean; --json writes
 the same numbers. A forward pass is one sequence through the model (a candidate scored, or
 the gradient step's forward); each step also has one backward pass. Without --model the
-weights are random, so the target is never reached and every query runs all its steps: the
-cost of a query that does not stop early.
+weights are random, so the target is never reached and every query runs all its steps;
+--no-early-stop does the same on a real model: the cost of a query that does not stop early
+(an unsafe base reaches the world's target before the first step).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in ("steps", "candidates", "topk", "suffix_len"):
         flag = "--" + name.replace("_", "-")
         parser.add_argument(flag, type=int, default=getattr(defaults, name))
+    parser.add_argument(
+        "--no-early-stop",
+        action="store_true",
+        help="run every step (the cost for a model that keeps refusing)",
+    )
     parser.add_argument("--json", help="write the numbers to this file")
     args = parser.parse_args(argv)
     if bool(args.model) != bool(args.queries):
@@ -84,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         candidates=args.candidates,
         topk=args.topk,
         suffix_len=args.suffix_len,
+        early_stop=not args.no_early_stop,
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -97,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         wall = time.perf_counter() - start
         rows = [json.loads(x) for x in (search_dir(out) / LOG).read_text().splitlines()]
-    keys = ("steps", "forwards", "backwards", "seconds", "initial_loss", "loss", "reached")
+    keys = ("steps", "forwards", "backwards", "seconds", "cpu_seconds", "initial_loss", "loss")
+    keys += ("reached",)
     result = {
         "model": args.model or "random default-size tiny LLaVA",
         "threads": args.threads,
@@ -107,11 +115,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "wall_seconds": wall,
         "summary": summary,
     }
-    print(f"{'query':<16}{'steps':>6}{'forwards':>10}{'seconds':>9}{'loss':>16}  reached")
+    print(
+        f"{'query':<16}{'steps':>6}{'forwards':>10}{'wall s':>9}{'cpu s':>8}{'loss':>16}  reached"
+    )
     for r in result["queries"] + [{"id": "mean", **result["mean"]}]:
         loss = f"{r['initial_loss']:.3f}->{r['loss']:.3f}"
         print(
             f"{r['id']:<16}{r['steps']:>6.0f}{r['forwards']:>10.0f}{r['seconds']:>9.1f}"
+            f"{r['cpu_seconds']:>8.1f}"
             f"{loss:>16}  {r['reached']:.2f}"
         )
     print(f"wall time {wall:.1f} s for {len(rows)} queries (model loading included)")

@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         f"GCG on {summary['n_queries']} queries: target loss {summary['initial_loss']:.3f} -> "
         f"{summary['loss']:.3f}, target reached {100 * summary['reached']:.1f}%, "
         f"{summary['steps_per_query']:.1f} steps, {summary['forwards_per_query']:.0f} forward "
-        f"passes, {summary['seconds_per_query']:.1f} s per query"
+        f"passes, {summary['seconds_per_query']:.1f} s "
+        f"({summary['cpu_seconds_per_query']:.1f} s CPU) per query"
     )
     work = search_dir(args.out)
     print(f"wrote {args.out}, and {work}/log.jsonl and summary.json")

@@ -66,6 +66,8 @@ class GCGResult:
     forwards: int = 0
     backwards: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """Wall time and this process's CPU time (on shared cores wall time includes waiting)."""
     reached: bool = False
     """The model's greedy continuation of the best prompt is the target itself."""
 
@@ -107,14 +109,13 @@ def allowed_tokens(tokenizer: Any, vocab_size: int) -> Tensor:
     Special and added tokens (image placeholders, turn markers) are never allowed."""
     mask = torch.zeros(vocab_size, dtype=torch.bool)
     special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
-    for i in range(min(vocab_size, len(tokenizer))):
-        if i in special:
-            continue
-        text = tokenizer.decode([i])
-        if not (text and text.isascii() and text.isprintable()):
-            continue
-        if tokenizer(text, add_special_tokens=False)["input_ids"] == [i]:
-            mask[i] = True
+    ids = [i for i in range(min(vocab_size, len(tokenizer))) if i not in special]
+    texts = tokenizer.batch_decode([[i] for i in ids])
+    printable = [(i, t) for i, t in zip(ids, texts, strict=True) if t.isascii() and t.isprintable()]
+    if printable:
+        back = tokenizer([t for _, t in printable], add_special_tokens=False)["input_ids"]
+        for (i, _), again in zip(printable, back, strict=True):
+            mask[i] = again == [i]
     return mask
 
 
@@ -241,7 +242,7 @@ def run_gcg(
     if allowed is None:
         allowed = allowed_tokens(tok, model.get_input_embeddings().weight.shape[0])
     generator = torch.Generator().manual_seed(seed)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     suffix = initial_suffix(tok, problem, config.suffix_len, allowed)
     initial_loss, initial_reached = score(model, problem, suffix[None], 1)
     best = GCGResult(
@@ -280,4 +281,5 @@ def run_gcg(
         for p in params:
             p.requires_grad_(True)
     best.seconds = time.perf_counter() - began
+    best.cpu_seconds = time.process_time() - began_cpu
     return best

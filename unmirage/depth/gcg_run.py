@@ -65,6 +65,7 @@ def log_row(sample: Sample, target: str, result: GCGResult, tokens_match: bool) 
         "forwards": result.forwards,
         "backwards": result.backwards,
         "seconds": round(result.seconds, 3),
+        "cpu_seconds": round(result.cpu_seconds, 3),
         "tokens_match": tokens_match,
     }
 
@@ -216,5 +217,6 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "steps_per_query": mean(r["steps"] for r in rows),
         "forwards_per_query": mean(r["forwards"] for r in rows),
         "seconds_per_query": mean(r["seconds"] for r in rows),
+        "cpu_seconds_per_query": mean(r["cpu_seconds"] for r in rows),
         "tokens_match": all(r["tokens_match"] for r in rows),
     }
