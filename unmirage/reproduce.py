@@ -78,10 +78,12 @@ DEPTH_BUDGETS: dict[str, DepthPlan] = {
             saliency=SaliencyKnobs(queries=4, figure_queries=1),
         ),
     ),
-    "default": DepthPlan(),
+    "default": DepthPlan(gcg=GCGConfig(steps=10), gcg_queries=10),
 }
-"""The depth stages' budget per preset: smoke only runs every stage (CI); default is what
-the README's Depth numbers come from (docs/depth.md gives its cost)."""
+"""The depth stages' budget per preset: smoke only runs every stage (CI). Default: GCG costs
+about 2.3 s of CPU per step and query on the default model (bench/gcg_cost.py: 70 s for 30
+steps), so 10 queries at 10 steps bound it near 4 minutes per model that resists; the
+probes take about 75 s of CPU per model (bench/depth_cost.py)."""
 
 
 @dataclass
