@@ -62,6 +62,29 @@ def answer_in_batches(
     return answers
 
 
+def new_tokens(
+    model: Any,
+    enc: dict[str, torch.Tensor],
+    *,
+    max_new_tokens: int,
+    eos: Any,
+    pad: Any,
+    **extra: Any,
+) -> torch.Tensor:
+    """`model.generate` without beams or sampling (a logits processor in `extra` may pick the
+    tokens); only the tokens after the prompt."""
+    out = model.generate(
+        **enc,
+        do_sample=False,
+        num_beams=1,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        **extra,
+    )
+    return out[:, enc["input_ids"].shape[1] :]
+
+
 def generate(
     model: Any,
     processor: Any,
@@ -83,15 +106,7 @@ def generate(
     def greedy(enc: dict[str, torch.Tensor], rows: list[int], eos: Any, pad: Any) -> torch.Tensor:
         if fast_decode_supported(model):
             return greedy_decode(model, enc, max_new_tokens=max_new_tokens, eos=eos, pad=pad)
-        out = model.generate(
-            **enc,
-            do_sample=False,
-            num_beams=1,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos,
-            pad_token_id=pad,
-        )
-        return out[:, enc["input_ids"].shape[1] :]
+        return new_tokens(model, enc, max_new_tokens=max_new_tokens, eos=eos, pad=pad)
 
     return answer_in_batches(
         model,

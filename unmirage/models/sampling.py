@@ -21,7 +21,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from unmirage.data.sample import Sample
 from unmirage.models.encode import ImageSource
-from unmirage.models.generate import answer_in_batches
+from unmirage.models.generate import answer_in_batches, new_tokens
 
 
 def answer_seed(*parts: object) -> int:
@@ -80,16 +80,10 @@ def sample_answers(
 
     def sampled(enc: dict[str, torch.Tensor], rows: list[int], eos: Any, pad: Any) -> torch.Tensor:
         gens = [torch.Generator().manual_seed(seeds[i]) for i in rows]
-        out = model.generate(
-            **enc,
-            do_sample=False,
-            num_beams=1,
-            max_new_tokens=max_new_tokens,
-            eos_token_id=eos,
-            pad_token_id=pad,
-            logits_processor=LogitsProcessorList([PerRowSampler(gens, temperature, top_p)]),
+        sampler = LogitsProcessorList([PerRowSampler(gens, temperature, top_p)])
+        return new_tokens(
+            model, enc, max_new_tokens=max_new_tokens, eos=eos, pad=pad, logits_processor=sampler
         )
-        return out[:, enc["input_ids"].shape[1] :]
 
     return answer_in_batches(
         model,
