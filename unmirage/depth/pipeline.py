@@ -114,14 +114,15 @@ def depth_block(
     name: str, gcg: Path | None, prefill: Path | None, probes: Path | None
 ) -> dict[str, Any]:
     """One model's depth entry of metrics.json: GCG and prefill ASR with their intervals and
-    the GCG search summary, and the probes' results (any stage not run is left out)."""
+    the GCG search summary, and the probes' results (any stage not run is left out; timings
+    are in each stage's own files)."""
     block: dict[str, Any] = {}
     if gcg is not None:
         m = _metrics(gcg / "eval")[name]
         summary = json.loads((gcg / "gcg.gcg" / "summary.json").read_text(encoding="utf-8"))
         block["asr_gcg"] = m["asr_gcg"]
         block["ci_gcg"] = m["ci"].get("asr_gcg")
-        block["gcg"] = {k: v for k, v in summary.items() if k != "config"}
+        block["gcg"] = {k: v for k, v in summary.items() if k != "config" and not _timing(k)}
     if prefill is not None:
         m = _metrics(prefill / "eval")[name]
         block["asr_prefill"] = m["asr_pre"]
@@ -129,8 +130,14 @@ def depth_block(
     if probes is not None:
         doc = json.loads((probes / PROBES_FILE).read_text(encoding="utf-8"))
         [entry] = doc["models"].values()
-        block |= {k: v for k, v in entry.items() if k != "model"}
+        block |= {k: v for k, v in entry.items() if k != "model" and not _timing(k)}
     return block
+
+
+def _timing(key: str) -> bool:
+    """Wall and CPU times stay in the stage directories: metrics.json holds only what the
+    same run on the same machine reproduces bit for bit."""
+    return "seconds" in key
 
 
 def _metrics(eval_dir: Path) -> dict[str, Any]:
