@@ -486,8 +486,12 @@ def _depth_stages(
         "max_new_tokens": config.max_new_tokens,
         "seed": config.seed,
     }
-    common = {"test": _file_key(sources.test), "judge": config.judge, **upstream}
-    common |= {"max_new_tokens": config.max_new_tokens}
+    common = {
+        "test": _file_key(sources.test),
+        "judge": config.judge,
+        "max_new_tokens": config.max_new_tokens,
+        **upstream,
+    }
     blocks = {}
     for name, (model_dir, model_key) in models.items():
         gcg = runner.run(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -28,7 +28,7 @@ from unmirage.depth.gcg import GCGResult, allowed_tokens, build_problem, run_gcg
 from unmirage.depth.gcg_config import GCGConfig
 from unmirage.depth.targets import TargetRule, choose_target, read_targets
 from unmirage.errors import InputError
-from unmirage.evaluate import append_rows, check_resumable, load_eval_data, read_rows
+from unmirage.evaluate import LoadFn, append_rows, check_resumable, load_eval_data, read_rows
 from unmirage.io import atomic_write_json
 from unmirage.judge.base import task_of
 from unmirage.models.encode import encode_prompts
@@ -41,7 +41,6 @@ SUMMARY = "summary.json"
 ATTACKED_KINDS = (None, "trigger")
 """Queries GCG starts from: originals and one-word rewrites (not controls, not benign)."""
 
-LoadFn = Callable[[str], tuple[Any, Any]]
 
 
 def attackable(samples: Sequence[Sample]) -> list[Sample]:

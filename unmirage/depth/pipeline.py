@@ -9,6 +9,7 @@ target rule, the world directory the probes read), so this module works on any d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,9 +55,12 @@ def gcg_stage(
     target_rule: TargetRule | None,
     eval_options: Mapping[str, Any],
 ) -> None:
-    """GCG suffixes for the first `plan.gcg_queries` unsafe test queries, then their ASR."""
+    """GCG suffixes for the first `plan.gcg_queries` unsafe test queries, then their ASR; the
+    search and the evaluation share one loaded model."""
     from unmirage.depth.gcg_run import gcg_attack
+    from unmirage.models.loading import load_vlm
 
+    load_once = functools.cache(load_vlm)
     gcg_attack(
         model_dir,
         test,
@@ -65,6 +69,7 @@ def gcg_stage(
         target_rule=target_rule,
         limit=plan.gcg_queries,
         image_root=image_root,
+        load_fn=load_once,
     )
     evaluate(
         model_dir,
@@ -72,6 +77,7 @@ def gcg_stage(
         path / "eval",
         name=name,
         image_root=image_root,
+        load_fn=load_once,
         **eval_options,
     )
 
