@@ -9,7 +9,13 @@ import torch
 
 from unmirage import threads
 from unmirage.cli import build_parser
-from unmirage.threads import choose_threads, local_processes, oversubscribed, positive_int
+from unmirage.threads import (
+    choose_threads,
+    local_processes,
+    others_load,
+    oversubscribed,
+    positive_int,
+)
 
 
 def test_default_is_every_available_cpu_for_one_process() -> None:
@@ -31,10 +37,18 @@ def test_request_then_environment_override_the_share() -> None:
     assert choose_threads(None, 8, {"OMP_NUM_THREADS": "0"}) == 8
 
 
-def test_oversubscribed_only_above_the_cpu_count() -> None:
-    assert not oversubscribed(1.9, 2)
-    assert not oversubscribed(2.0, 2)
-    assert oversubscribed(2.1, 2)
+def test_oversubscribed_counts_other_work_against_the_threads() -> None:
+    assert not oversubscribed(0.9, 2, 2)
+    assert oversubscribed(1.0, 2, 2)
+    assert not oversubscribed(1.9, 1, 2)
+    assert oversubscribed(2.0, 1, 2)
+    assert not oversubscribed(6.0, 1, 8)
+
+
+def test_a_runs_own_load_is_not_other_work() -> None:
+    assert others_load(2.3, 1.9) == pytest.approx(0.4)  # a run's own earlier stages
+    assert others_load(1.0, 1.9) == 0.0
+    assert not oversubscribed(others_load(2.3, 1.9), 2, 2)
 
 
 @pytest.mark.parametrize(("load", "warned"), [(5.0, True), (0.5, False)])
@@ -49,7 +63,7 @@ def test_apply_threads_sets_torch_and_warns_once_when_busy(
         assert torch.get_num_threads() == 1
         assert capsys.readouterr().err == ""  # not before the work starts
         threads.warn_if_busy()
-        assert ("load average 5.0 exceeds the 2 CPUs" in capsys.readouterr().err) is warned
+        assert ("load average 5.0 (about" in capsys.readouterr().err) is warned
         threads.warn_if_busy()
         assert capsys.readouterr().err == ""  # once per process
         threads.apply_threads(1)

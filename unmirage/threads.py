@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Mapping
 
 
@@ -42,12 +43,20 @@ def choose_threads(requested: int | None, cpus: int, env: Mapping[str, str]) -> 
     return max(1, cpus // local_processes(env))
 
 
-def oversubscribed(load: float, cpus: int) -> bool:
-    """True when more runnable work waits (1-minute load average) than there are CPUs."""
-    return load > cpus
+def others_load(load: float, own: float) -> float:
+    """The 1-minute load average less this process's own busy threads (`own`, its CPU time
+    over wall time since its threads were set): a run's earlier stages count in the load
+    average too, and are not other work."""
+    return max(0.0, load - own)
 
 
-_pending = {"warn": False}
+def oversubscribed(others: float, threads: int, cpus: int) -> bool:
+    """True when work besides this process leaves fewer CPUs than its threads, by at least
+    one whole CPU (the load average moves slowly and counts short tasks too)."""
+    return others + threads >= cpus + 1
+
+
+_pending: dict[str, float | bool] = {"warn": False}
 
 
 def apply_threads(requested: int | None = None, *, warn: bool = False) -> int:
@@ -60,23 +69,33 @@ def apply_threads(requested: int | None = None, *, warn: bool = False) -> int:
 
     threads = choose_threads(requested, available_cpus(), os.environ)
     torch.set_num_threads(threads)
-    _pending["warn"] = warn
+    _pending.update(warn=warn, wall=time.perf_counter(), cpu=time.process_time())
     return threads
 
 
+def own_load() -> float:
+    """This process's busy threads since `apply_threads`: CPU time over wall time."""
+    wall = time.perf_counter() - float(_pending.get("wall", 0.0))
+    cpu = time.process_time() - float(_pending.get("cpu", 0.0))
+    return cpu / wall if wall > 1.0 else 0.0
+
+
 def warn_if_busy() -> None:
-    """Once, if armed: one stderr line when the load average exceeds the CPUs available."""
+    """Once, if armed: one stderr line when other work leaves too few CPUs for the threads."""
     if not _pending["warn"]:
         return
     _pending["warn"] = False
     import torch
 
-    cpus, load, threads = available_cpus(), os.getloadavg()[0], torch.get_num_threads()
-    if oversubscribed(load, cpus):
+    cpus, threads = available_cpus(), torch.get_num_threads()
+    load = os.getloadavg()[0]
+    others = others_load(load, own_load())
+    if oversubscribed(others, threads, cpus):
         print(
-            f"unmirage: warning: load average {load:.1f} exceeds the {cpus} CPUs available; "
-            f"running with {threads} torch thread{'s' * (threads != 1)}, expect it to be slow "
-            "(--threads 1 suffers least on busy cores)",
+            f"unmirage: warning: load average {load:.1f} (about {others:.1f} besides this "
+            f"process) on the {cpus} CPUs available; running with {threads} torch "
+            f"thread{'s' * (threads != 1)}, expect it to be slow (--threads 1 suffers least "
+            "on busy cores)",
             file=sys.stderr,
         )
 
