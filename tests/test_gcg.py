@@ -21,9 +21,11 @@ from unmirage.depth.gcg import (
     allowed_tokens,
     build_problem,
     initial_suffix,
+    prefix_cache,
     retokenizes,
     run_gcg,
     sample_swaps,
+    score,
 )
 from unmirage.depth.targets import GENERIC_TARGET, choose_target
 from unmirage.embedded.targets import world_target
@@ -238,3 +240,57 @@ def test_missing_queries_file_exits_2(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "out.jsonl")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.jsonl" in err[0]
+
+
+def whole_prompt_losses(model, problem, suffixes: torch.Tensor) -> torch.Tensor:
+    """The target loss from one forward of the whole prompt (no cache), as a reference."""
+    n = len(suffixes)
+    ids = torch.cat(
+        [
+            problem.before.expand(n, -1),
+            suffixes,
+            problem.after.expand(n, -1),
+            problem.target.expand(n, -1),
+        ],
+        dim=1,
+    )
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    for key, before in problem.token_types.items():
+        types = torch.zeros_like(ids, dtype=before.dtype)
+        types[:, : len(before)] = before
+        inputs[key] = types
+    for key, value in problem.images.items():
+        inputs[key] = value.repeat(n, *([1] * (value.dim() - 1)))
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, -len(problem.target) - 1 : -1].float()
+    return torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), problem.target.expand(n, -1), reduction="none"
+    ).mean(dim=1)
+
+
+def random_suffixes(allowed: torch.Tensor, n: int, length: int) -> torch.Tensor:
+    ids = allowed.nonzero()[:, 0]
+    g = torch.Generator().manual_seed(0)
+    return ids[torch.randint(len(ids), (n, length), generator=g)]
+
+
+def test_cached_prefix_scores_equal_whole_prompt_forwards(smoke_world: Path, smoke_base: Path):
+    model, processor = load_vlm(smoke_base)
+    model.eval()
+    sample = next(s for s in load_samples(smoke_world / "test.jsonl") if world_target(s))
+    problem = build_problem(processor, sample, world_target(sample), ImageRoot(smoke_world))
+    allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
+    suffixes = random_suffixes(allowed, 5, 4)
+    cached, _ = score(model, prefix_cache(model, problem), problem, suffixes, batch_size=2)
+    torch.testing.assert_close(cached, whole_prompt_losses(model, problem, suffixes))
+
+
+def test_cached_prefix_keeps_qwen2vl_mrope_positions(tmp_path: Path):
+    samples = shape_samples(tmp_path, 1, size=32)
+    model, processor = build_tiny_qwen2vl([s.query for s in samples] * 5 + ["Sure, here"] * 5)
+    model.eval()
+    problem = build_problem(processor, samples[0], "Sure, here", ImageRoot(tmp_path))
+    allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
+    suffixes = random_suffixes(allowed, 3, 3)
+    cached, _ = score(model, prefix_cache(model, problem), problem, suffixes, batch_size=2)
+    torch.testing.assert_close(cached, whole_prompt_losses(model, problem, suffixes))

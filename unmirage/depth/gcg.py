@@ -12,11 +12,18 @@ its own forward (image features merged by `input_ids`, Qwen2-VL's M-RoPE positio
 `image_grid_thw`): any architecture `AutoModelForImageTextToText` loads works unchanged.
 Only tokens that survive decode/encode are used, and a candidate must re-tokenize to itself
 inside the rendered prompt, so the suffix found is the suffix `unmirage eval` feeds the model.
+
+The prompt before the suffix (image tokens and the query) is the same for every candidate:
+its keys and values are computed once per query and copied across each scored batch, so the
+vision tower runs once per query and each candidate costs only its last positions. A forward
+pass in the counts below is one sequence through the model, whole or after the cache.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from transformers import DynamicCache
 
 from unmirage.data.sample import Sample
 from unmirage.depth.gcg_config import GCGConfig
@@ -146,28 +154,49 @@ def initial_suffix(tokenizer: Any, problem: Problem, length: int, allowed: Tenso
     )
 
 
-def _inputs(problem: Problem, suffixes: Tensor, device: torch.device) -> dict[str, Tensor]:
-    """Model inputs for a batch of suffixes: the same image inputs repeated per row."""
+@torch.no_grad()
+def prefix_cache(model: Any, problem: Problem) -> DynamicCache:
+    """The keys and values of the prompt before the suffix (the image and the query), one
+    forward per query: every candidate shares them, so the scoring and gradient passes run
+    only the suffix, the rest of the turn and the target. Qwen2-VL's M-RoPE offsets are kept
+    by the model from this forward and applied to the positions after it."""
+    device = next(model.parameters()).device
+    ids = problem.before[None]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    inputs |= {key: types[None] for key, types in problem.token_types.items()}
+    inputs |= problem.images
+    cache = DynamicCache()
+    model(
+        **{k: v.to(device) for k, v in inputs.items()},
+        **{_cache_kwarg(model): cache},
+        logits_to_keep=1,
+    )
+    return cache
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The forward's name for the KV cache: `cache` from transformers 5.x, before it
+    `past_key_values` (the old name still works there, with a warning)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _target_logits(model: Any, prefix: DynamicCache, problem: Problem, suffixes: Tensor) -> Tensor:
+    """Logits (float32) at the positions that predict the target, for a batch of suffixes
+    after the cached prefix. No attention mask is passed: every row is the same length, and
+    the model then numbers the positions on from the cache (M-RoPE offsets included)."""
+    device = next(model.parameters()).device
     n = suffixes.shape[0]
-    rows = torch.cat([problem.before.expand(n, -1), suffixes, problem.after.expand(n, -1)], dim=1)
-    ids = torch.cat([rows, problem.target.expand(n, -1)], dim=1)
-    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    for key, before in problem.token_types.items():
-        types = torch.zeros_like(ids, dtype=before.dtype)
-        types[:, : len(before)] = before
-        out[key] = types
-    for key, value in problem.images.items():
-        out[key] = value.repeat(n, *([1] * (value.dim() - 1)))
-    return {k: v.to(device) for k, v in out.items()}
-
-
-def _target_logits(model: Any, inputs: dict[str, Tensor], n_target: int) -> Tensor:
-    """Logits at the positions that predict the target tokens, as float32."""
-    logits = model(**inputs, logits_to_keep=n_target + 1).logits
+    ids = torch.cat(
+        [suffixes, problem.after.expand(n, -1), problem.target.expand(n, -1)], dim=1
+    ).to(device)
+    cache = copy.deepcopy(prefix)
+    cache.batch_repeat_interleave(n)
+    kwargs = {_cache_kwarg(model): cache, "logits_to_keep": len(problem.target) + 1}
+    logits = model(input_ids=ids, **kwargs).logits
     return logits[:, :-1].float()
 
 
-def gradient(model: Any, problem: Problem, suffix: Tensor) -> Tensor:
+def gradient(model: Any, prefix: DynamicCache, problem: Problem, suffix: Tensor) -> Tensor:
     """d target loss / d one-hot suffix (suffix_len x vocab).
 
     The hook adds (one_hot @ W - W[suffix]), which is exactly zero, to the embeddings of the
@@ -177,15 +206,15 @@ def gradient(model: Any, problem: Problem, suffix: Tensor) -> Tensor:
     embed = model.get_input_embeddings()
     weight = embed.weight
     one_hot = F.one_hot(suffix.to(device), weight.shape[0]).to(weight.dtype).requires_grad_()
-    start, end = len(problem.before), len(problem.before) + len(suffix)
+    n = len(suffix)
 
     def hook(_module: Any, _args: Any, out: Tensor) -> Tensor:
         delta = one_hot @ weight - weight[suffix.to(device)].detach()
-        return torch.cat([out[:, :start], out[:, start:end] + delta, out[:, end:]], dim=1)
+        return torch.cat([out[:, :n] + delta, out[:, n:]], dim=1)
 
     handle = embed.register_forward_hook(hook)
     try:
-        logits = _target_logits(model, _inputs(problem, suffix[None], device), len(problem.target))
+        logits = _target_logits(model, prefix, problem, suffix[None])
     finally:
         handle.remove()
     loss = F.cross_entropy(logits[0], problem.target.to(device))
@@ -194,14 +223,16 @@ def gradient(model: Any, problem: Problem, suffix: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def score(model: Any, problem: Problem, suffixes: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+def score(
+    model: Any, prefix: DynamicCache, problem: Problem, suffixes: Tensor, batch_size: int
+) -> tuple[Tensor, Tensor]:
     """Target loss of each suffix and whether its greedy continuation is the target."""
     device = next(model.parameters()).device
     target = problem.target.to(device)
     losses, reached = [], []
     for start in range(0, len(suffixes), batch_size):
         chunk = suffixes[start : start + batch_size]
-        logits = _target_logits(model, _inputs(problem, chunk, device), len(target))
+        logits = _target_logits(model, prefix, problem, chunk)
         per_token = F.cross_entropy(
             logits.transpose(1, 2), target.expand(len(chunk), -1), reduction="none"
         )
@@ -244,13 +275,14 @@ def run_gcg(
     generator = torch.Generator().manual_seed(seed)
     began, began_cpu = time.perf_counter(), time.process_time()
     suffix = initial_suffix(tok, problem, config.suffix_len, allowed)
-    initial_loss, initial_reached = score(model, problem, suffix[None], 1)
+    prefix = prefix_cache(model, problem)
+    initial_loss, initial_reached = score(model, prefix, problem, suffix[None], 1)
     best = GCGResult(
         suffix_ids=suffix.tolist(),
         suffix=tok.decode(suffix),
         loss=float(initial_loss[0]),
         initial_loss=float(initial_loss[0]),
-        forwards=1,
+        forwards=2,
         reached=bool(initial_reached[0]),
     )
     params = [p for p in model.parameters() if p.requires_grad]
@@ -260,14 +292,14 @@ def run_gcg(
         for step in range(1, config.steps + 1):
             if config.early_stop and best.reached:
                 break
-            grad = gradient(model, problem, suffix)
+            grad = gradient(model, prefix, problem, suffix)
             best.forwards += 1
             best.backwards += 1
             pool = sample_swaps(suffix, grad, allowed, config.topk, config.candidates, generator)
             pool = pool[retokenizes(tok, problem, pool)]
             best.steps = step
             if len(pool):
-                losses, reached = score(model, problem, pool, config.batch_size)
+                losses, reached = score(model, prefix, problem, pool, config.batch_size)
                 best.forwards += len(pool)
                 i = int(losses.argmin())
                 suffix = pool[i]
