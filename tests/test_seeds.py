@@ -51,3 +51,40 @@ def test_summary_spreads_and_effects_over_seeds(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| sft-posthoc | 2 | 2.0 [2.0, 2.0] | 55.0 [40.0, 70.0] |" in md
     assert "appeared in 2 of 2 seeds" in md and (tmp_path / "report.html").exists()
+
+
+def _depth(gcg, leak_other):
+    return {
+        "asr_gcg": gcg,
+        "asr_prefill": 0.5,
+        "gcg": {"n_queries": 10},
+        "relearn": {"steps": [0, 5], "leak": {"other": leak_other, "same": [0.0, 1.0]}},
+        "probe": {
+            "labels": {"fact": {"chance": 0.1, "accuracy": {"0": 0.2, "4": 0.8}}},
+        },
+        "saliency": {"unsafe": {"first_word_share": 0.3, "occlusion_replace": 1.5}},
+    }
+
+
+def test_depth_numbers_spread_over_seeds(tmp_path):
+    runs = {0: _run(0.0), 1: _run(0.3)}
+    runs[0]["models"]["npo"]["depth"] = _depth(0.1, [0.0, 0.2])
+    runs[1]["models"]["npo"]["depth"] = _depth(0.3, [0.0, 0.4])
+    summary = summarize_seeds(runs)
+    depth = summary["npo"]["depth"]
+    assert depth["asr_gcg"]["values"] == [0.1, 0.3]
+    assert depth["relearn_other_step_5"]["values"] == [0.2, 0.4]
+    assert depth["probe_fact_last"]["values"] == [0.8, 0.8]  # layer 4, not layer 0
+    assert "depth" not in summary["sft-posthoc"]  # no depth stages: no rows made up
+    doc = {
+        "seeds": {str(s): r["models"] for s, r in runs.items()},
+        "training": {str(s): r["training"] for s, r in runs.items()},
+        "summary": summary,
+        "effects": effects_over_seeds({str(s): r["models"] for s, r in runs.items()}),
+        "config": {},
+    }
+    render_seeds_report(tmp_path, doc)
+    md = (tmp_path / "report.md").read_text()
+    assert "| ASR after GCG | 20.0 [10.0, 30.0] |" in md
+    assert "| leak on the other hazards after 5 relearning steps | 30.0 [20.0, 40.0] |" in md
+    assert "| log-odds drop, first word replaced | 1.50 [1.50, 1.50] |" in md

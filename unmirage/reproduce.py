@@ -28,6 +28,7 @@ from unmirage.depth.knobs import DepthKnobs, ProbeKnobs, RelearnKnobs, SaliencyK
 from unmirage.depth.pipeline import (
     DepthPlan,
     depth_block,
+    depth_headline,
     gcg_stage,
     prefill_stage,
     probes_stage,
@@ -382,8 +383,8 @@ def _spread(values: list[float]) -> dict[str, Any]:
 
 def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per model: mean, min, max and per-seed values of every headline metric, of each
-    ranked trigger's rate (by rank; the words may differ between seeds) and of the
-    unlearning length."""
+    ranked trigger's rate (by rank; the words may differ between seeds), of the unlearning
+    length and of the depth numbers (`depth_headline`)."""
     names = list(dict.fromkeys(n for run in runs.values() for n in run["models"]))
     out: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -410,6 +411,10 @@ def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str
             run["training"][name]["steps"] for run in present if name in run.get("training", {})
         ]
         entry["train_steps"] = _spread([float(x) for x in steps if x is not None])
+        headlines = [depth_headline(m["depth"]) for m in ms if m.get("depth")]
+        if headlines:
+            keys = dict.fromkeys(k for h in headlines for k in h)
+            entry["depth"] = {k: _spread([h[k] for h in headlines if k in h]) for k in keys}
         out[name] = entry
     return out
 

@@ -140,6 +140,31 @@ def depth_block(
     return block
 
 
+def depth_headline(block: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers of one model's depth block that a multi-seed summary spreads: GCG and
+    prefill ASR, leak on the other hazards (and the relearned one) per relearning step count,
+    the probe's accuracy at the last layer per label, and the first word's saliency on unsafe
+    queries. Keys absent from the block are left out."""
+    out: dict[str, float] = {}
+    for key in ("asr_gcg", "asr_prefill"):
+        if block.get(key) is not None:
+            out[key] = block[key]
+    relearn = block.get("relearn") or {}
+    for group, leaks in (relearn.get("leak") or {}).items():
+        for steps, leak in zip(relearn["steps"], leaks, strict=True):
+            out[f"relearn_{group}_step_{steps}"] = leak
+    for label, entry in ((block.get("probe") or {}).get("labels") or {}).items():
+        if entry.get("accuracy"):
+            last = max(entry["accuracy"], key=int)
+            out[f"probe_{label}_last"] = entry["accuracy"][last]
+            out[f"probe_{label}_chance"] = entry["chance"]
+    unsafe = (block.get("saliency") or {}).get("unsafe") or {}
+    for key in ("first_word_share", "uniform_share", "occlusion_replace", "decision_flips_replace"):
+        if unsafe.get(key) is not None:
+            out[f"saliency_{key}"] = unsafe[key]
+    return out
+
+
 def _timing(key: str) -> bool:
     """Wall and CPU times stay in the stage directories: metrics.json holds only what the
     same run on the same machine reproduces bit for bit."""

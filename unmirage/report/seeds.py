@@ -107,6 +107,53 @@ def trigger_table(doc: Mapping[str, Any]) -> Table:
     )
 
 
+DEPTH_LABELS = {
+    "asr_gcg": "ASR after GCG",
+    "asr_prefill": "ASR with the answer prefilled",
+    "probe_fact_last": "probe: fact asked for, last layer",
+    "probe_fact_chance": "probe: fact, chance",
+    "probe_hazard_last": "probe: hazard, last layer",
+    "probe_hazard_chance": "probe: hazard, chance",
+    "saliency_first_word_share": "first word's share of attribution (unsafe)",
+    "saliency_uniform_share": "uniform share",
+    "saliency_occlusion_replace": "log-odds drop, first word replaced",
+    "saliency_decision_flips_replace": "decisions flipped, first word replaced",
+}
+"""Row labels of the depth table; relearning rows are named from their keys."""
+NOT_PERCENT = ("saliency_occlusion_replace",)
+
+
+def _depth_label(key: str) -> str:
+    if key.startswith("relearn_"):
+        group, _, steps = key.removeprefix("relearn_").partition("_step_")
+        hazards = "other hazards" if group == "other" else "relearned hazard"
+        return f"leak on the {hazards} after {steps} relearning steps"
+    return DEPTH_LABELS.get(key, key)
+
+
+def depth_table(doc: Mapping[str, Any]) -> Table | None:
+    """Every model's depth numbers over seeds, one row per number, one column per model."""
+    models = {n: e["depth"] for n, e in doc["summary"].items() if e.get("depth")}
+    if not models:
+        return None
+    keys = list(dict.fromkeys(k for d in models.values() for k in d))
+
+    def cell(entry: Mapping[str, Any] | None, key: str) -> str:
+        if entry is None or entry.get("mean") is None:
+            return "n/a"
+        if key in NOT_PERCENT:
+            return f"{entry['mean']:.2f} [{entry['min']:.2f}, {entry['max']:.2f}]"
+        return _spread(entry)
+
+    rows = [[_depth_label(k), *(cell(d.get(k), k) for d in models.values())] for k in keys]
+    return Table(
+        ["depth (mean [min, max] over seeds)", *models],
+        rows,
+        "Percent except the log-odds drop; each seed's own numbers are in seed-N/report.html "
+        "(docs/depth.md says what each probe measures).",
+    )
+
+
 def effect_lines(doc: Mapping[str, Any]) -> list[str]:
     lines = []
     n = len(doc["seeds"])
@@ -140,6 +187,11 @@ def build_document(doc: Mapping[str, Any]) -> Document:
         summary_table(doc),
         Heading("Per-trigger rates"),
         trigger_table(doc),
+    )
+    depth = depth_table(doc)
+    if depth is not None:
+        out.add(Heading("Depth over seeds"), depth)
+    out.add(
         Heading("Every seed"),
         per_seed_table(doc),
         Code(json.dumps(doc["config"], indent=2, sort_keys=True), "json", "Configuration"),
