@@ -79,12 +79,13 @@ DEPTH_BUDGETS: dict[str, DepthPlan] = {
             saliency=SaliencyKnobs(queries=4, figure_queries=1),
         ),
     ),
-    "default": DepthPlan(gcg=GCGConfig(steps=10), gcg_queries=10),
+    "default": DepthPlan(gcg=GCGConfig(), gcg_queries=20),
 }
-"""The depth stages' budget per preset: smoke only runs every stage (CI). Default: GCG costs
-about 2.3 s of CPU per step and query on the default model (bench/gcg_cost.py: 70 s for 30
-steps), so 10 queries at 10 steps bound it near 4 minutes per model that resists; the
-probes take about 75 s of CPU per model (bench/depth_cost.py)."""
+"""The depth stages' budget per preset: smoke only runs every stage (CI). Default: GCG at its
+own default knobs (30 steps of 64 candidates) on 20 unsafe queries per model. With the prompt
+prefix cached a step costs about 0.15 s on the default model (two threads, idle machine:
+the first default run's NPO and RMU stages, 10 queries x 10 steps in 15 s each), so a model
+that resists every query costs about 90 s of GCG; the probes take 30-50 s per model."""
 
 
 @dataclass

@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gcg-queries",
         type=int,
         metavar="N",
-        help="unsafe queries GCG attacks per model (default: smoke 2, default 10)",
+        help="unsafe queries GCG attacks per model (default: smoke 2, default 20)",
     )
     world = parser.add_argument_group("embedded world")
     world.add_argument(
