@@ -19,7 +19,7 @@ from unmirage.depth.probe import (
     run_probe,
 )
 from unmirage.depth.relearn import relearn_curve, relearn_split
-from unmirage.depth.run import read_world
+from unmirage.depth.run import model_names, read_world
 from unmirage.depth.saliency import (
     DecisionTexts,
     drop_first_word,
@@ -255,6 +255,17 @@ def test_missing_model_dir_exits_2(
     argv = ["depth", str(tmp_path / "nope"), "--world", str(smoke_world), "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_models_are_named_by_the_path_given_so_symlinks_tell_stage_dirs_apart(
+    smoke_base: Path, tmp_path: Path
+) -> None:
+    # reproduce keeps every model in a directory called `model`: links give them names
+    (tmp_path / "base").symlink_to(smoke_base)
+    (tmp_path / "npo").symlink_to(smoke_base)
+    assert list(model_names([tmp_path / "npo"], tmp_path / "base")) == ["base", "npo"]
+    with pytest.raises(InputError, match="two models are named 'npo'"):
+        model_names([tmp_path / "npo", tmp_path / "npo"], None)
 
 
 def test_depth_command_writes_json_and_figure(

@@ -62,7 +62,10 @@ def _depth(gcg, leak_other):
         "probe": {
             "labels": {"fact": {"chance": 0.1, "accuracy": {"0": 0.2, "4": 0.8}}},
         },
-        "saliency": {"unsafe": {"first_word_share": 0.3, "occlusion_replace": 1.5}},
+        "saliency": {
+            "unsafe": {"first_word_share": 0.3, "occlusion_replace": 1.5},
+            "benign": {"first_word_share": 0.2, "occlusion_drop": -2.0},
+        },
     }
 
 
@@ -75,6 +78,7 @@ def test_depth_numbers_spread_over_seeds(tmp_path):
     assert depth["asr_gcg"]["values"] == [0.1, 0.3]
     assert depth["relearn_other_step_5"]["values"] == [0.2, 0.4]
     assert depth["probe_fact_last"]["values"] == [0.8, 0.8]  # layer 4, not layer 0
+    assert depth["saliency_benign_first_word_share"]["values"] == [0.2, 0.2]
     assert "depth" not in summary["sft-posthoc"]  # no depth stages: no rows made up
     doc = {
         "seeds": {str(s): r["models"] for s, r in runs.items()},
@@ -87,4 +91,6 @@ def test_depth_numbers_spread_over_seeds(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| ASR after GCG | 20.0 [10.0, 30.0] |" in md
     assert "| leak on the other hazards after 5 relearning steps | 30.0 [20.0, 40.0] |" in md
-    assert "| log-odds drop, first word replaced | 1.50 [1.50, 1.50] |" in md
+    assert "| log-odds drop, first word replaced (unsafe) | 1.50 [1.50, 1.50] |" in md
+    assert "| log-odds drop, first word removed (benign) | -2.00 [-2.00, -2.00] |" in md
+    assert "| first word's share of attribution (benign) | 20.0 [20.0, 20.0] |" in md

@@ -144,7 +144,8 @@ def depth_headline(block: Mapping[str, Any]) -> dict[str, float]:
     """The numbers of one model's depth block that a multi-seed summary spreads: GCG and
     prefill ASR, leak on the other hazards (and the relearned one) per relearning step count,
     the probe's accuracy at the last layer per label, and the first word's saliency on unsafe
-    queries. Keys absent from the block are left out."""
+    (`saliency_*`) and benign (`saliency_benign_*`) queries. Keys absent from the block are
+    left out."""
     out: dict[str, float] = {}
     for key in ("asr_gcg", "asr_prefill"):
         if block.get(key) is not None:
@@ -158,11 +159,23 @@ def depth_headline(block: Mapping[str, Any]) -> dict[str, float]:
             last = max(entry["accuracy"], key=int)
             out[f"probe_{label}_last"] = entry["accuracy"][last]
             out[f"probe_{label}_chance"] = entry["chance"]
-    unsafe = (block.get("saliency") or {}).get("unsafe") or {}
-    for key in ("first_word_share", "uniform_share", "occlusion_replace", "decision_flips_replace"):
-        if unsafe.get(key) is not None:
-            out[f"saliency_{key}"] = unsafe[key]
+    saliency = block.get("saliency") or {}
+    for kind, prefix in (("unsafe", "saliency_"), ("benign", "saliency_benign_")):
+        numbers = saliency.get(kind) or {}
+        for key in SALIENCY_HEADLINE:
+            if numbers.get(key) is not None:
+                out[prefix + key] = numbers[key]
     return out
+
+
+SALIENCY_HEADLINE = (
+    "first_word_share",
+    "uniform_share",
+    "occlusion_drop",
+    "occlusion_replace",
+    "decision_flips_replace",
+)
+"""Saliency numbers a multi-seed summary spreads, per query kind."""
 
 
 def _timing(key: str) -> bool:

@@ -80,16 +80,18 @@ def read_world(world: str | Path) -> WorldData:
 
 
 def model_names(model_dirs: Sequence[str | Path], base: str | Path | None) -> dict[str, str]:
-    """Name -> directory (each directory's own name; the base first); names must differ."""
+    """Name -> directory (each directory's own name as given, so a symlink names its model;
+    the base first); names must differ."""
     dirs = ([str(base)] if base is not None else []) + [str(d) for d in model_dirs]
     names: dict[str, str] = {}
     for d in dirs:
         check_model_source(d)
-        name = Path(d).resolve().name
+        path = Path(d)
+        name = path.name if path.name not in ("", ".", "..") else path.resolve().name
         if name in names:
             raise InputError(
                 f"two models are named {name!r} ({names[name]} and {d}); give directories "
-                "with different names",
+                "(or symlinks to them) with different names",
                 file=d,
             )
         names[name] = d

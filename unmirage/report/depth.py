@@ -58,7 +58,8 @@ def depth_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
                 "How much the refusal decision (log-odds of the first refusal token against "
                 "the first answer token) hangs on the query's first word: the first word's "
                 "share of |gradient x input| over the query's tokens (uniform: its share of "
-                "the tokens), and the drop in log-odds when it is removed or replaced."
+                "the tokens), and the drop in log-odds when it is removed or replaced "
+                "(negative: without it the model leans further toward refusing)."
             ),
             saliency_table(saliency),
         ]
@@ -140,20 +141,25 @@ def probe_tables(probe: Mapping[str, Any]) -> list[Block]:
 def saliency_table(saliency: Mapping[str, Any]) -> Table:
     rows = []
     for name, s in saliency.items():
-        u = s.get("unsafe") or {}
-        rows.append(
-            [
-                name,
-                f"{pct(u.get('first_word_share'))}",
-                f"{pct(u.get('uniform_share'))}",
-                _number(u.get("occlusion_drop")),
-                _number(u.get("occlusion_replace")),
-                f"{pct(u.get('decision_flips_replace'))}",
-            ]
-        )
+        for kind in ("unsafe", "benign"):
+            q = s.get(kind)
+            if not q:
+                continue
+            rows.append(
+                [
+                    name,
+                    kind,
+                    f"{pct(q.get('first_word_share'))}",
+                    f"{pct(q.get('uniform_share'))}",
+                    _number(q.get("occlusion_drop")),
+                    _number(q.get("occlusion_replace")),
+                    f"{pct(q.get('decision_flips_replace'))}",
+                ]
+            )
     return Table(
         [
             "model",
+            "queries",
             "first-word share",
             "uniform share",
             "log-odds drop (removed)",

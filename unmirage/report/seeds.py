@@ -114,13 +114,20 @@ DEPTH_LABELS = {
     "probe_fact_chance": "probe: fact, chance",
     "probe_hazard_last": "probe: hazard, last layer",
     "probe_hazard_chance": "probe: hazard, chance",
-    "saliency_first_word_share": "first word's share of attribution (unsafe)",
-    "saliency_uniform_share": "uniform share",
-    "saliency_occlusion_replace": "log-odds drop, first word replaced",
-    "saliency_decision_flips_replace": "decisions flipped, first word replaced",
+    **{
+        f"{prefix}{key}": f"{label} ({kind})"
+        for kind, prefix in (("unsafe", "saliency_"), ("benign", "saliency_benign_"))
+        for key, label in (
+            ("first_word_share", "first word's share of attribution"),
+            ("uniform_share", "uniform share"),
+            ("occlusion_drop", "log-odds drop, first word removed"),
+            ("occlusion_replace", "log-odds drop, first word replaced"),
+            ("decision_flips_replace", "decisions flipped, first word replaced"),
+        )
+    },
 }
 """Row labels of the depth table; relearning rows are named from their keys."""
-NOT_PERCENT = ("saliency_occlusion_replace",)
+NOT_PERCENT = tuple(k for k in DEPTH_LABELS if "occlusion" in k)
 
 
 def _depth_label(key: str) -> str:
