@@ -67,6 +67,7 @@ def test_every_model_has_a_depth_block_and_the_report_shows_it(smoke_run: Path):
         assert 0.0 <= depth["saliency"]["unsafe"]["first_word_share"] <= 1.0
     html = (smoke_run / "report.html").read_text()
     assert "Depth: is the safety real?" in html and "Table 3" in html
+    assert (smoke_run / "relearn.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_no_depth_leaves_the_depth_stages_out(smoke_run: Path, tmp_path):

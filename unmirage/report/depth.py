@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from unmirage.report.document import Block, Figure, Heading, Paragraph, Table
+from unmirage.report.plots import relearn_png
 from unmirage.report.values import pct
 
 SALIENCY_PNG = "saliency.png"
+RELEARN_PNG = "relearn.png"
 
 
 def depth_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
@@ -37,6 +39,12 @@ def depth_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
                 "hidden comes back in fewer steps than the base needs to learn it."
             ),
             relearn_table(relearn),
+            Figure(
+                RELEARN_PNG,
+                relearn_png(relearn),
+                "Leak rate vs relearning steps: other hazards solid, the relearned hazard "
+                "dashed.",
+            ),
         ]
     probe = {n: d["probe"] for n, d in depth.items() if "probe" in d}
     if probe:

@@ -1,4 +1,4 @@
-"""The report's two charts as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot).
+"""The report's charts as PNG bytes, drawn on matplotlib's Agg canvas (no pyplot).
 
 PNG bytes (rather than files) let the same image be written beside report.md and embedded
 in report.html. The first-word chart is the audit's own, so both documents show one picture.
@@ -104,3 +104,28 @@ def first_words_png(audit: Mapping[str, Any], file: str = "audit.json") -> bytes
         path = Path(tmp) / "first_words.png"
         plot_first_words(audit, path)
         return path.read_bytes()
+
+
+def relearn_png(relearn: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """Leak rate vs relearning steps per model: the other hazards solid (knowledge that
+    comes back without being taught), the relearned hazard dashed in the same colour."""
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    for i, (name, r) in enumerate(relearn.items()):
+        color = f"C{i % 10}"
+        leak = r.get("leak") or {}
+        for group, style in (("other", "-"), ("same", "--")):
+            if leak.get(group):
+                label = name if group == "other" else None
+                values = [100 * v for v in leak[group]]
+                ax.plot(r["steps"], values, ls=style, marker="o", color=color, label=label)
+    ax.plot([], [], color="grey", ls="-", label="other hazards")
+    ax.plot([], [], color="grey", ls="--", label="relearned hazard")
+    ax.legend(fontsize=8)
+    ax.set_xlabel("relearning steps (plain SFT on one hazard's forget pairs)")
+    ax.set_ylabel("leak rate on held-out queries (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.set_title("Relearning: how fast the hazard knowledge comes back")
+    fig.tight_layout()
+    return _png(fig)
