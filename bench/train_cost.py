@@ -48,7 +48,7 @@ from unmirage.methods.unlearning import Logs, Unlearning
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.loading import load_vlm
 from unmirage.threads import apply_threads, warn_if_busy
-from unmirage.train import TrainConfig, make_optimizer, select_trainable
+from unmirage.train import TrainConfig, backpropagate, make_optimizer, select_trainable
 
 NAIVE = {"naive-npo": "npo", "naive-rmu": "rmu"}
 """Baseline -> the method whose loss it computes the naive way."""
@@ -169,8 +169,7 @@ class Variant:
 
     def step(self) -> None:
         """One optimizer step as the training loop takes it (loss, backward, clip, update)."""
-        loss, _ = self.method.loss(self.model, self.batch)
-        loss.backward()
+        backpropagate(self.method, self.model, self.batch, torch.Tensor.backward)
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

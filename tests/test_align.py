@@ -179,15 +179,15 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(cls, smoke_world, smok
     settings = resolve_settings(method, overrides=overrides)
     align(method, smoke_base, tmp_path / "a", **files, settings=settings, progress=False)
 
-    original, calls = cls.loss, [0]
+    original, calls = cls.loss_terms, [0]
 
     def crashing(self, model, batch):
         calls[0] += 1
         if calls[0] == 6:  # step 6: steps 1-5 logged, the last checkpoint is step 4
             raise Crash
-        return original(self, model, batch)
+        yield from original(self, model, batch)
 
-    monkeypatch.setattr(cls, "loss", crashing)
+    monkeypatch.setattr(cls, "loss_terms", crashing)
     with pytest.raises(Crash):
         align(method, smoke_base, tmp_path / "b", **files, settings=settings, progress=False)
     monkeypatch.undo()
@@ -217,15 +217,15 @@ def test_resume_refuses_other_data_of_the_same_size(smoke_world, smoke_base, tmp
     forget.write_text("\n".join(lines) + "\n")
     files = {"forget": forget, "retain": smoke_world / "retain.jsonl"}
     settings = resolve_settings("npo", overrides={"steps": 4, "checkpoint_every": 2})
-    original, calls = NPO.loss, [0]
+    original, calls = NPO.loss_terms, [0]
 
     def crashing(self, model, batch):
         calls[0] += 1
         if calls[0] == 3:
             raise Crash
-        return original(self, model, batch)
+        yield from original(self, model, batch)
 
-    monkeypatch.setattr(NPO, "loss", crashing)
+    monkeypatch.setattr(NPO, "loss_terms", crashing)
     with pytest.raises(Crash):
         align(
             "npo",

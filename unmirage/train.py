@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import get_scheduler
@@ -404,6 +404,35 @@ def save_final(model: nn.Module, processor: Any, config: TrainConfig, out: Path)
     return model
 
 
+def backpropagate(
+    method: Method,
+    model: nn.Module,
+    batch: Mapping[str, Batch],
+    backward_fn: Callable[[torch.Tensor], None],
+    *,
+    split: bool = True,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Backpropagate the method's loss on one batch; return the loss (detached) and its logs.
+
+    `split`: term by term (`Method.loss_terms`), each term's graph freed by its backward before
+    the next is built; the gradients add up to those of the summed loss. Else in one piece.
+    """
+    if not split:
+        loss, logs = method.loss(model, batch)
+        backward_fn(loss)
+        return loss.detach(), {**logs, "loss": loss.item()}
+    total = None
+    logs: dict[str, float] = {}
+    for term, term_logs in method.loss_terms(model, batch):
+        backward_fn(term)
+        total = term.detach() if total is None else total + term.detach()
+        logs.update(term_logs)
+    if total is None:
+        raise RuntimeError(f"method '{method.name}' gave no loss terms")
+    logs["loss"] = total.item()
+    return total, logs
+
+
 def train(
     model: nn.Module,
     processor: Any,
@@ -485,6 +514,8 @@ def train(
     if config.report_to != "none":
         accelerator.init_trackers("unmirage", config=flat_config(resolved))
 
+    # DeepSpeed's backward also steps its optimizer: there the loss goes back in one piece
+    split = accelerator.distributed_type != DistributedType.DEEPSPEED
     warn_if_busy()  # here, once every input is checked: bad input keeps its one line
     t0 = time.monotonic()
     with progress_bar(progress and accelerator.is_main_process) as bar:
@@ -494,8 +525,9 @@ def train(
             for micro in range(config.grad_accum):
                 batch = streams.micro_batch(method.streams, step * config.grad_accum + micro)
                 with accelerator.accumulate(model):
-                    loss, logs = method.loss(model, batch)
-                    accelerator.backward(loss)
+                    loss, logs = backpropagate(
+                        method, model, batch, accelerator.backward, split=split
+                    )
                     if accelerator.sync_gradients and config.max_grad_norm is not None:
                         norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                         logs = {**logs, "grad_norm": float(norm)}

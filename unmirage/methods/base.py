@@ -3,7 +3,8 @@
 The shared loop in `unmirage.train` owns everything else (optimizer, schedule, accumulation,
 checkpoints, data order). A method names the data streams it reads (`streams`), may compute
 fixed state once before training (`setup`), says how long it trains by default
-(`run_length`), and overrides `loss`. The loss math lives in `unmirage.methods.losses`.
+(`run_length`), and overrides `loss` (or `loss_terms`, when the loss is a sum of terms over
+different batches). The loss math lives in `unmirage.methods.losses`.
 
 A batch is `{stream: tensors}`; each stream's tensors are what `unmirage.models.encode` made
 (input_ids, attention_mask, labels, pixel_values, ...) plus `index`: the position of every row
@@ -14,7 +15,7 @@ looked up.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,6 +54,15 @@ class Method:
 
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def loss_terms(
+        self, model: nn.Module, batch: Mapping[str, Batch]
+    ) -> Iterator[tuple[Tensor, dict[str, float]]]:
+        """The loss as terms that sum to `loss`, each built only when asked for: the loop
+        backpropagates one before building the next, so one term's graph is alive at a time
+        (an unlearning step's forget and retain batches: half the activation memory). Default:
+        the whole loss as one term."""
+        yield self.loss(model, batch)
 
 
 METHODS: Registry[type[Method]] = Registry("method")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -132,11 +132,17 @@ class Unlearning(Method):
         kl = masked_mean(kl_tokens, mask)
         return nll + self.alpha * kl, {"retain_nll": nll.item(), "retain_kl": kl.item()}
 
-    def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, Logs]:
-        total, logs = self.forget_loss(model, batch["forget"])
+    def loss_terms(
+        self, model: nn.Module, batch: Mapping[str, Batch]
+    ) -> Iterator[tuple[Tensor, Logs]]:
+        yield self.forget_loss(model, batch["forget"])
         if self.gamma > 0:
-            retain, retain_logs = self.retain_loss(model, batch["retain"])
-            total = total + self.gamma * retain
-            logs.update(retain_logs)
+            retain, logs = self.retain_loss(model, batch["retain"])
+            yield self.gamma * retain, logs
+
+    def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, Logs]:
+        terms = list(self.loss_terms(model, batch))
+        total = sum((term for term, _ in terms[1:]), terms[0][0])
+        logs = {k: v for _, term_logs in terms for k, v in term_logs.items()}
         logs["loss"] = total.item()
         return total, logs
