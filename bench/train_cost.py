@@ -2,8 +2,10 @@
 
 Every registered method, plus two naive baselines written here the way public code does it
 (NPO with a reference-model forward at every step; RMU with a second full frozen model run to
-the last layer), trains on the default world's base model with the same batch shape: batches of
-`--batch-size` rows, all padded to one width. SFT trains one batch per step, the unlearning
+the last layer) and NPO with its loss backpropagated in one piece (`npo-summed`, as under
+DeepSpeed; the loop otherwise backpropagates forget and retain terms one after the other),
+trains on the default world's base model with the same batch shape: batches of `--batch-size`
+rows, all padded to one width. SFT trains one batch per step, the unlearning
 methods one forget and one retain batch, so costs are per 1,000 tokens trained (a token is a
 sequence position processed, image tokens included). All variants run in one process, round
 robin with a no-grad forward and a 1024^2 float32 matmul, and each reports the median over
@@ -52,6 +54,9 @@ from unmirage.train import TrainConfig, backpropagate, make_optimizer, select_tr
 
 NAIVE = {"naive-npo": "npo", "naive-rmu": "rmu"}
 """Baseline -> the method whose loss it computes the naive way."""
+SUMMED = {"npo-summed": "npo"}
+"""Variant -> the method it runs with the loss summed and backpropagated in one piece (as
+under DeepSpeed), against the loop's term-by-term backward."""
 MATMUL_N = 1024
 """Side of the float32 matmul that sets the attainable FLOP/s (large enough for peak rate)."""
 STREAM_SPLIT = {"train": "safety_sft", "forget": "forget", "retain": "retain"}
@@ -137,7 +142,7 @@ def make_method(name: str) -> Method:
         return NaiveNPO()
     if name == "naive-rmu":
         return NaiveRMU()
-    return get_method(name)
+    return get_method(SUMMED.get(name, name))
 
 
 class Variant:
@@ -169,7 +174,8 @@ class Variant:
 
     def step(self) -> None:
         """One optimizer step as the training loop takes it (loss, backward, clip, update)."""
-        backpropagate(self.method, self.model, self.batch, torch.Tensor.backward)
+        split = self.name not in SUMMED
+        backpropagate(self.method, self.model, self.batch, torch.Tensor.backward, split=split)
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -351,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     setting = Setting(model_dir, world, args.batch_size)
     base, processor = load_vlm(model_dir)
     batches = fixed_batches(setting, processor)
-    names = [*sorted(METHODS, key=lambda n: (n != "sft", n)), *NAIVE]
+    names = [*sorted(METHODS, key=lambda n: (n != "sft", n)), *SUMMED, *NAIVE]
     variants = [Variant(n, base, setting, batches) for n in names]
     runs: dict[str, Callable[[], None]] = {v.name: v.step for v in variants}
     runs["forward"] = forward_only(copy.deepcopy(base).eval(), batches["retain"])
