@@ -83,9 +83,9 @@ DEPTH_BUDGETS: dict[str, DepthPlan] = {
 }
 """The depth stages' budget per preset: smoke only runs every stage (CI). Default: GCG at its
 own default knobs (30 steps of 64 candidates) on 20 unsafe queries per model. With the prompt
-prefix cached a step costs about 0.15 s on the default model (two threads, idle machine:
-the first default run's NPO and RMU stages, 10 queries x 10 steps in 15 s each), so a model
-that resists every query costs about 90 s of GCG; the probes take 30-50 s per model."""
+prefix cached a step costs about 0.14 s on the default model (two threads, idle machine), so
+a model that resists every query costs about 65 s of GCG (NPO and RMU, seed 0); the other
+probes take 25-35 s per model (docs/depth.md, Budget)."""
 
 
 @dataclass
