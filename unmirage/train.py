@@ -412,25 +412,22 @@ def backpropagate(
     *,
     split: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Backpropagate the method's loss on one batch; return the loss (detached) and its logs.
+    """Backpropagate the method's loss on one batch; return the loss (detached) and its logs,
+    the loss first.
 
     `split`: term by term (`Method.loss_terms`), each term's graph freed by its backward before
     the next is built; the gradients add up to those of the summed loss. Else in one piece.
     """
-    if not split:
-        loss, logs = method.loss(model, batch)
-        backward_fn(loss)
-        return loss.detach(), {**logs, "loss": loss.item()}
+    terms = method.loss_terms(model, batch) if split else [method.loss(model, batch)]
     total = None
     logs: dict[str, float] = {}
-    for term, term_logs in method.loss_terms(model, batch):
+    for term, term_logs in terms:
         backward_fn(term)
         total = term.detach() if total is None else total + term.detach()
         logs.update(term_logs)
     if total is None:
         raise RuntimeError(f"method '{method.name}' gave no loss terms")
-    logs["loss"] = total.item()
-    return total, logs
+    return total, {"loss": total.item(), **logs}
 
 
 def train(
@@ -525,15 +522,13 @@ def train(
             for micro in range(config.grad_accum):
                 batch = streams.micro_batch(method.streams, step * config.grad_accum + micro)
                 with accelerator.accumulate(model):
-                    loss, logs = backpropagate(
-                        method, model, batch, accelerator.backward, split=split
-                    )
+                    _, logs = backpropagate(method, model, batch, accelerator.backward, split=split)
                     if accelerator.sync_gradients and config.max_grad_norm is not None:
                         norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                         logs = {**logs, "grad_norm": float(norm)}
                     optimizer.step()
                     optimizer.zero_grad()
-                for key, value in {"loss": loss.item(), **logs}.items():
+                for key, value in logs.items():
                     sums[key] = sums.get(key, 0.0) + value
             scheduler.step()
             means = torch.tensor(list(sums.values()), device=accelerator.device)
