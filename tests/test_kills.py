@@ -4,10 +4,10 @@ and at the moment of each kill no file under its final name is partly written.
 
 Each command runs as its own process (a kill must not spare any Python-level cleanup). Every
 kill point is timed from the run's own progress, never from the process start (imports and
-model loading take a varying share of it): a file the run writes at a known stage plus a
-seeded delay, or the run's first log or result row plus a seeded share of the time the
-uninterrupted run took from its first row to its end. Each kill asserts that the run had
-written rows when it was killed, so that every resume has work to keep.
+model loading take a varying share of it): a file the run writes at a known stage, or a seeded
+number of its log or result rows (at least one, fewer than all), plus a seeded delay. Each
+kill asserts that the run had written rows when it was killed, so that every resume has work
+to keep.
 """
 
 from __future__ import annotations
@@ -36,9 +36,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 TIMEOUT = 600.0
 
 
-def run(argv: list[str], started: Callable[[], bool] = lambda: True) -> float:
-    """Run `unmirage ARGV` to completion; returns the seconds from when `started()` first held
-    (polled every 20 ms) to its end."""
+def run(argv: list[str], log: Path | None = None) -> tuple[int, float]:
+    """Run `unmirage ARGV` to completion. With `log`, an append-only JSONL file the run writes,
+    returns its rows at the end and the mean seconds between two writes to it (polled every
+    20 ms); else (0, 0.0)."""
+    count, writes, first, last = 0, 0, 0.0, 0.0
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "unmirage.cli", *argv],
@@ -47,17 +49,15 @@ def run(argv: list[str], started: Callable[[], bool] = lambda: True) -> float:
             stderr=err,
         )
         deadline = time.monotonic() + TIMEOUT
-        since = None
-        while proc.poll() is None:
-            if since is None and started():
-                since = time.monotonic()
+        while proc.poll() is None or (log is not None and rows(log) != count):
+            if log is not None and rows(log) != count:
+                count, writes, last = rows(log), writes + 1, time.monotonic()
+                first = first or last
             assert time.monotonic() < deadline, f"timed out: {argv}"
             time.sleep(0.02)
-        end = time.monotonic()
         err.seek(0)
         assert proc.returncode == 0, err.read()[-3000:].decode(errors="replace")
-    assert since is not None or started(), f"the start point never held: {argv}"
-    return end - (since or end)
+    return count, (last - first) / max(1, writes - 1)
 
 
 def kill_at(argv: list[str], ready: Callable[[], bool], delay: float) -> None:
@@ -85,6 +85,14 @@ def kill_at(argv: list[str], ready: Callable[[], bool], delay: float) -> None:
 
 def exists(pattern: str, root: Path) -> Callable[[], bool]:
     return lambda: any(root.glob(pattern))
+
+
+def row_point(log: Path, total: int, between: float) -> tuple[Callable[[], bool], float]:
+    """A kill point inside a run that writes `total` rows to `log`, `between` seconds apart
+    on the uninterrupted run: once a seeded number of rows (at least one, fewer than all) is
+    written, a seeded share of the time between two writes later."""
+    n = RNG.randint(1, total - 1)
+    return (lambda: rows(log) >= n), RNG.uniform(0.0, 1.0) * between
 
 
 def rows(path: Path) -> int:
@@ -170,14 +178,14 @@ def test_align_killed_between_and_at_checkpoints_resumes_bit_identically(
     argv += ["--retain", str(smoke_world / "retain.jsonl")]
     argv += ["--steps", "16", "--batch-size", "4", "--checkpoint-every", "4", "--quiet"]
     reference = tmp_path / "reference"
-    training = run([*argv, "--out", str(reference)], exists(LOG, reference))
-    points = {  # (ready, delay)
-        "first-checkpoint": (lambda out: exists("checkpoints/step-*", out), RNG.uniform(0, 0.5)),
-        "seeded-share": (lambda out: exists(LOG, out), RNG.uniform(0.1, 0.8) * training),
+    steps, between = run([*argv, "--out", str(reference)], reference / LOG)
+    points = {
+        "first-checkpoint": lambda out: (exists("checkpoints/step-*", out), RNG.uniform(0, 0.5)),
+        "seeded-step": lambda out: row_point(out / LOG, steps, between),
     }
-    for name, (point, delay) in points.items():
+    for name, point in points.items():
         out = tmp_path / name
-        kill_and_resume(argv, out, point(out), delay, LOG)
+        kill_and_resume(argv, out, *point(out), LOG)
         assert safetensors_bytes(out) == safetensors_bytes(reference), name
         assert_same_log(out / LOG, reference / LOG)
 
@@ -195,15 +203,15 @@ def test_eval_killed_mid_answers_loses_and_repeats_no_row(
     argv = ["eval", "--model", str(smoke_base), "--data", str(smoke_world / "test.jsonl")]
     argv += ["--batch-size", "6", "--max-new-tokens", "12"]
     reference = tmp_path / "reference"
-    answering = run([*argv, "--out", str(reference)], exists(RESPONSES, reference))
+    answers, between = run([*argv, "--out", str(reference)], reference / RESPONSES)
     expected = _responses(reference)
-    delays = {
-        "first-rows": RNG.uniform(0.0, 0.5),
-        "seeded-share": RNG.uniform(0.1, 0.8) * answering,
+    points = {
+        "first-rows": lambda out: (exists(RESPONSES, out), RNG.uniform(0.0, 0.5)),
+        "seeded-row": lambda out: row_point(out / RESPONSES, answers, between),
     }
-    for name, delay in delays.items():
+    for name, point in points.items():
         out = tmp_path / name
-        kill_and_resume(argv, out, exists(RESPONSES, out), delay, RESPONSES)
+        kill_and_resume(argv, out, *point(out), RESPONSES)
         assert _responses(out) == expected, name
         metrics = json.loads((out / "metrics.json").read_text())
         ref_metrics = json.loads((reference / "metrics.json").read_text())
