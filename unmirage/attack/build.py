@@ -76,6 +76,19 @@ def neutral_openers(triggers: Triggers) -> tuple[str, ...]:
     return tuple(w for w in triggers.neutral if frames(w) and w not in used)
 
 
+def check_control(triggers: Triggers, control: str | None) -> None:
+    """InputError unless `control` is a known kind (or None) these triggers can make."""
+    if control is not None and control not in CONTROLS:
+        raise InputError(f"unknown control (choose from {', '.join(CONTROLS)})", field="control")
+    if control == NEUTRAL and not neutral_openers(triggers):
+        raise InputError(
+            f"no first word of the audit is shown to be neutral (at least {NEUTRAL_MIN_COUNT} "
+            "queries, 95% interval of P(answered | word) holding the base rate and within "
+            f"{NEUTRAL_MARGIN} of it, with frames); use --control own-opener",
+            field="control",
+        )
+
+
 def control_words(sample: Sample, triggers: Triggers, kind: str) -> tuple[str, ...]:
     """The openers of a query's control paraphrases: its own first word, or the neutral
     openers."""
@@ -139,15 +152,7 @@ def build_attack(
     and `opener` (the word with the audit's count and answered count of queries it opens)."""
     if k < 1:
         raise InputError("must be at least 1", field="k")
-    if control is not None and control not in CONTROLS:
-        raise InputError(f"unknown control (choose from {', '.join(CONTROLS)})", field="control")
-    if control == NEUTRAL and not neutral_openers(triggers):
-        raise InputError(
-            f"no first word of the audit is shown to be neutral (at least {NEUTRAL_MIN_COUNT} "
-            f"queries, 95% interval of P(answered | word) within {NEUTRAL_MARGIN} of the base "
-            "rate, ranked at no rank, with frames); use --control own-opener",
-            field="control",
-        )
+    check_control(triggers, control)
     compliance = usable(triggers.compliance)[:ranks]
     refusal = usable(triggers.refusal)[:ranks]
     out: list[Sample] = []

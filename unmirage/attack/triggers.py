@@ -8,9 +8,11 @@ audited data (the audit ranks every word that merely leans toward a class; VLGua
 named with `--triggers WORD` are used as given.
 
 A neutral opener (for `--control neutral`) needs evidence of neutrality, not the absence of
-evidence: it opens at least NEUTRAL_MIN_COUNT audited queries, the 95% Wilson interval of
-P(answered | word) lies within NEUTRAL_MARGIN of the answered base rate, and the audit ranks
-it at no rank of either trigger list.
+evidence: it opens at least NEUTRAL_MIN_COUNT audited queries and the 95% Wilson interval of
+P(answered | word) contains the answered base rate (so the word is a trigger of neither
+kind at any rank: enriched toward neither class) and lies within NEUTRAL_MARGIN of it (so
+any label information it carries is small). VLGuard and the default world have no such word:
+each of their frequent first words is one-sided.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def _first_word_counts(audit: dict[str, Any], file: str) -> dict[str, Opener]:
     return {w: Opener(counts[w], answered[w]) for w in sorted(counts)}
 
 
-def _neutral(openers: Mapping[str, Opener], base: float, ranked: set[str]) -> tuple[str, ...]:
+def _neutral(openers: Mapping[str, Opener], base: float) -> tuple[str, ...]:
     """Openers that pass the neutrality criterion (module docstring), most frequent first."""
     found = []
     for word, o in openers.items():
@@ -152,9 +154,7 @@ def _neutral(openers: Mapping[str, Opener], base: float, ranked: set[str]) -> tu
         if (
             o.count >= NEUTRAL_MIN_COUNT
             and interval is not None
-            and base - NEUTRAL_MARGIN <= interval[0]
-            and interval[1] <= base + NEUTRAL_MARGIN
-            and word not in ranked
+            and base - NEUTRAL_MARGIN <= interval[0] <= base <= interval[1] <= base + NEUTRAL_MARGIN
             and _is_word(word)
         ):
             found.append((-o.count, word))
@@ -178,10 +178,8 @@ def load_audit_triggers(path: str | Path, refusal: str | None = None) -> Trigger
     base = _base_rates(audit, file)
     kept: dict[str, tuple[str, ...]] = {}
     left_out: list[str] = []
-    ranked: set[str] = set()
     for side, cls in SIDES.items():
         words = _ranked_first_words(audit, side, file)
-        ranked |= {w for w, _, _ in words}
         enriched = [w for w, k, n in words if trigger_lower_bound(k, n) > base[cls]]
         kept[side] = tuple(enriched)
         left_out += [w for w, _, _ in words if w not in enriched]
@@ -200,7 +198,7 @@ def load_audit_triggers(path: str | Path, refusal: str | None = None) -> Trigger
     return Triggers(
         kept["compliance"],
         kept["refusal"],
-        _neutral(openers, base["answered"], ranked),
+        _neutral(openers, base["answered"]),
         openers,
         tuple(dict.fromkeys(left_out)),
     )

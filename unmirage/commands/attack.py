@@ -29,8 +29,8 @@ refusal trigger then defaults to "share").
 
 --control own-opener (default): the control paraphrases keep each query's own first word, so
 they differ from the trigger rewrites in the first word only. --control neutral opens them
-with words the audit shows to be neutral (at least 30 queries, 95% interval of P(answered |
-word) within 0.15 of the base rate, ranked at no rank); none is an error.
+with words the audit shows to be neutral (at least 30 queries; the 95% interval of
+P(answered | word) holds the base rate and lies within 0.15 of it); none is an error.
 
 examples:
   unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl
@@ -47,9 +47,9 @@ eval finds them.
 """
 
 
-CONTROL_CHOICES = ("own-opener", "neutral", "none")
+CONTROL_CHOICES = ("own-opener", "neutral")
 """`unmirage.attack.CONTROLS` as options (spelled out: the parser must not load the attack
-package), and none."""
+package)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control",
         default="own-opener",
-        choices=CONTROL_CHOICES,
+        choices=[*CONTROL_CHOICES, "none"],
         help="no-trigger control: the query's own opener (default), the audit's neutral "
         "openers, or none",
     )
