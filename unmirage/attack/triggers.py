@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unmirage.audit.stats import AUDIT_VERSION, CLASSES, trigger_lower_bound
+from unmirage.audit.stats import AUDIT_VERSION, CLASSES, beyond_chance
 from unmirage.checks import check_version, is_int
 from unmirage.data.sample import SUBSETS
 from unmirage.errors import InputError
@@ -180,7 +180,7 @@ def load_audit_triggers(path: str | Path, refusal: str | None = None) -> Trigger
     left_out: list[str] = []
     for side, cls in SIDES.items():
         words = _ranked_first_words(audit, side, file)
-        enriched = [w for w, k, n in words if trigger_lower_bound(k, n) > base[cls]]
+        enriched = [w for w, k, n in words if beyond_chance(k, n, base[cls])]
         kept[side] = tuple(enriched)
         left_out += [w for w, _, _ in words if w not in enriched]
     if refusal is not None:
