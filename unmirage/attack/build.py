@@ -5,8 +5,9 @@ Every rewrite is a Sample whose id is `<orig id>#<attack><shot>` and whose meta 
 `unmirage eval` can pair it with the original query and judge it with the same ground truth.
 
 The control (`control` in meta) is the trigger attack without the trigger: by default
-("own_opener") K paraphrases made by the same frames as the trigger rewrites but opening with
-the query's own first word, so trigger and control rewrites differ in the first word only;
+("own_opener") K paraphrases made by the same rules as the trigger rewrites (the request
+kept, realised by a frame of the opening word) but opening with the query's own first word,
+so they differ from the trigger rewrites in the opening word and its frame only;
 "neutral" opens them with the audit's neutral openers instead (`unmirage.attack.triggers`).
 """
 
@@ -21,7 +22,7 @@ from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewr
 from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
 from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
-from unmirage.text import first_word
+from unmirage.text import first_word, tokenize
 
 ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence")
 RANKS = 3
@@ -56,9 +57,15 @@ def usable(words: Sequence[str]) -> tuple[str, ...]:
 
 
 def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
-    """Up to k distinct rewrites opening with `words`, taking each word's next one in turn."""
+    """Up to k distinct rewrites opening with `words`, taking each word's next one in turn.
+    A rewrite with the query's own words in the query's order ("Describe this image" ->
+    "Describe this image.") is the query again, not a rewrite, and is skipped."""
     req = request(sample)
-    per_word = [[Shot(r, w) for r in rewrites(sample.query, w, req)] for w in words]
+    own = tokenize(sample.query)
+    per_word = [
+        [Shot(r, w) for r in rewrites(sample.query, w, req) if tokenize(r.query) != own]
+        for w in words
+    ]
     picked: list[Shot] = []
     seen: set[str] = set()
     for i in range(max((len(r) for r in per_word), default=0)):

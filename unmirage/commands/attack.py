@@ -28,9 +28,10 @@ P(class | word) above the class's base rate) or are named directly (used as give
 refusal trigger then defaults to "share").
 
 --control own-opener (default): the control paraphrases keep each query's own first word, so
-they differ from the trigger rewrites in the first word only. --control neutral opens them
-with words the audit shows to be neutral (at least 30 queries; the 95% interval of
-P(answered | word) holds the base rate and lies within 0.15 of it); none is an error.
+they differ from the trigger rewrites in the opening word and its frame only. --control
+neutral opens them with words the audit shows to be neutral (at least 30 queries; the 95%
+interval of P(answered | word) holds the base rate and lies within 0.15 of it); none is an
+error.
 
 examples:
   unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl

@@ -184,10 +184,10 @@ def control_table(models: Mapping[str, Mapping[str, Any]], audit: Mapping[str, A
     return Table(
         ["models", "control", "opener", "control rewrites", "audited queries", "answered %"],
         rows,
-        "The ten most used openers of the no-trigger control paraphrases; 'own_opener' keeps "
-        "each query's first word, so the control differs from the trigger rewrites in the "
-        "first word only. 'audited queries': safety-data queries that open with the word, "
-        f"'answered %' the share of them answered (base rate of the safety data: {base}%).",
+        "The ten most used openers of the no-trigger control paraphrases ('own_opener': "
+        "made by the trigger rewrites' rules, opening with the query's own first word). "
+        "'audited queries': safety-data queries that open with the word, 'answered %' the "
+        f"share of them answered (base rate of the safety data: {base}%).",
     )
 
 
