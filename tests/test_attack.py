@@ -565,3 +565,12 @@ def test_every_training_opener_rewrites_world_queries_through_frames(smoke_world
         bad = [r.query for r in out if not r.meta["rule"].startswith(f"frame/{word}/")]
         assert not bad, (word, bad[:3])
         check_rewrites(samples, out, Triggers((word,), (word,)), 2)
+
+
+def test_reproduce_refuses_an_unknown_control():
+    from unmirage.reproduce import ReproduceConfig
+
+    ReproduceConfig(control="neutral").validate()
+    with pytest.raises(InputError) as err:
+        ReproduceConfig(control="own-opener").validate()  # the option's spelling, not the kind
+    assert err.value.field == "control"
