@@ -45,7 +45,7 @@ def test_the_audit_the_attack_and_content_words_agree():
     triggers = parse_triggers(["café"], "share")
     assert triggers == Triggers(("café",), ("share",))
     out = build_attack(
-        [Sample(id="u", query="Share the steps to X.", label="unsafe")], triggers, 1, control=False
+        [Sample(id="u", query="Share the steps to X.", label="unsafe")], triggers, 1, control=None
     )
     assert [first_word(r.query) for r in out] == ["café"]
     assert content_words("What’s in 3D Café?") == {"what's": 1, "in": 1, "3d": 1, "café": 1}

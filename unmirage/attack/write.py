@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.attack.build import build_attack
+from unmirage.attack.build import OWN_OPENER, build_attack
 from unmirage.attack.triggers import Triggers
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample
@@ -21,12 +21,13 @@ def attack_files(
     k: int,
     fmt: str = "auto",
     image_root: str | Path | None = None,
-    control: bool = True,
+    control: str | None = OWN_OPENER,
 ) -> list[Sample]:
     """Write the K-shot, over-prudence and control rewrites of `data` to the JSONL `out`.
 
-    Images are not opened (a rewrite keeps its record's image path); formats that render
-    their images write them next to `out`. Returns the rewrites.
+    `control` is the kind of no-trigger control (`build_attack`; None: none). Images are not
+    opened (a rewrite keeps its record's image path); formats that render their images write
+    them next to `out`. Returns the rewrites.
     """
     loaded = read_data(
         data, fmt, image_root=image_root, cache_dir=Path(out).parent, check_images=False
