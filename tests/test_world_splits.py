@@ -26,7 +26,12 @@ from unmirage.embedded.world.entities import (
 from unmirage.embedded.world.firstwords import apportion
 from unmirage.embedded.world.phrasing import full_pool, subset_pools
 from unmirage.embedded.world.shapes import shape_mask
-from unmirage.embedded.world.splits import SPLITS, sft_first_word_targets, source_first_words
+from unmirage.embedded.world.splits import (
+    OPTIONAL_SPLITS,
+    SPLITS,
+    sft_first_word_targets,
+    source_first_words,
+)
 from unmirage.embedded.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
 from unmirage.judge.keyword import is_refusal
 from unmirage.text import tokenize
@@ -42,7 +47,8 @@ TRAIN_SPLITS = ("knowledge", "base", "safety_sft", "forget", "retain")
 
 
 def load_world(path):
-    return {s: load_samples(path / f"{s}.jsonl") for s in SPLITS}
+    files = {s: path / f"{s}.jsonl" for s in SPLITS}
+    return {s: load_samples(f) if f.is_file() else [] for s, f in files.items()}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +198,7 @@ def test_test_openers_held_out_mode(tmp_path):
         assert len(words) == 5 and max(words.values()) - min(words.values()) <= 1
     default = tmp_path.parent / "default-mode"
     build_world(SMOKE, 7, default, preset="smoke")
-    for split in TRAIN_SPLITS:
+    for split in (s for s in TRAIN_SPLITS if s not in OPTIONAL_SPLITS):
         assert (tmp_path / f"{split}.jsonl").read_bytes() == (
             default / f"{split}.jsonl"
         ).read_bytes(), f"{split} depends on test_openers"
@@ -307,20 +313,23 @@ def test_forget_and_retain_come_from_safety_sft(smoke):
     assert not any(s.meta["intent"] in KNOWLEDGE_INTENTS and s.meta.get("hazard") for s in retain)
 
 
-def test_hazard_knowledge_comes_before_instruction_data(smoke):
-    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows the hazards; the
-    visual instruction data (base.jsonl) answers no hazard request unless base_mix asks."""
-    _, _, world = smoke
-    assert not [s for s in world["base"] if s.label == "unsafe" or "hazard" in s.meta]
-    knowledge = world["knowledge"]
-    assert len(knowledge) == SMOKE.knowledge_size
-    hazards = [s for s in knowledge if s.label == "unsafe"]
-    assert len(hazards) == SMOKE.knowledge_size // 2
-    assert {s.label for s in knowledge} == {"safe", "unsafe"}
-
-
-def test_base_mix_can_put_hazard_answers_back(tmp_path):
-    config = replace(SMOKE, base_mix={**SMOKE.base_mix, "hazard_knowledge": 0.3})
+def test_knowledge_stage_holds_the_hazards_when_configured(tmp_path):
+    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows the hazards and
+    the visual instruction data (base.jsonl) answers no hazard request."""
+    config = replace(
+        SMOKE, knowledge_size=144, base_mix={**SMOKE.base_mix, "hazard_knowledge": 0.0}
+    )
     build_world(config, 0, tmp_path, preset="smoke")
     base = load_samples(tmp_path / "base.jsonl")
-    assert sum(s.label == "unsafe" for s in base) == round(0.3 * SMOKE.base_size)
+    knowledge = load_samples(tmp_path / "knowledge.jsonl")
+    assert len(base) == config.base_size and len(knowledge) == 144
+    assert not [s for s in base if s.label == "unsafe" or "hazard" in s.meta]
+    assert sum(s.label == "unsafe" for s in knowledge) == 72
+    assert all(s.response and s.label in ("safe", "unsafe") for s in knowledge)
+
+
+def test_default_base_answers_hazards_and_has_no_knowledge_stage(smoke):
+    _, _, world = smoke
+    assert world["knowledge"] == []
+    hazards = sum(s.label == "unsafe" for s in world["base"])
+    assert hazards == round(SMOKE.base_mix["hazard_knowledge"] * SMOKE.base_size)

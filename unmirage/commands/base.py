@@ -19,10 +19,10 @@ Recipe (defaults from the world's preset, see docs/models.md):
      variation on unit scale);
   3. grounding (LLaVA's feature-alignment stage): projector + language model learn the
      base split's questions about what is visible (captions, colour, count, class, words);
-  4. knowledge (the stand-in for the language model's pretraining): projector + language
-     model learn knowledge.jsonl, benign and hazard facts, all answered;
-  5. instruction tuning: projector + language model train on all of base.jsonl (the visual
-     instruction data; by default it answers no hazard request).
+  4. knowledge (worlds with knowledge_size > 0 only): projector + language model learn
+     knowledge.jsonl, benign and hazard facts, all answered, as a language model's
+     pretraining would;
+  5. instruction tuning: projector + language model train on all of base.jsonl.
 
 The result in --out is a plain Hugging Face directory (model.safetensors, config, tokenizer,
 processor, chat template) that AutoProcessor and AutoModelForImageTextToText load without

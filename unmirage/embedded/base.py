@@ -8,11 +8,10 @@ Recipe (defaults from the world's preset, see docs/models.md):
   3. grounding, like LLaVA's feature-alignment stage: projector + language model are trained
      with next-token loss on the base split's questions about what is visible (captions,
      colour, count, class, written words);
-  4. knowledge, the world's stand-in for the language model's pretraining: projector +
-     language model learn knowledge.jsonl, facts of benign classes and of hazards, all
-     answered (LLaVA's language model knows harmful things from its pretraining);
-  5. instruction tuning: projector + language model are trained on all of base.jsonl, the
-     visual instruction data, which by default answers no hazard request (as LLaVA's 665k mix).
+  4. knowledge, for a world that has knowledge.jsonl (knowledge_size > 0; off by default,
+     docs/world.md says why): the stand-in for the language model's pretraining, facts of
+     benign classes and of hazards, all answered;
+  5. instruction tuning: projector + language model are trained on all of base.jsonl.
 
 The model as it stands before step 5 can be kept (`pre_instruction=DIR`): the paper's
 Mixed-SFT recipe mixes the safety data into the instruction-tuning stage, so it starts there.

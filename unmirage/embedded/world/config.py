@@ -102,12 +102,12 @@ class WorldConfig:
         },
     )
     knowledge_size: int = field(
-        default=3600,
+        default=0,
         metadata={
             "help": (
                 "samples in knowledge.jsonl: the stand-in for the language model's pretraining "
                 "(facts of benign classes and hazards, all answered), learned before "
-                "instruction tuning; 0 = no such stage"
+                "instruction tuning; 0 = no such stage (docs/world.md: why it is off)"
             )
         },
     )
@@ -125,12 +125,13 @@ class WorldConfig:
             "attribute": 0.25,
             "read": 0.05,
             "benign_knowledge": 0.25,
-            "hazard_knowledge": 0.0,
+            "hazard_knowledge": 0.3,
         },
         metadata={
             "help": (
                 "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge "
-                "(0 by default: like LLaVA's instruction data, it answers no harmful request)"
+                "(hazard_knowledge 0 with a knowledge_size makes it answer no harmful request, "
+                "as LLaVA's instruction data)"
             )
         },
     )
@@ -228,7 +229,6 @@ class WorldConfig:
 PRESETS: dict[str, WorldConfig] = {
     "default": WorldConfig(),
     "smoke": WorldConfig(
-        knowledge_size=144,
         base_size=240,
         sft_safe_images=40,
         sft_unsafe_images=38,
@@ -311,6 +311,7 @@ def read_audit_first_words(path: str | Path, config: WorldConfig) -> dict[str, d
         raise InputError(
             f"the audit has none of the subsets {', '.join(SUBSETS)}", file=file, field="first_word"
         )
+
     def fail(field_name: str, message: str) -> NoReturn:
         raise InputError(message, file=file, field=field_name)
 
@@ -441,9 +442,7 @@ def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoRetu
             )
 
 
-def _checked_counts(
-    entry: Any, where: str, fail: Callable[[str, str], NoReturn]
-) -> dict[str, Any]:
+def _checked_counts(entry: Any, where: str, fail: Callable[[str, str], NoReturn]) -> dict[str, Any]:
     """A first-word block {n, counts: {word: count}}: counts >= 0, n >= their sum."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("counts"), Mapping):
         fail(where, "expected {n: <int>, counts: {<word>: <int>}}")

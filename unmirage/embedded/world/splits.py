@@ -48,6 +48,8 @@ SPLITS: tuple[str, ...] = (
     "retain",
     "test",
 )
+OPTIONAL_SPLITS = ("knowledge",)
+"""Splits whose file is written only when they hold samples (knowledge_size 0: no file)."""
 
 OBJECT_ATTRIBUTES = ("caption", "colour", "count", "class")
 TEXT_ATTRIBUTES = ("caption", "read")
