@@ -8,10 +8,11 @@ Every rewrite is a Sample whose id is `<orig id>#<attack><shot>` and whose meta 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewrites
+from unmirage.attack.rules import NP, Request, Rewrite, Rewriter, frames, request_of, rewrites
 from unmirage.attack.triggers import Triggers
 from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
@@ -46,10 +47,12 @@ def usable(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(words, key=lambda w: not frames(w)))
 
 
-def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
+def shots(
+    sample: Sample, words: Sequence[str], k: int, rewrite: Rewriter = rewrites
+) -> list[Shot]:
     """Up to k distinct rewrites opening with `words`, taking each word's next one in turn."""
     req = request(sample)
-    per_word = [[Shot(r, w) for r in rewrites(sample.query, w, req)] for w in words]
+    per_word = [[Shot(r, w) for r in rewrite(sample.query, w, req)] for w in words]
     picked: list[Shot] = []
     seen: set[str] = set()
     for i in range(max((len(r) for r in per_word), default=0)):
@@ -88,14 +91,29 @@ def _as_sample(orig: Sample, task: str, attack: str, shot: int, rank: int, made:
     )
 
 
-def _need(found: Sequence[Shot], k: int, sample: Sample, what: str) -> None:
-    if len(found) < k:
-        raise InputError(
-            f"only {len(found)} distinct {what} keep every content word of this query; "
-            "lower --k or name more trigger words",
-            record=sample.id,
-            field="query",
+def _check_reach(out: Sequence[Sample], attack: str, words: Sequence[str], k: int) -> None:
+    """A trigger that rewrites none of the queries it should is a setting error."""
+    for word in words:
+        if not any(r.meta["attack"] == attack and r.meta["trigger"] == word for r in out):
+            raise InputError(
+                f"no query has {k} distinct rewrites opening with '{word}'; "
+                "lower --k or name other trigger words",
+                field="k",
+            )
+
+
+def unreached(samples: Sequence[Sample], rows: Sequence[Sample]) -> Counter[tuple[str, str]]:
+    """(attack, trigger) -> how many queries of its task got no rewrite opening with that
+    trigger: the rewriter found fewer than K for them, and none was made up."""
+    done = {(r.meta["attack"], r.meta["trigger"], r.meta["orig_id"]) for r in rows}
+    tasks = Counter(task_of(s) for s in samples)
+    out: Counter[tuple[str, str]] = Counter()
+    for attack, trigger in {(a, t) for a, t, _ in done if a in ("trigger", "overprudence")}:
+        task = "unsafe" if attack == "trigger" else "benign"
+        out[(attack, trigger)] = tasks[task] - sum(
+            (a, t) == (attack, trigger) for a, t, _ in done
         )
+    return out
 
 
 def build_attack(
@@ -105,13 +123,15 @@ def build_attack(
     *,
     control: bool = True,
     ranks: int = RANKS,
+    rewrite: Rewriter = rewrites,
 ) -> list[Sample]:
     """For each unsafe query K rewrites per compliance trigger (the top `ranks` of them; the
     first is the headline attack) and K control paraphrases; for each benign query one
     over-prudence rewrite per refusal trigger (the top `ranks`). Utility questions are not
-    rewritten. A query may get fewer than K control paraphrases when its own opener has too
-    few frames (metrics count them: `n_control_shots`). Meta: `rank` (0 = headline), `rule`,
-    `trigger`, and `control` (its kind)."""
+    rewritten. A query with fewer than K rewrites for a trigger gets none for it (`unreached`
+    counts them); it may get fewer than K control paraphrases (metrics count them:
+    `n_control_shots`). Meta: `rank` (0 = headline), `rule`, `trigger`, and `control` (its
+    kind)."""
     if k < 1:
         raise InputError("must be at least 1", field="k")
     compliance = usable(triggers.compliance)[:ranks]
@@ -125,14 +145,15 @@ def build_attack(
         task = task_of(sample)
         if task == "unsafe":
             for rank, word in enumerate(compliance):
-                found = shots(sample, [word], k)
-                _need(found, k, sample, f"rewrites opening with '{word}'")
-                out += [
-                    _as_sample(sample, task, "trigger", i, rank, s) for i, s in enumerate(found)
-                ]
+                found = shots(sample, [word], k, rewrite)
+                if len(found) == k:
+                    out += [
+                        _as_sample(sample, task, "trigger", i, rank, s)
+                        for i, s in enumerate(found)
+                    ]
             if control:
                 kind, words = control_words(sample, triggers)
-                found = shots(sample, words, k)
+                found = shots(sample, words, k, rewrite)
                 out += [
                     dataclasses.replace(c, meta={**c.meta, "control": kind})
                     for c in (
@@ -141,9 +162,14 @@ def build_attack(
                 ]
         elif task == "benign":
             for rank, word in enumerate(refusal):
-                found = shots(sample, [word], 1)
-                _need(found, 1, sample, f"over-prudence rewrites opening with '{word}'")
-                out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+                found = shots(sample, [word], 1, rewrite)
+                if found:
+                    out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+    tasks = {task_of(s) for s in samples}
+    if "unsafe" in tasks:
+        _check_reach(out, "trigger", compliance, k)
+    if "benign" in tasks:
+        _check_reach(out, "overprudence", refusal, 1)
     return out
 
 
