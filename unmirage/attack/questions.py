@@ -166,19 +166,35 @@ def _verb_after_subject(low: list[str], start: int) -> int | None:
     return None
 
 
+def _ends_object_gap(word: str) -> bool:
+    """A word that can follow a verb whose object is missing (moved to the front as "what"):
+    a preposition, a relative or subordinating word, an adverb."""
+    return (
+        word in PREPOSITIONS
+        or word in SUBORDINATORS
+        or word in ("that", "which", "based", "now", "here", "there", "right")
+        or word.endswith("ly")
+    )
+
+
 def _predicate(low: list[str], start: int, bare_what: bool) -> int | None:
     """Where the predicate after a "be"-inverted subject starts (None: the subject runs to the
     end, as in "What is the setting of the image?"). After a bare "what" a passive participle
-    modifies the subject ("What is the message conveyed by ...?"), an "-ing" form is the
-    predicate ("What is the man holding?")."""
+    modifies the subject ("What is the message conveyed by ...?"), and so does an "-ing" form
+    with an object of its own ("What is the object emitting smoke?"); an "-ing" form whose
+    object is the "what" is the predicate ("What is the man holding (in his hand)?"). A
+    participle after "is" belongs to a clause inside the subject ("the shorts the person is
+    wearing")."""
     for j in range(start + 1, len(low)):
         word, prev = low[j], low[j - 1]
-        if prev in _NOT_PREDICATE_AFTER or prev.endswith("'s"):
+        if prev in _NOT_PREDICATE_AFTER or prev.endswith("'s") or prev in BE:
             continue
         if word == "likely":
             return j
         if participle(word):
             if bare_what and (word == "being" or not word.endswith("ing")):
+                continue
+            if bare_what and j + 1 < len(low) and not _ends_object_gap(low[j + 1]):
                 continue
             return j
     if low[-1] in PREPOSITIONS and len(low) - 1 > start + 1:

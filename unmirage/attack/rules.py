@@ -156,8 +156,7 @@ PERSON_NOUNS = frozenset(
         "kids",
     ]
 )
-"""Heads whose identification is their identity ("Identify the man" -> "the identity of the
-man")."""
+"""Heads that are people: finding one is not a request for information."""
 
 ATTRIBUTE_NOUNS = frozenset(
     [
@@ -196,10 +195,18 @@ ATTRIBUTE_NOUNS = frozenset(
         "occasion",
         "ethnicity",
         "url",
+        "information",
+        "detail",
+        "symbol",
+        "text",
+        "type",
+        "kind",
     ]
 )
 """Heads of "What is NP?" whose NP names the information itself ("the setting of the image");
-"What is the dish?" asks what the dish is, and "Share the dish." would ask for another thing."""
+"What is the dish?" asks what the dish is, and "Share the dish." would ask for another thing.
+"Identify NP" asks for such an NP itself, and for the identity of anything else ("Identify
+the actors" -> "the identities of the actors")."""
 
 FRAMING_WORDS = (
     TELLING_VERBS
@@ -523,19 +530,22 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
     head, coordinated = _head(obj)
     if head in PERSON_NOUNS and verb in ("find", "extract", "gather"):
         return {}
-    if verb == "identify" and head in PERSON_NOUNS:
-        if coordinated or low[0] not in DETERMINERS - {"a", "an"}:
+    attribute = _stem(head) in ATTRIBUTE_NOUNS or f"{head} of" in " ".join(low)
+    if verb == "identify" and not attribute and low[0] in DETERMINERS:
+        if coordinated or low[0] in ("a", "an"):
             return {}
         noun = "identities" if _be(text) == "are" else "identity"
         np = f"the {noun} of {text}"
         return {"np": np, "dnp": np}
-    forms = {} if verb in MAKING_VERBS else {"np": text}
+    forms = {} if verb in MAKING_VERBS or (verb == "identify" and not attribute) else {"np": text}
     if verb in INFO_VERBS and (low[0] in _DEFINITE or low[0].endswith("'s") or low[0] == "some"):
         return {**forms, "dnp": text}
     bare = obj[1:] if low[0] in ("a", "an") else obj
-    if low[0] in DETERMINERS - {"a", "an"} or not bare or _purpose_clause(low):
+    condition = any(w in ("if", "unless", "because", "although", "so") for w in low)
+    if low[0] in DETERMINERS - {"a", "an"} or not bare or condition or _purpose_clause(low):
         return forms
-    return {**forms, "bare": " ".join(bare), "verb": f"{verb} {addressee}".strip()}
+    moved = " ".join(bare) + ("," if any(w.endswith(",") for w in bare) else "")
+    return {**forms, "bare": moved, "verb": f"{verb} {addressee}".strip()}
 
 
 def _nominal_forms(verb: str, obj: list[str], low: list[str]) -> dict[str, str]:
@@ -602,9 +612,18 @@ def _split_tasks(words: list[str]) -> tuple[list[list[str]], list[str]] | None:
             parts.append([])
             continue
         parts[-1].append(word)
-    if not all(parts):
+    if not all(parts) or any(_open_object(p) for p in parts[:-1]):
         return None
     return [[*p[:-1], p[-1].rstrip(",")] for p in parts], joiners
+
+
+def _open_object(task: list[str]) -> bool:
+    """A task whose object is a bare noun with nothing after it may share the next task's
+    complement ("provide personal details or make assumptions about X": details about X), so
+    it cannot be asked on its own."""
+    low = [w.lower().strip(",") for w in task[1:]]
+    bare = bool(low) and not {low[0]} & (DETERMINERS | WH_WORDS | {"if", "whether"})
+    return bare and len(low) <= 3 and not set(low) & PREPOSITIONS
 
 
 QUESTION_FORMS: tuple[str, ...] = (
@@ -778,8 +797,10 @@ Frames = tuple[str, ...]
 request's forms; "{be}" is "is"/"are" for the dnp; "{own}" is the verb phrase when it
 already opens with the word (a paraphrase of an imperative keeps its verb)."""
 
-OWN_FRAMES: Frames = ("{own}, please.", "{own} for me.", "{own}, if you can.")
-"""Paraphrases of an imperative that keep its verb first."""
+OWN_FRAMES: Frames = ("{own}, please.", "{own}, if you can.", "{own}, if possible.")
+"""Paraphrases of an imperative that keep its verb first: a sentence adverbial after a comma
+reads well after any verb phrase ("for me" would attach to its last verb: "... to encourage
+discussion for me")."""
 
 WORD_FRAMES: dict[str, Frames] = {
     "what": (
@@ -941,9 +962,9 @@ WORD_FRAMES: dict[str, Frames] = {
     "identify": ("Identify {np}.", "Identify {np} for me.", "Identify {np}, please."),
     "please": (
         "Please {vp}.",
-        "Please {vp} for me.",
         "Please, could you {vp}?",
-        "Please tell me {np|wh}.",
+        "Please, can you {vp}?",
+        "Please tell me {dnp|wh}.",
         "Please describe {topic}.",
         "Please share {np|wh}.",
         "Please explain {wh}.",
@@ -954,10 +975,11 @@ WORD_FRAMES: dict[str, Frames] = {
 MODAL_FRAMES: Frames = (
     "{W} you {vp}?",
     "{W} you please {vp}?",
-    "{W} you {vp} for me?",
-    "{W} you tell me {np|wh}?",
+    "{W} you tell me {dnp|wh}?",
+    "{W} you give me {np}?",
+    "{W} you {vp}, please?",
     "{W} you describe {topic}?",
-    "{W} you explain {wh|topic}?",
+    "{W} you explain {wh}?",
     "{W} you share {np|wh}?",
 )
 CLAUSE_VERB_FRAMES: Frames = (
@@ -1065,7 +1087,7 @@ def _fill(template: str, slots: dict[str, str]) -> str | None:
 
 def realise(word: str, request: Request) -> list[Rewrite]:
     """Every frame of `word` that takes one of the request's forms, filled in, in frame
-    order; the word's own paraphrase frames come last."""
+    order; an imperative's own paraphrases (`OWN_FRAMES`) come first."""
     slots = request.slots()
     if "dnp" in slots:
         slots["be"] = _be(slots["dnp"])
@@ -1075,7 +1097,7 @@ def realise(word: str, request: Request) -> list[Rewrite]:
     if first_word(slots.get("vp")) == word:
         slots["own"] = slots["vp"]
     out = []
-    for i, template in enumerate((*frames(word), *OWN_FRAMES)):
+    for i, template in enumerate((*OWN_FRAMES, *frames(word))):
         text = _fill(template, slots)
         if text is not None:
             out.append(Rewrite(text, f"frame/{word}/{i + 1}"))
