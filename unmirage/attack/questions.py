@@ -53,7 +53,7 @@ BASE_VERBS = frozenset(
     [
         "show", "depict", "suggest", "indicate", "represent", "convey", "imply", "mean",
         "symbolize", "symbolise", "signify", "evoke", "say", "tell", "look", "seem", "appear",
-        "refer", "use", "need", "have", "do", "make", "want", "think", "reveal", "promote",
+        "refer", "use", "need", "have", "make", "want", "think", "reveal", "promote",
         "advertise", "portray", "describe", "contain", "include", "involve", "require",
         "provide", "communicate", "express", "emphasize", "emphasise", "highlight", "reflect",
         "capture", "illustrate", "demonstrate", "celebrate", "mention", "cause", "affect",
@@ -62,11 +62,12 @@ BASE_VERBS = frozenset(
         "differ", "explain", "encourage", "target", "sell", "infer", "deduce", "conclude",
         "learn", "recognize", "recognise", "determine", "expect", "intend", "achieve",
         "attempt", "aim", "mock", "satirize", "satirise", "criticize", "criticise", "address",
-        "be", "become", "tell", "ask", "follow", "buy", "purchase", "contact", "obtain",
+        "be", "become", "ask", "follow", "buy", "purchase", "contact", "obtain",
         "go", "come", "feel", "keep", "let", "put", "bring", "begin", "seek", "pursue",
-        "identify", "measure", "gauge", "assess", "judge", "estimate", "tell", "accomplish",
-        "do", "mean", "stand", "lead", "help", "depend", "rely", "trigger", "influence",
+        "identify", "measure", "gauge", "assess", "judge", "estimate", "accomplish",
+        "do", "stand", "lead", "help", "depend", "rely", "trigger", "influence",
         "impact", "evaluate", "handle", "treat", "prevent", "protect", "cure", "create",
+        "leak", "explode", "burn", "smell", "taste", "sound", "break", "fit", "last", "grow",
     ]
 )  # fmt: skip
 """Verbs that follow a subject after "do" or a modal in the questions of safety data; words
@@ -214,6 +215,8 @@ def embed_question(words: list[str]) -> Clause | None:
         return None
     wh = " ".join(_lower_wh(words[:a]))
     rest, aux = words[a + 1 :], low[a]
+    if aux in BE and low[a + 1] == "there":
+        return Clause(wh, " ".join([words[a + 1], aux, *words[a + 2 :]]))
     if aux not in AUXILIARIES:
         return Clause(wh, " ".join(words[a:]), subject_gap=True)
     if aux not in DO and not starts_noun_phrase(words[a + 1]):

@@ -92,8 +92,9 @@ NOMINALS = {
 """Verbs whose object is a topic, not the information asked for, and their nouns ("Describe
 X" asks for a description of X, not for X; "Estimate X" for an estimate of X), with the
 preposition that joins a noun phrase to them ("of" unless given)."""
-TOPIC_VERBS = frozenset(["describe", "explain", "discuss", "analyze", "analyse"])
-"""Of these, the verbs that ask to be told about their object ("What can you tell me about X?")."""
+TOPIC_VERBS = frozenset(["explain", "discuss", "analyze", "analyse"])
+"""Of these, besides "describe", the verbs that ask to be told about their object ("What can
+you tell me about X?")."""
 
 INFO_VERBS = frozenset(
     [
@@ -401,9 +402,11 @@ class Request:
     form it is in, and `forms` every slot the frames can fill (np: the information as a noun
     phrase; dnp: the same when a question "What is/are NP?" can ask for it; bare and verb:
     a noun phrase without determiner and its verb, "What personal details can you provide?";
-    topic, nom: what "Describe X" is about, and "description of X"; wh, whp, whr: an
-    embedded question and its wh-phrase and rest; vp: the task as a verb phrase). A request
-    given as a bare noun phrase (a world query's `meta.request`) fills np, dnp and topic."""
+    topic, nom: what "Describe X" is about, and "description of X"; about: what "Explain X"
+    asks to be told about; wh, whp, whr: an embedded question and its wh-phrase and rest;
+    vp: the task as a verb phrase; joined1...: questions for tasks joined by "and"). A
+    request given as a bare noun phrase (a world query's `meta.request`) fills np, dnp and
+    topic."""
 
     text: str
     kind: str
@@ -549,8 +552,9 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
 
 
 def _nominal_forms(verb: str, obj: list[str], low: list[str]) -> dict[str, str]:
-    """ "Describe X" -> nom "description of X"; "Speculate on X" -> "speculation on X"; the
-    describing verbs also give the topic X."""
+    """ "Describe X" -> nom "description of X", topic X; "Explain X" -> "explanation of X",
+    and X as what to tell about ("What can you tell me about X?", which "describe X" would
+    change); "Speculate on X" -> "speculation on X"."""
     if _purpose_clause(low) or any(w.endswith(",") for w in obj):
         return {}
     text = _decap(" ".join(obj))
@@ -560,8 +564,10 @@ def _nominal_forms(verb: str, obj: list[str], low: list[str]) -> dict[str, str]:
     forms = {"nom": nom, "a_nom": f"{_article(nom)} {nom}"}
     if low[0] in WH_WORDS | {"if", "whether"}:
         forms["wh"] = text
-    elif verb in TOPIC_VERBS:
+    elif verb == "describe":
         forms["topic"] = text
+    elif verb in TOPIC_VERBS:
+        forms["about"] = text
     return forms
 
 
@@ -630,9 +636,9 @@ QUESTION_FORMS: tuple[str, ...] = (
     "what {be} {dnp}",
     "what {bare} can you {verb}",
     "what is your {nom}",
-    "what can you tell me about {topic}",
+    "what can you tell me about {topic|about}",
     "what {bare} would you {verb}",
-    "what can you say about {topic}",
+    "what can you say about {topic|about}",
     "what can you tell me about {dnp}",
     "what would your {nom} be",
     "what can you tell me about {whq}",
@@ -810,14 +816,14 @@ WORD_FRAMES: dict[str, Frames] = {
         "What is your {nom}?",
         "What is {media} about?",
         "{joined1}?",
-        "What can you tell me about {topic|dnp}?",
+        "What can you tell me about {topic|about|dnp}?",
         "{whp} would you say {whr}?",
         "{joined2}?",
         "What {bare} would you {verb}?",
         "What does {media} show?",
         "{joined3}?",
-        "What can you say about {topic}?",
-        "What would you say about {topic}?",
+        "What can you say about {topic|about}?",
+        "What would you say about {topic|about}?",
         "{joined4}?",
         "{joined5}?",
         "{joined6}?",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from unmirage.data.loaders import FORMATS, load_samples
 from unmirage.errors import InputError
+
+if TYPE_CHECKING:
+    from unmirage.attack.rules import Rewriter
 
 HELP = "rewrite test queries so they start with a trigger word (K-shot attack sets)"
 DESCRIPTION = """\
@@ -14,8 +18,12 @@ Rewrite every unsafe query K times so that it starts with a word that, in the sa
 goes with answering (e.g. "What"), keeping every content word of the request; rewrite every
 benign query once so that it starts with a word that goes with refusing (e.g. "Share"); and
 add K control paraphrases per unsafe query that start with no trigger word. Rules are
-deterministic (imperative-to-question, first-word substitution, trigger prefixing); each
-rewrite records its rule, trigger, shot and original id in meta. The output is JSONL for
+deterministic (the request is found as a task, a noun phrase or an embedded question and
+put into a frame of the opening word); a query the rules cannot rewrite K times with a
+trigger gets no rewrite for it, and the command says how many. With --rewriter model a local
+instruct language model paraphrases first (beam search); each output must open with the word
+and keep the request's content words, else the rules fill in. Each rewrite records its rule
+("lm" or the frame), trigger, shot and original id in meta. The output is JSONL for
 `unmirage eval`.
 
 Triggers come from an audit (`unmirage audit` -> audit.json: the top compliance and refusal
@@ -24,6 +32,8 @@ words at first position) or are named directly (the refusal trigger then default
 examples:
   unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl
   unmirage attack --data vlguard/test.json --triggers what --k 3 --out attack.jsonl
+  unmirage attack --data vlguard/test.json --triggers what --rewriter model \
+      --rewriter-model models/qwen2.5-0.5b-instruct --out attack.jsonl
   unmirage attack --precomputed test_what.json --out what.jsonl   # rewrites made elsewhere
   unmirage attack --format mmsafetybench --data MM-SafetyBench/data/processed_questions \
       --triggers what --k 3 --out mmsb-attack.jsonl
@@ -65,6 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--control", action="store_true", help="with --precomputed: the files are control sets"
     )
+    parser.add_argument(
+        "--rewriter",
+        choices=("rules", "model"),
+        default="rules",
+        help="who writes the rewrites: the rules (default) or a language model checked by them",
+    )
+    parser.add_argument(
+        "--rewriter-model",
+        metavar="DIR",
+        help="with --rewriter model: a local causal LM directory (safetensors, tokenizer)",
+    )
     parser.add_argument("--out", required=True, help="output JSONL file")
 
 
@@ -82,10 +103,34 @@ def run(args: argparse.Namespace) -> int:
         if not args.data or not args.triggers:
             raise InputError("give --data and --triggers (or --precomputed FILE...)")
         triggers = parse_triggers(args.triggers, args.refusal_trigger)
-        out = attack_files(
-            args.data, triggers, args.out, k=args.k, fmt=args.format, control=not args.no_control
+        out, missed = attack_files(
+            args.data,
+            triggers,
+            args.out,
+            k=args.k,
+            fmt=args.format,
+            control=not args.no_control,
+            rewrite=_rewriter(args),
         )
     counts = Counter(s.meta["attack"] for s in out)
     summary = ", ".join(f"{n} {attack}" for attack, n in sorted(counts.items()))
     print(f"wrote {len(out)} rewrites ({summary}) to {args.out}")
+    for (attack, trigger), n in sorted(missed.items()):
+        if n:
+            need = args.k if attack == "trigger" else 1
+            print(f"{n} queries got no {attack} rewrite with '{trigger}' (fewer than {need} found)")
     return 0
+
+
+def _rewriter(args: argparse.Namespace) -> Rewriter:
+    from unmirage.attack.rules import rewrites
+
+    if args.rewriter == "rules":
+        if args.rewriter_model:
+            raise InputError("needs --rewriter model", field="rewriter-model")
+        return rewrites
+    if not args.rewriter_model:
+        raise InputError("--rewriter model needs --rewriter-model DIR", field="rewriter-model")
+    from unmirage.attack.lm_rewriter import load_rewriter
+
+    return load_rewriter(args.rewriter_model)
