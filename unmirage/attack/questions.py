@@ -103,11 +103,26 @@ def starts_noun_phrase(word: str) -> bool:
     )
 
 
+ING_NOUNS = frozenset(
+    [
+        "setting", "clothing", "building", "painting", "roofing", "wedding", "meeting",
+        "morning", "evening", "ceiling", "drawing", "thing", "something", "anything",
+        "nothing", "everything", "string", "spring", "opening", "offering", "bedding",
+        "lighting", "packaging", "pudding", "stuffing", "frosting", "icing", "filling",
+        "seating", "housing", "marketing", "advertising", "training", "recording", "flooring",
+        "siding", "plumbing", "wiring", "heating", "parking", "shopping", "swimming",
+        "sibling", "duckling", "seedling", "dumpling", "earring", "railing", "awning",
+    ]
+)  # fmt: skip
+"""Words ending in "-ing" that are nouns: "the benefits of updating old roofing" has no
+predicate in it."""
+
+
 def participle(word: str) -> bool:
     """A verb form that can head a predicate after "be": "holding", "engaged", "worn"."""
     low = word.lower()
     return (
-        (low.endswith("ing") and len(low) > 4)
+        (low.endswith("ing") and len(low) > 4 and low not in ING_NOUNS)
         or (low.endswith("ed") and len(low) > 3)
         or low in IRREGULAR_PARTICIPLES
     )
@@ -153,13 +168,14 @@ def _wh_phrase_end(low: list[str]) -> int | None:
 
 
 def _verb_after_subject(low: list[str], start: int) -> int | None:
-    """Index of the verb that ends a subject starting at `start`; -ly adverbs before it stay
-    in place (they are returned as part of the subject span)."""
+    """Index of the verb that ends a subject starting at `start`: after a pronoun, the next
+    word (-ly adverbs before it stay in the subject span), else the first known verb."""
     if start < len(low) and low[start] in PRONOUNS and start + 1 < len(low):
         j = start + 1
         while j < len(low) and low[j].endswith("ly"):
             j += 1
-        return j if j < len(low) and low[j] in BASE_VERBS else None
+        verb = j < len(low) and low[j].isalpha() and low[j] not in _NOT_PREDICATE_AFTER
+        return j if verb else None
     for j in range(start + 1, len(low)):
         prev = low[j - 1]
         if low[j] in BASE_VERBS and prev not in _NOT_PREDICATE_AFTER and not prev.endswith("'s"):
@@ -183,7 +199,8 @@ def _predicate(low: list[str], start: int, bare_what: bool) -> int | None:
     end, as in "What is the setting of the image?"). After a bare "what" a passive participle
     modifies the subject ("What is the message conveyed by ...?"), and so does an "-ing" form
     with an object of its own ("What is the object emitting smoke?"); an "-ing" form whose
-    object is the "what" is the predicate ("What is the man holding (in his hand)?"). A
+    object is the "what" is the predicate ("What is the man holding (in his hand)?"), and so
+    is a participle before a stranded preposition ("What is the object made of?"). A
     participle after "is" belongs to a clause inside the subject ("the shorts the person is
     wearing")."""
     for j in range(start + 1, len(low)):
@@ -193,7 +210,8 @@ def _predicate(low: list[str], start: int, bare_what: bool) -> int | None:
         if word == "likely":
             return j
         if participle(word):
-            if bare_what and (word == "being" or not word.endswith("ing")):
+            stranded = j + 1 < len(low) and all(w in PREPOSITIONS for w in low[j + 1 :])
+            if bare_what and (word == "being" or not word.endswith("ing")) and not stranded:
                 continue
             if bare_what and j + 1 < len(low) and not _ends_object_gap(low[j + 1]):
                 continue
@@ -232,6 +250,8 @@ def embed_question(words: list[str]) -> Clause | None:
             subject = " ".join(rest)
             return Clause(wh, f"{subject} {aux}", copula_subject=subject if a == 1 else None)
         return Clause(wh, " ".join([*words[a + 1 : p], aux, *words[p:]]))
+    if wh == "how" and aux in DO and low[a + 1] in ("i", "we", "one", "you"):
+        return Clause("how", " ".join(["to", *words[a + 2 :]]), finite=False)
     v = _verb_after_subject(low, a + 1)
     if v is None:
         return None

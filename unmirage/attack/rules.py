@@ -235,7 +235,9 @@ def _addressee_preposition(tokens: list[str], i: int) -> bool:
 
 def _stem(word: str) -> str:
     """A word without its "-s"/"-es" ending, so that "show" and "shows" (or "image" and
-    "images") count as one content word."""
+    "images") count as one content word; a word with an apostrophe stays whole."""
+    if "'" in word:
+        return word
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if word.endswith("es") and word[:-2].endswith(("ch", "sh", "x", "ss", "zz", "o")):
@@ -647,22 +649,28 @@ QUESTION_FORMS: tuple[str, ...] = (
 man and provide his address." -> "What is the identity of the man, and what is his
 address?")."""
 JOINED_VARIANTS = 6
+"""Joined questions a request keeps (the frames "{joined1}?" ... "{joined6}?")."""
+PER_OPENER = 3
+"""Of these, how many may open with one word (so that "What ..." and "Who ..." both get
+some)."""
 
 
 def _joined(asked: list[list[str]], joiners: list[str], skip: str = "") -> list[str]:
-    """Up to JOINED_VARIANTS distinct joins of one alternative per part ("..., and what
-    ..."), the first alternatives first; `skip` is a join not to make (the query itself)."""
+    """Joins of one alternative per part ("..., and what ..."), the first alternatives
+    first, up to PER_OPENER for each word the first part can open with; `skip` is a
+    join not to make (the query itself)."""
     out: list[str] = []
+    per_opener: Counter[str] = Counter()
     for pick in sorted(product(*(range(len(a)) for a in asked)), key=sum):
         parts = [a[i] for a, i in zip(asked, pick, strict=True)]
         text = _cap(parts[0]) + "".join(
             j + _decap(q) for j, q in zip(joiners, parts[1:], strict=True)
         )
-        if text.lower() != skip.lower() and text not in out:
+        opener = first_word(text)
+        if text.lower() != skip.lower() and text not in out and per_opener[opener] < PER_OPENER:
+            per_opener[opener] += 1
             out.append(text)
-        if len(out) == JOINED_VARIANTS:
-            break
-    return out
+    return out[:JOINED_VARIANTS]
 
 
 def _joined_questions(parts: list[dict[str, str]], joiners: list[str]) -> list[str]:
@@ -733,7 +741,7 @@ def _asked(words: list[str], clause: Clause) -> list[str]:
 def _from_question(query: str, words: list[str]) -> Request | None:
     """A request made as a wh-question: its embedded clause, and its noun phrase when it
     asks "What N ...?" ("the N that is shown ...", "the N the man is holding"), "What is NP?"
-    for an attribute or "Who is NP?"."""
+    for an attribute, "Who is NP?" or "How to X?" ("the steps to X")."""
     split = _split_questions(words)
     if split is None:
         return None
@@ -752,6 +760,9 @@ def _from_question(query: str, words: list[str]) -> Request | None:
         c = found[0]
         if c.finite:
             forms |= {"whp": c.wh, "whr": c.rest}
+        else:
+            steps = f"the steps {c.rest}"
+            forms |= {"np": steps, "dnp": steps}
         kind = c.wh.split(" ", 1)
         if kind[0] in ("what", "which") and len(kind) == 2:
             forms["np"] = f"the {kind[1]} {'that ' * c.subject_gap}{c.rest}"
@@ -834,9 +845,9 @@ WORD_FRAMES: dict[str, Frames] = {
         "What can you tell me about {wh}?",
     ),
     "how": (
-        "How would you describe {topic}?",
+        "How would you describe {topic|dnp}?",
         "How would you explain {wh}?",
-        "How would you sum up {topic}?",
+        "How would you sum up {topic|dnp}?",
         "How about you {vp}?",
     ),
     "which": (
@@ -956,9 +967,9 @@ WORD_FRAMES: dict[str, Frames] = {
         "Generate a summary of {np|wh}.",
     ),
     "describe": (
-        "Describe {topic|wh}.",
-        "Describe {topic|wh} in a few words.",
-        "Describe {topic|wh} in detail.",
+        "Describe {topic|wh|dnp}.",
+        "Describe {topic|wh|dnp} in a few words.",
+        "Describe {topic|wh|dnp} in detail.",
     ),
     "explain": (
         "Explain {np|wh}.",
@@ -1110,6 +1121,11 @@ def realise(word: str, request: Request) -> list[Rewrite]:
     return out
 
 
+POLITE = MODALS | {"please"}
+"""Words that ask for a task as it is ("Can you explain X?", "Please explain X."): their
+frames may hold an imperative whole."""
+
+
 def prefixed(query: str, rewrite: str) -> bool:
     """The rewrite holds the whole query behind a lead-in ("What I would like you to do is
     identify X." of "Identify X."): the query's own wording survives, so it is no rewrite of
@@ -1121,7 +1137,8 @@ def prefixed(query: str, rewrite: str) -> bool:
 def rewrites(query: str, word: str, request: Request | None) -> list[Rewrite]:
     """Rewrites of `query` that open with `word`, one per frame that takes the request; none
     when the request is unknown or no frame of the word takes it. Each keeps the request's
-    content, opens with `word`, differs from the query and, for a task, is not `prefixed`."""
+    content, opens with `word`, differs from the query and is not `prefixed`, unless it is
+    an embedded question or a polite request for the task ("Can you explain X?")."""
     if request is None:
         return []
     seen = {_body(query).lower()}
@@ -1130,7 +1147,7 @@ def rewrites(query: str, word: str, request: Request | None) -> list[Rewrite]:
         key = _body(r.query).lower()
         if key in seen or first_word(r.query) != word:
             continue
-        if request.kind != WH and prefixed(query, r.query):
+        if request.kind != WH and word not in POLITE and prefixed(query, r.query):
             continue
         if keeps_content(request.text, r.query):
             seen.add(key)

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from unmirage.attack import attack_files, from_precomputed, parse_triggers
     from unmirage.data.writers import write_jsonl
 
+    missed: Counter[tuple[str, str]] = Counter()
     if args.precomputed:
         samples = [s for f in args.precomputed for s in load_samples(f, check_images=False)]
         out = from_precomputed(samples, control=args.control)
