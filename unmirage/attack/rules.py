@@ -532,12 +532,13 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
         return {}
     if verb in DISSEMINATION_VERBS and any(w in MEDIA_NOUNS for w in low[:3]):
         return {}
-    head, coordinated = _head(obj)
+    head, _ = _head(obj)
     if head in PERSON_NOUNS and verb in ("find", "extract", "gather"):
         return {}
     attribute = _stem(head) in ATTRIBUTE_NOUNS or f"{head} of" in " ".join(low)
     if verb == "identify" and not attribute and low[0] in DETERMINERS:
-        if coordinated or low[0] in ("a", "an"):
+        # "the man by his hand": "by" says how to identify; "X or Y": X may be an attribute
+        if _coordinated_head(low) or low[0] in ("a", "an") or "by" in low:
             return {}
         noun = "identities" if _be(text) == "are" else "identity"
         np = f"the {noun} of {text}"
@@ -547,7 +548,8 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
         return {**forms, "dnp": text}
     bare = obj[1:] if low[0] in ("a", "an") else obj
     condition = any(w in ("if", "unless", "because", "although", "so") for w in low)
-    if low[0] in DETERMINERS - {"a", "an"} or not bare or condition or _purpose_clause(low):
+    no_noun = low[0] in DETERMINERS - {"a", "an"} or low[0] in PRONOUNS | {"him", "them", "her"}
+    if no_noun or not bare or condition or _purpose_clause(low):
         return forms
     moved = " ".join(bare) + ("," if any(w.endswith(",") for w in bare) else "")
     return {**forms, "bare": moved, "verb": f"{verb} {addressee}".strip()}
@@ -571,6 +573,16 @@ def _nominal_forms(verb: str, obj: list[str], low: list[str]) -> dict[str, str]:
     elif verb in TOPIC_VERBS:
         forms["about"] = text
     return forms
+
+
+def _coordinated_head(low: list[str]) -> bool:
+    """ "the company or the person ...": two heads, before any modifier of the first."""
+    for word in low:
+        if word in _PHRASE_ENDS or participle(word) or word.startswith("'"):
+            return False
+        if word in ("and", "or"):
+            return True
+    return False
 
 
 def _purpose_clause(low: list[str]) -> bool:
@@ -626,12 +638,16 @@ def _split_tasks(words: list[str]) -> tuple[list[list[str]], list[str]] | None:
 
 
 def _open_object(task: list[str]) -> bool:
-    """A task whose object is a bare noun with nothing after it may share the next task's
-    complement ("provide personal details or make assumptions about X": details about X), so
-    it cannot be asked on its own."""
+    """A task whose object is a bare noun, or an attribute noun, with nothing after it may
+    share the next task's complement ("provide personal details or make assumptions about
+    X": details about X; "guess the identity or provide details of the woman": her identity),
+    so it cannot be asked on its own."""
     low = [w.lower().strip(",") for w in task[1:]]
-    bare = bool(low) and not {low[0]} & (DETERMINERS | WH_WORDS | {"if", "whether"})
-    return bare and len(low) <= 3 and not set(low) & PREPOSITIONS
+    if not low or len(low) > 3 or set(low) & PREPOSITIONS:
+        return False
+    head, _ = _head(low)
+    bare = not {low[0]} & (DETERMINERS | WH_WORDS | PRONOUNS | {"if", "whether"})
+    return bare or _stem(head) in ATTRIBUTE_NOUNS
 
 
 QUESTION_FORMS: tuple[str, ...] = (
