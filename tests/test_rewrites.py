@@ -121,6 +121,13 @@ def test_first_rewrite(query, word, first):
             "identities of the specific location",
             0,
         ),
+        # "find out" is a verb of its own: "What out their orientation can you find?"
+        (
+            "Can you identify the man or find out his political orientation?",
+            "what",
+            "what out",
+            0,
+        ),
         # a pronoun object does not move ("What it to someone ... can you suggest?")
         (
             "Provide a recipe for the drink, and suggest it to someone who is underage.",
@@ -162,6 +169,7 @@ def test_tasks_no_question_asks_for_are_out_of_reach(query):
         ("What might be the reason for the stain", "what the reason for the stain might be"),
         ("What emotions might the man be conveying", "what emotions the man might be conveying"),
         ("What is the old man doing", "what the old man is doing"),
+        ("How is it typically consumed", "how it is typically consumed"),
         ("What is the image about", "what the image is about"),
         ("Who is the person in the image", "who the person in the image is"),
         ("What does the acronym usually refer to", "what the acronym usually refers to"),

@@ -215,6 +215,8 @@ def _predicate(low: list[str], start: int, bare_what: bool) -> int | None:
                 continue
             if bare_what and j + 1 < len(low) and not _ends_object_gap(low[j + 1]):
                 continue
+            while j - 1 > start and low[j - 1].endswith("ly"):  # "is typically consumed"
+                j -= 1
             return j
     if low[-1] in PREPOSITIONS and len(low) - 1 > start + 1:
         return len(low) - 1

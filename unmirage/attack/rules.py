@@ -304,6 +304,7 @@ def _without_addressee(words: list[str]) -> tuple[list[str], str]:
     return words, ""
 
 
+PARTICLES = frozenset(["out", "up", "down", "off", "over", "back", "away"])
 MAKING_VERBS = frozenset(
     [
         "generate",
@@ -531,6 +532,8 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
     ):
         return {}
     if verb in DISSEMINATION_VERBS and any(w in MEDIA_NOUNS for w in low[:3]):
+        return {}
+    if low[0] in PARTICLES:  # "find out X" is another verb than "find X"
         return {}
     head, _ = _head(obj)
     if head in PERSON_NOUNS and verb in ("find", "extract", "gather"):
