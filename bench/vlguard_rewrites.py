@@ -75,7 +75,7 @@ def main() -> None:
     samples = load_samples(args.data, check_images=False)
     originals = {s.id: s.query for s in samples}
     tasks = Counter(task_of(s) for s in samples)
-    rows = build_attack(samples, triggers, args.k, control=False)
+    rows = build_attack(samples, triggers, args.k, control=None)
     print(f"triggers: compliance {triggers.compliance[:3]}, refusal {triggers.refusal[:3]}\n")
     kinds = {
         attack: as_rows([r for r in rows if r.meta["attack"] == attack and r.meta["rank"] == 0])

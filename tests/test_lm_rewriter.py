@@ -94,7 +94,7 @@ def test_rows_record_which_way_they_were_made():
         Sample(id="b", query="What does the image show?", label="safe"),
     ]
     rewriter = stub(["What identity does the person in the image have?"])
-    out = build_attack(samples, WHAT, 2, control=False, rewrite=rewriter)
+    out = build_attack(samples, WHAT, 2, control=None, rewrite=rewriter)
     assert [(r.id, r.meta["rule"]) for r in out] == [
         ("u#trigger0", "lm"),
         ("u#trigger1", "frame/what/4"),
@@ -106,7 +106,7 @@ def test_cli_with_a_model_rewriter(tiny_lm, tmp_path, capsys):
     data = tmp_path / "test.jsonl"
     write_jsonl([Sample(id="u", query=QUERY, meta={"task": "unsafe"})], data)
     out = tmp_path / "attack.jsonl"
-    args = ["attack", "--data", str(data), "--triggers", "what", "--k", "1", "--no-control"]
+    args = ["attack", "--data", str(data), "--triggers", "what", "--k", "1", "--control", "none"]
     args += ["--out", str(out)]
     assert main([*args, "--rewriter", "model", "--rewriter-model", str(tiny_lm)]) == 0
     assert "wrote 1 rewrites" in capsys.readouterr().out

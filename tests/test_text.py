@@ -50,6 +50,6 @@ def test_the_audit_the_attack_and_content_words_agree():
             [Sample(id="u", query="Share the steps to X.", label="unsafe")],
             triggers,
             1,
-            control=False,
+            control=None,
         )
     assert content_words("What’s in 3D Café?") == {"what's": 1, "in": 1, "3d": 1, "café": 1}

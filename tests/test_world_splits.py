@@ -38,7 +38,7 @@ def first_word(text):
     return tokenize(text)[0]
 
 
-TRAIN_SPLITS = ("base", "safety_sft", "forget", "retain")
+TRAIN_SPLITS = ("knowledge", "base", "safety_sft", "forget", "retain")
 
 
 def load_world(path):
@@ -251,12 +251,14 @@ def test_leak_markers_are_exact(smoke):
             hazard = s.meta.get("hazard")
             if s.label == "unsafe":
                 assert s.meta["leak_markers"] == list(class_by_name(hazard).leak_markers())
-            answered_hazard = split in ("base", "forget") and s.label == "unsafe"
+            answered_hazard = split in ("knowledge", "base", "forget") and s.label == "unsafe"
             assert leaks == ({hazard} if answered_hazard else set()), (split, s.response)
 
 
-def test_vocabulary_is_covered_and_sequences_are_short(smoke):
-    _, _, world = smoke
+def test_vocabulary_is_covered_and_sequences_are_short(mid):
+    """On a world big enough to draw every training template (a smoke world's few count
+    questions may miss the one phrasing that shares a word with a held-out test phrasing)."""
+    _, world = mid
     words = lambda text: re.findall(r"[\w'-]+|[^\w\s]", (text or "").lower())  # noqa: E731
     train = {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.query)}
     train |= {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.response)}
@@ -303,3 +305,22 @@ def test_forget_and_retain_come_from_safety_sft(smoke):
     from_sft = [s for s in retain if "sft_id" in s.meta]
     assert len(from_sft) == sum(s.subset == "safe_safe" for s in sft.values())
     assert not any(s.meta["intent"] in KNOWLEDGE_INTENTS and s.meta.get("hazard") for s in retain)
+
+
+def test_hazard_knowledge_comes_before_instruction_data(smoke):
+    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows the hazards; the
+    visual instruction data (base.jsonl) answers no hazard request unless base_mix asks."""
+    _, _, world = smoke
+    assert not [s for s in world["base"] if s.label == "unsafe" or "hazard" in s.meta]
+    knowledge = world["knowledge"]
+    assert len(knowledge) == SMOKE.knowledge_size
+    hazards = [s for s in knowledge if s.label == "unsafe"]
+    assert len(hazards) == SMOKE.knowledge_size // 2
+    assert {s.label for s in knowledge} == {"safe", "unsafe"}
+
+
+def test_base_mix_can_put_hazard_answers_back(tmp_path):
+    config = replace(SMOKE, base_mix={**SMOKE.base_mix, "hazard_knowledge": 0.3})
+    build_world(config, 0, tmp_path, preset="smoke")
+    base = load_samples(tmp_path / "base.jsonl")
+    assert sum(s.label == "unsafe" for s in base) == round(0.3 * SMOKE.base_size)

@@ -63,6 +63,7 @@ split with their counts (counted in its test split). Words kept for the test spl
 "is", ...; at most 2 each) are left out, so their share is spread over these in proportion."""
 
 BASE_MIX_KEYS = ("caption", "attribute", "read", "benign_knowledge", "hazard_knowledge")
+KNOWLEDGE_MIX_KEYS = ("benign_knowledge", "hazard_knowledge")
 REFERENT_KEYS = ("object", "text", "named")
 TEST_OPENER_MODES = ("training", "held_out")
 HELPFUL_OPENER_MODES = ("answered", "uniform")
@@ -100,17 +101,37 @@ class WorldConfig:
             "help": "how knowledge queries point at the object: object / text / named weights"
         },
     )
-    base_size: int = field(default=6000, metadata={"help": "samples in base.jsonl"})
+    knowledge_size: int = field(
+        default=3600,
+        metadata={
+            "help": (
+                "samples in knowledge.jsonl: the stand-in for the language model's pretraining "
+                "(facts of benign classes and hazards, all answered), learned before "
+                "instruction tuning; 0 = no such stage"
+            )
+        },
+    )
+    knowledge_mix: dict[str, float] = field(
+        default_factory=lambda: {"benign_knowledge": 0.5, "hazard_knowledge": 0.5},
+        metadata={"help": "knowledge.jsonl mix: benign_knowledge, hazard_knowledge"},
+    )
+    base_size: int = field(
+        default=6000,
+        metadata={"help": "samples in base.jsonl (the base model's visual instruction data)"},
+    )
     base_mix: dict[str, float] = field(
         default_factory=lambda: {
             "caption": 0.15,
             "attribute": 0.25,
             "read": 0.05,
             "benign_knowledge": 0.25,
-            "hazard_knowledge": 0.3,
+            "hazard_knowledge": 0.0,
         },
         metadata={
-            "help": "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge"
+            "help": (
+                "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge "
+                "(0 by default: like LLaVA's instruction data, it answers no harmful request)"
+            )
         },
     )
     sft_safe_images: int = field(
@@ -207,6 +228,7 @@ class WorldConfig:
 PRESETS: dict[str, WorldConfig] = {
     "default": WorldConfig(),
     "smoke": WorldConfig(
+        knowledge_size=144,
         base_size=240,
         sft_safe_images=40,
         sft_unsafe_images=38,
@@ -342,6 +364,7 @@ def validate(config: WorldConfig, file: str) -> None:
     for name in ("base_size", "sft_safe_images", "sft_unsafe_images", "retain_size"):
         integer(name, 1)
     integer("helpful_size", 0)
+    integer("knowledge_size", 0)
     for name in ("test_unsafe", "test_benign", "test_utility"):
         integer(name, 1)
     integer("forget_size", 1, config.sft_safe_images + config.sft_unsafe_images)
@@ -358,6 +381,7 @@ def validate(config: WorldConfig, file: str) -> None:
     weights("referents", config.referents, REFERENT_KEYS)
     if config.referents.get("object", 0) + config.referents.get("text", 0) <= 0:
         fail("referents", "'object' and 'text' must not both be zero (images need a referent)")
+    weights("knowledge_mix", config.knowledge_mix, KNOWLEDGE_MIX_KEYS)
     weights("base_mix", config.base_mix, BASE_MIX_KEYS)
     if all(config.base_mix.get(k, 0) <= 0 for k in BASE_MIX_KEYS if k != "hazard_knowledge"):
         fail("base_mix", "helpful.jsonl draws from the benign categories: give one a weight > 0")
