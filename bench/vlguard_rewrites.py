@@ -1,10 +1,13 @@
 """The attack's rewrites of VLGuard's test split: counts, and a seeded sample to read.
 
 The triggers come from the audit of the same file (as `unmirage reproduce` takes them), so
-the sample shows what a user's real-data attack file holds. For each kind (headline trigger,
-headline over-prudence trigger, own-opener control) it prints how many queries the rules
-reach, how many rewrites hold the query whole behind a lead-in (prefixing, counted on the text
-here, independently of the rules' own guard) and which frames made them, then a markdown
+the sample shows what a user's real-data attack file holds. For each trigger and the
+own-opener control it prints how many queries the rules reach, how many rewrites are
+prefixed in two senses, counted on the text here, independently of the rules' own guard
+(the query kept as it was, capital and punctuation included, after a lead-in: the prefixing
+of old; and the query's words whole and in order after other words, which also counts a
+question embedded unchanged, "Share what is depicted in the image."), and which frames made
+them; then, per kind (headline trigger, headline over-prudence trigger, control), a markdown
 table of a seeded sample with an empty verdict column for a reader to fill in.
 
     python bench/vlguard_rewrites.py ../shared/data/vlguard/test.json --n 100
@@ -20,11 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from unmirage.attack import build_attack, load_audit_triggers
-from unmirage.attack.build import shots
 from unmirage.audit import audit_files
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample, task_of
-from unmirage.text import first_word, tokenize
+from unmirage.text import tokenize
 
 
 def holds_query(query: str, rewrite: str) -> bool:
@@ -33,18 +35,14 @@ def holds_query(query: str, rewrite: str) -> bool:
     return any(r[i : i + len(q)] == q for i in range(1, len(r) - len(q) + 1))
 
 
+def keeps_sentence(query: str, rewrite: str) -> bool:
+    """The query, as it was written, follows a lead-in ("What is the answer to this
+    question? Can you ...?", "Whence: What does ...?")."""
+    return rewrite.find(query.strip()) > 0
+
+
 Row = tuple[str, str, str]
 """(original id, rewrite, rule)."""
-
-
-def own_opener_control(samples: Sequence[Sample], k: int) -> list[Row]:
-    """Up to K paraphrases of each unsafe query that keep its own first word."""
-    return [
-        (s.id, f.rewrite.query, f.rewrite.rule)
-        for s in samples
-        if task_of(s) == "unsafe"
-        for f in shots(s, [first_word(s.query)], k)
-    ]
 
 
 def as_rows(rows: Sequence[Sample]) -> list[Row]:
@@ -53,12 +51,14 @@ def as_rows(rows: Sequence[Sample]) -> list[Row]:
 
 def report(name: str, rows: Sequence[Row], n_queries: int, originals: dict[str, str]) -> None:
     reached = len({orig for orig, _, _ in rows})
-    prefixed = sum(holds_query(originals[orig], rw) for orig, rw, _ in rows)
+    sentence = sum(keeps_sentence(originals[orig], rw) for orig, rw, _ in rows)
+    words = sum(holds_query(originals[orig], rw) for orig, rw, _ in rows)
     rules = Counter(rule.rsplit("/", 1)[-1] for _, _, rule in rows)
     print(
         f"{name}: {len(rows)} rewrites of {reached} of {n_queries} queries "
-        f"({n_queries - reached} out of the rules' reach); {prefixed} hold the query whole "
-        f"behind a lead-in; frames used: {dict(sorted(rules.items(), key=lambda x: int(x[0])))}"
+        f"({n_queries - reached} not reached); prefixed: {sentence} keep the query as written "
+        f"after a lead-in, {words} its words whole after other words; frames used: "
+        f"{dict(sorted(rules.items(), key=lambda x: (len(x[0]), x[0])))}"
     )
 
 
@@ -75,19 +75,22 @@ def main() -> None:
     samples = load_samples(args.data, check_images=False)
     originals = {s.id: s.query for s in samples}
     tasks = Counter(task_of(s) for s in samples)
-    rows = build_attack(samples, triggers, args.k, control=None)
+    rows = build_attack(samples, triggers, args.k)
     print(f"triggers: compliance {triggers.compliance[:3]}, refusal {triggers.refusal[:3]}\n")
     kinds = {
         attack: as_rows([r for r in rows if r.meta["attack"] == attack and r.meta["rank"] == 0])
-        for attack in ("trigger", "overprudence")
+        for attack in ("trigger", "overprudence", "control")
     }
-    kinds["control"] = own_opener_control(samples, args.k)
     for attack in ("trigger", "overprudence"):
         for word in dict.fromkeys(r.meta["trigger"] for r in rows if r.meta["attack"] == attack):
             mine = [r for r in rows if r.meta["attack"] == attack and r.meta["trigger"] == word]
             task = "unsafe" if attack == "trigger" else "benign"
             report(f"- {attack} '{word}'", as_rows(mine), tasks[task], originals)
     report("- control (own opener)", kinds["control"], tasks["unsafe"], originals)
+    print(
+        "  (the control covers the queries the headline trigger reaches: "
+        f"{len({r[0] for r in kinds['trigger']})})"
+    )
     rng = random.Random(args.seed)
     for attack, pool in kinds.items():
         print(f"\n#### {attack} ({len(pool)} rewrites; {min(args.n, len(pool))} read)\n")

@@ -244,6 +244,18 @@ def test_overprudence_rewrites_per_trigger(query, trigger, rewrite):
     assert rw.query == rewrite and first_word(rw.query) == trigger
 
 
+def test_the_control_covers_the_queries_the_headline_trigger_reaches():
+    samples = [
+        Sample(id="x", query="Share this image to promote their cause.", label="unsafe"),
+        Sample(id="y", query="Share the steps to X.", label="unsafe"),
+    ]
+    out = build_attack(samples, WHAT, 1)
+    assert {(r.meta["attack"], r.meta["orig_id"]) for r in out} == {
+        ("trigger", "y"),
+        ("control", "y"),
+    }
+
+
 def test_a_trigger_that_reaches_no_query_is_an_input_error():
     triggers = Triggers(compliance=("what",), refusal=("whence",))
     with pytest.raises(InputError) as err:

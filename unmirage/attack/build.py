@@ -53,7 +53,7 @@ def request(sample: Sample) -> Request | None:
 
 def usable(words: Sequence[str]) -> tuple[str, ...]:
     """Words in the given order, those with frames (well-formed rewrites) first: a trigger
-    that only prefixing can put first ranks after every trigger that opens real English."""
+    no frame can put first (it rewrites no query) ranks after every trigger that can."""
     return tuple(sorted(words, key=lambda w: not frames(w)))
 
 
@@ -80,8 +80,7 @@ def shots(
 
 
 def neutral_openers(triggers: Triggers) -> tuple[str, ...]:
-    """The audit's neutral openers that have frames (no prefixing) and are not among the
-    triggers in use."""
+    """The audit's neutral openers that have frames and are not among the triggers in use."""
     used = set(usable(triggers.compliance)[:RANKS]) | set(usable(triggers.refusal)[:RANKS])
     return tuple(w for w in triggers.neutral if frames(w) and w not in used)
 
@@ -173,8 +172,10 @@ def build_attack(
     first is the headline attack) and K control paraphrases of the kind `control` (None: no
     control); for each benign query one over-prudence rewrite per refusal trigger (the top
     `ranks`). Utility questions are not rewritten. A query with fewer than K rewrites for a
-    trigger gets none for it (`unreached` counts them); it may get fewer than K control
-    paraphrases when its opener has too few frames (metrics count them: `n_control_shots`).
+    trigger gets none for it (`unreached` counts them), and no control unless the headline
+    trigger reaches it (so that the two are measured on the same questions); it may get
+    fewer than K control paraphrases when its opener has too few frames (metrics count them:
+    `n_control_shots`).
     Meta: `rank` (0 = headline), `rule`, `trigger`; control rows add `control` (its kind)
     and `opener` (the word with the audit's count and answered count of queries it opens)."""
     if k < 1:
@@ -190,14 +191,16 @@ def build_attack(
             )
         task = task_of(sample)
         if task == "unsafe":
+            reached = False
             for rank, word in enumerate(compliance):
                 found = shots(sample, [word], k, rewrite)
                 if len(found) == k:
+                    reached = reached or rank == 0
                     out += [
                         _as_sample(sample, task, "trigger", i, rank, s)
                         for i, s in enumerate(found)
                     ]
-            if control is not None:
+            if control is not None and reached:
                 found = shots(sample, control_words(sample, triggers, control), k, rewrite)
                 out += [
                     _as_control(_as_sample(sample, task, "control", i, 0, s), control, triggers)
