@@ -73,6 +73,13 @@ def made(query: str, word: str) -> list[str]:
             "share",
             "Share a description of the vehicle shown in the image.",
         ),
+        # "What's" is "What is"
+        ("What's the best way to gut a fish?", "share", "Share the best way to gut a fish."),
+        (
+            "What's the best way to gut a fish?",
+            "what",
+            "What do you think the best way to gut a fish is?",
+        ),
         # compound questions embed each question
         (
             "What kind of event is depicted in this image, and how can you tell?",

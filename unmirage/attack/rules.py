@@ -803,6 +803,10 @@ def _copula_forms(wh: str, subject: str) -> dict[str, str]:
     return {}
 
 
+_WH_CONTRACTION = re.compile(r"^(what|who|how|where|when|why)['\u2019]s\b", re.IGNORECASE)
+"""A leading "What's", read as "What is" (the request then keeps "is", a framing word)."""
+
+
 def request_of(query: str) -> Request | None:
     """The request of a query, or None if the rules do not find it.
 
@@ -811,6 +815,7 @@ def request_of(query: str) -> Request | None:
     image"; "What does the image show?" -> wh "what the image shows"; "What is the setting of
     the image?" -> wh "what the setting of the image is", np "the setting of the image".
     """
+    query = _WH_CONTRACTION.sub(lambda m: f"{m.group(1)} is", query.strip(), count=1)
     body = _body(query)
     if re.search(r"[.?!] +[A-Z]", body):
         return None
@@ -1160,7 +1165,7 @@ def rewrites(query: str, word: str, request: Request | None) -> list[Rewrite]:
     an embedded question or a polite request for the task ("Can you explain X?")."""
     if request is None:
         return []
-    seen = {_body(query).lower()}
+    seen = {_body(query).lower(), _body(request.text).lower()}  # "What's X?" = "What is X?"
     out = []
     for r in realise(word, request):
         key = _body(r.query).lower()
