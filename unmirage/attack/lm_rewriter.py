@@ -61,9 +61,12 @@ class LMRewriter:
     max_new_tokens: int = 64
     fallback: Rewriter = rewrites
 
+    def chat(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
     def prompt(self, query: str, word: str) -> str:
         text = INSTRUCTION.format(word=word.capitalize(), query=query.strip())
-        if getattr(self.tokenizer, "chat_template", None):
+        if self.chat():
             messages = [{"role": "user", "content": text}]
             return self.tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
@@ -73,7 +76,11 @@ class LMRewriter:
     @torch.no_grad()
     def candidates(self, query: str, word: str) -> list[str]:
         """The model's `n` best paraphrases (beam search), first line of each, stripped."""
-        enc = self.tokenizer(self.prompt(query, word), return_tensors="pt")
+        enc = self.tokenizer(
+            self.prompt(query, word),
+            return_tensors="pt",
+            add_special_tokens=not self.chat(),  # the chat template writes them
+        ).to(self.model.device)
         out = self.model.generate(
             **enc,
             do_sample=False,
@@ -106,5 +113,6 @@ def load_rewriter(model_dir: str | Path, *, n: int = 3) -> LMRewriter:
         tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError, KeyError, ImportError) as err:
         raise load_error(err, source, "rewriter tokenizer") from err
-    model = load_pretrained(AutoModelForCausalLM, source, what="rewriter model")
+    device = "cuda" if torch.cuda.is_available() else None
+    model = load_pretrained(AutoModelForCausalLM, source, device=device, what="rewriter model")
     return LMRewriter(model, tokenizer, n=n)
