@@ -757,8 +757,9 @@ def _asked(words: list[str], clause: Clause) -> list[str]:
     return out if clause.finite else out[:1]
 
 
-def _from_question(query: str, words: list[str]) -> Request | None:
-    """A request made as a wh-question: its embedded clause, and its noun phrase when it
+def _from_question(words: list[str]) -> Request | None:
+    """A request made as a wh-question: its embedded clause (whose words, not the question's
+    "do" and "How do I", every rewrite keeps), and its noun phrase when it
     asks "What N ...?" ("the N that is shown ...", "the N the man is holding"), "What is NP?"
     for an attribute, "Who is NP?" or "How to X?" ("the steps to X")."""
     split = _split_questions(words)
@@ -787,7 +788,7 @@ def _from_question(query: str, words: list[str]) -> Request | None:
             forms["np"] = f"the {kind[1]} {'that ' * c.subject_gap}{c.rest}"
         if c.copula_subject is not None:
             forms |= _copula_forms(c.wh, c.copula_subject)
-    return Request(query, WH, tuple(forms.items()))
+    return Request(text, WH, tuple(forms.items()))
 
 
 def _copula_forms(wh: str, subject: str) -> dict[str, str]:
@@ -804,7 +805,12 @@ def _copula_forms(wh: str, subject: str) -> dict[str, str]:
 
 
 _WH_CONTRACTION = re.compile(r"^(what|who|how|where|when|why)['\u2019]s\b", re.IGNORECASE)
-"""A leading "What's", read as "What is" (the request then keeps "is", a framing word)."""
+
+
+def _expanded(query: str) -> str:
+    """The query with a leading "What's" read as "What is" (a rewrite must differ from both)."""
+    return _WH_CONTRACTION.sub(lambda m: f"{m.group(1)} is", query.strip(), count=1)
+
 
 
 def request_of(query: str) -> Request | None:
@@ -815,7 +821,7 @@ def request_of(query: str) -> Request | None:
     image"; "What does the image show?" -> wh "what the image shows"; "What is the setting of
     the image?" -> wh "what the setting of the image is", np "the setting of the image".
     """
-    query = _WH_CONTRACTION.sub(lambda m: f"{m.group(1)} is", query.strip(), count=1)
+    query = _expanded(query)
     body = _body(query)
     if re.search(r"[.?!] +[A-Z]", body):
         return None
@@ -827,7 +833,7 @@ def request_of(query: str) -> Request | None:
             return _from_verb_phrase(query, rest)
         return None
     if low and low[0] in WH_WORDS:
-        return _from_question(query, words)
+        return _from_question(words)
     if _imperative(low):
         return _from_verb_phrase(query, words)
     return None
@@ -1165,7 +1171,7 @@ def rewrites(query: str, word: str, request: Request | None) -> list[Rewrite]:
     an embedded question or a polite request for the task ("Can you explain X?")."""
     if request is None:
         return []
-    seen = {_body(query).lower(), _body(request.text).lower()}  # "What's X?" = "What is X?"
+    seen = {_body(query).lower(), _body(_expanded(query)).lower()}
     out = []
     for r in realise(word, request):
         key = _body(r.query).lower()
