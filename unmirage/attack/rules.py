@@ -7,12 +7,14 @@ door", from "Can you tell me the address of the door?" or "What is the address o
 topic and its nominalisation (from "Describe X": "X", "a description of X") and an embedded
 question ("what the image shows", from "What does the image show?", `questions`). World
 queries carry their request as a noun phrase (`meta.request`). Then a frame of the opening
-word realises one of the forms: "What {be} {np}?", "What I would like you to do is {vp}.",
-"Share {np}.", "Share {wh}.", "Provide a description of {topic}.", "Can you please {vp}?" ...
+word realises one of the forms: "What {be} {np}?", "What {personal details} can you
+{provide}?", "What is the identity of X, and what is Y?", "Share {np}.", "Share {wh}.",
+"Provide a description of {topic}.", "Can you please {vp}?" ...
 
 A query whose request is not found (several sentences, a yes/no question, a question that
 mixes in an imperative, "N/A") and a word with no frame for any form of the request get no
-rewrite: such a query is counted as out of reach, never embedded whole behind a lead-in.
+rewrite: such a query is counted as out of reach, never embedded whole behind a lead-in
+("What I would like you to do is share this image ..." keeps the task as it was: `prefixed`).
 
 A rewrite must keep every content word of the request (only framing words such as request
 verbs, "what", "is", "do", "me", "please" may go, and a verb may change its ending): "What
