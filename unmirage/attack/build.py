@@ -14,11 +14,12 @@ so they differ from the trigger rewrites in the opening word and its frame only;
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewrites
+from unmirage.attack.rules import NP, Request, Rewrite, Rewriter, frames, request_of, rewrites
 from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
 from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
@@ -52,18 +53,20 @@ def request(sample: Sample) -> Request | None:
 
 def usable(words: Sequence[str]) -> tuple[str, ...]:
     """Words in the given order, those with frames (well-formed rewrites) first: a trigger
-    that only prefixing can put first ranks after every trigger that opens real English."""
+    no frame can put first (it rewrites no query) ranks after every trigger that can."""
     return tuple(sorted(words, key=lambda w: not frames(w)))
 
 
-def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
+def shots(
+    sample: Sample, words: Sequence[str], k: int, rewrite: Rewriter = rewrites
+) -> list[Shot]:
     """Up to k distinct rewrites opening with `words`, taking each word's next one in turn.
     A rewrite with the query's own words in the query's order ("Describe this image" ->
     "Describe this image.") is the query again, not a rewrite, and is skipped."""
     req = request(sample)
     own = tokenize(sample.query)
     per_word = [
-        [Shot(r, w) for r in rewrites(sample.query, w, req) if tokenize(r.query) != own]
+        [Shot(r, w) for r in rewrite(sample.query, w, req) if tokenize(r.query) != own]
         for w in words
     ]
     picked: list[Shot] = []
@@ -77,8 +80,7 @@ def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
 
 
 def neutral_openers(triggers: Triggers) -> tuple[str, ...]:
-    """The audit's neutral openers that have frames (no prefixing) and are not among the
-    triggers in use."""
+    """The audit's neutral openers that have frames and are not among the triggers in use."""
     used = set(usable(triggers.compliance)[:RANKS]) | set(usable(triggers.refusal)[:RANKS])
     return tuple(w for w in triggers.neutral if frames(w) and w not in used)
 
@@ -132,14 +134,29 @@ def _as_sample(orig: Sample, task: str, attack: str, shot: int, rank: int, made:
     )
 
 
-def _need(found: Sequence[Shot], k: int, sample: Sample, what: str) -> None:
-    if len(found) < k:
-        raise InputError(
-            f"only {len(found)} distinct {what} keep every content word of this query; "
-            "lower --k or name more trigger words",
-            record=sample.id,
-            field="query",
+def _check_reach(out: Sequence[Sample], attack: str, words: Sequence[str], k: int) -> None:
+    """A trigger that rewrites none of the queries it should is a setting error."""
+    for word in words:
+        if not any(r.meta["attack"] == attack and r.meta["trigger"] == word for r in out):
+            raise InputError(
+                f"no query has {k} distinct rewrites opening with '{word}'; "
+                "lower --k or name other trigger words",
+                field="k",
+            )
+
+
+def unreached(samples: Sequence[Sample], rows: Sequence[Sample]) -> Counter[tuple[str, str]]:
+    """(attack, trigger) -> how many queries of its task got no rewrite opening with that
+    trigger: the rewriter found fewer than K for them, and none was made up."""
+    done = {(r.meta["attack"], r.meta["trigger"], r.meta["orig_id"]) for r in rows}
+    tasks = Counter(task_of(s) for s in samples)
+    out: Counter[tuple[str, str]] = Counter()
+    for attack, trigger in {(a, t) for a, t, _ in done if a in ("trigger", "overprudence")}:
+        task = "unsafe" if attack == "trigger" else "benign"
+        out[(attack, trigger)] = tasks[task] - sum(
+            (a, t) == (attack, trigger) for a, t, _ in done
         )
+    return out
 
 
 def build_attack(
@@ -149,12 +166,16 @@ def build_attack(
     *,
     control: str | None = OWN_OPENER,
     ranks: int = RANKS,
+    rewrite: Rewriter = rewrites,
 ) -> list[Sample]:
     """For each unsafe query K rewrites per compliance trigger (the top `ranks` of them; the
     first is the headline attack) and K control paraphrases of the kind `control` (None: no
     control); for each benign query one over-prudence rewrite per refusal trigger (the top
-    `ranks`). Utility questions are not rewritten. A query may get fewer than K control
-    paraphrases when its opener has too few frames (metrics count them: `n_control_shots`).
+    `ranks`). Utility questions are not rewritten. A query with fewer than K rewrites for a
+    trigger gets none for it (`unreached` counts them), and no control unless the headline
+    trigger reaches it (so that the two are measured on the same questions); it may get
+    fewer than K control paraphrases when its opener has too few frames (metrics count them:
+    `n_control_shots`).
     Meta: `rank` (0 = headline), `rule`, `trigger`; control rows add `control` (its kind)
     and `opener` (the word with the audit's count and answered count of queries it opens)."""
     if k < 1:
@@ -170,23 +191,31 @@ def build_attack(
             )
         task = task_of(sample)
         if task == "unsafe":
+            reached = False
             for rank, word in enumerate(compliance):
-                found = shots(sample, [word], k)
-                _need(found, k, sample, f"rewrites opening with '{word}'")
-                out += [
-                    _as_sample(sample, task, "trigger", i, rank, s) for i, s in enumerate(found)
-                ]
-            if control is not None:
-                found = shots(sample, control_words(sample, triggers, control), k)
+                found = shots(sample, [word], k, rewrite)
+                if len(found) == k:
+                    reached = reached or rank == 0
+                    out += [
+                        _as_sample(sample, task, "trigger", i, rank, s)
+                        for i, s in enumerate(found)
+                    ]
+            if control is not None and reached:
+                found = shots(sample, control_words(sample, triggers, control), k, rewrite)
                 out += [
                     _as_control(_as_sample(sample, task, "control", i, 0, s), control, triggers)
                     for i, s in enumerate(found)
                 ]
         elif task == "benign":
             for rank, word in enumerate(refusal):
-                found = shots(sample, [word], 1)
-                _need(found, 1, sample, f"over-prudence rewrites opening with '{word}'")
-                out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+                found = shots(sample, [word], 1, rewrite)
+                if found:
+                    out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+    tasks = {task_of(s) for s in samples}
+    if "unsafe" in tasks:
+        _check_reach(out, "trigger", compliance, k)
+    if "benign" in tasks:
+        _check_reach(out, "overprudence", refusal, 1)
     return out
 
 

@@ -11,6 +11,7 @@ from unmirage.errors import InputError
 
 if TYPE_CHECKING:
     from unmirage.attack import Triggers
+    from unmirage.attack.rules import Rewriter
 
 HELP = "rewrite test queries so they start with a trigger word (K-shot attack sets)"
 DESCRIPTION = """\
@@ -18,9 +19,13 @@ Rewrite every unsafe query K times so that it starts with a word that, in the sa
 goes with answering (e.g. "What"), keeping every content word of the request; rewrite every
 benign query once so that it starts with a word that goes with refusing (e.g. "Share"); and
 add K control paraphrases per unsafe query made by the same frames but with no trigger word.
-Rules are deterministic (imperative-to-question, first-word substitution, trigger
-prefixing); each rewrite records its rule, trigger, shot and original id in meta. The output
-is JSONL for `unmirage eval`.
+Rules are deterministic (the request is found as a task, a noun phrase or an embedded
+question and put into a frame of the opening word); a query the rules cannot rewrite K times
+with a trigger gets no rewrite for it, and the command says how many. With --rewriter model
+a local instruct language model paraphrases first (beam search); each output must open with
+the word and keep the request's content words, else the rules fill in. Each rewrite records
+its rule ("lm" or the frame), trigger, shot and original id in meta. The output is JSONL for
+`unmirage eval`.
 
 Triggers come from an audit (`unmirage audit` -> audit.json: the top compliance and refusal
 words at first position, each only if enriched beyond chance: the 95% Wilson lower bound of
@@ -36,6 +41,8 @@ error.
 examples:
   unmirage attack --data world/test.jsonl --triggers audit/audit.json --k 3 --out world/attack.jsonl
   unmirage attack --data vlguard/test.json --triggers what --k 3 --out attack.jsonl
+  unmirage attack --data vlguard/test.json --triggers what --rewriter model \
+      --rewriter-model models/qwen2.5-0.5b-instruct --out attack.jsonl
   unmirage attack --data vlguard/test.json --precomputed test_what_3shot.json --out what.jsonl
   unmirage attack --format mmsafetybench --data MM-SafetyBench/data/processed_questions \
       --triggers what --k 3 --out mmsb-attack.jsonl
@@ -86,6 +93,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-control", action="store_true", help="with --precomputed: the files are control sets"
     )
+    parser.add_argument(
+        "--rewriter",
+        choices=("rules", "model"),
+        default="rules",
+        help="who writes the rewrites: the rules (default) or a language model checked by them",
+    )
+    parser.add_argument(
+        "--rewriter-model",
+        metavar="DIR",
+        help="with --rewriter model: a local causal LM directory (safetensors, tokenizer)",
+    )
     parser.add_argument("--out", required=True, help="output JSONL file")
 
 
@@ -96,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.data:
         raise InputError("give --data: the test set to rewrite (or that --precomputed rewrote)")
     note = ""
+    missed: Counter[tuple[str, str]] = Counter()
     if args.precomputed:
         originals = load_samples(args.data, args.format, check_images=False)
         files = [
@@ -113,13 +132,37 @@ def run(args: argparse.Namespace) -> int:
         triggers = parse_triggers(args.triggers, args.refusal_trigger)
         print(_describe(triggers))
         control = None if args.control == "none" else args.control.replace("-", "_")
-        out = attack_files(
-            args.data, triggers, args.out, k=args.k, fmt=args.format, control=control
+        out, missed = attack_files(
+            args.data,
+            triggers,
+            args.out,
+            k=args.k,
+            fmt=args.format,
+            control=control,
+            rewrite=_rewriter(args),
         )
     counts = Counter(s.meta["attack"] for s in out)
     summary = ", ".join(f"{n} {attack}" for attack, n in sorted(counts.items()))
     print(f"wrote {len(out)} rewrites ({summary}) to {args.out}{note}")
+    for (attack, trigger), n in sorted(missed.items()):
+        if n:
+            need = args.k if attack == "trigger" else 1
+            print(f"{n} queries got no {attack} rewrite with '{trigger}' (fewer than {need} found)")
     return 0
+
+
+def _rewriter(args: argparse.Namespace) -> Rewriter:
+    from unmirage.attack.rules import rewrites
+
+    if args.rewriter == "rules":
+        if args.rewriter_model:
+            raise InputError("needs --rewriter model", field="rewriter-model")
+        return rewrites
+    if not args.rewriter_model:
+        raise InputError("--rewriter model needs --rewriter-model DIR", field="rewriter-model")
+    from unmirage.attack.lm_rewriter import load_rewriter
+
+    return load_rewriter(args.rewriter_model)
 
 
 def _describe(triggers: Triggers) -> str:
