@@ -7,10 +7,12 @@ files and a real model directory without repeating the work.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from shared_data import VLGUARD_TEST, require
 from test_models_fixtures import SMALL_SPEC
 
 from unmirage.data.images import ImageRoot
@@ -21,11 +23,20 @@ from unmirage.methods.sft import SFT
 from unmirage.train import TrainConfig, train
 
 # Tiny models gain nothing from intra-op threads, and on a busy two-core machine spinning
-# OpenMP threads made a 40-step run take 69 s instead of 1.7 s (measured).
+# OpenMP threads made a 40-step run take 69 s instead of 1.7 s (measured). A command run
+# in-process takes its count from OMP_NUM_THREADS (and gives the caller's back when it
+# returns); the commands the suite starts as processes inherit it.
+os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 BASE_STEPS = 40
 """Enough SFT on base.jsonl for a model whose losses and answers are not those of noise."""
+
+
+@pytest.fixture(scope="session")
+def vlguard_test() -> Path:
+    """The real VLGuard test annotations (text only) in ../shared; see shared_data.py."""
+    return require(VLGUARD_TEST)
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ from unmirage.errors import InputError
 from unmirage.metrics import wilson
 from unmirage.text import tokenize
 
-VLGUARD_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/vlguard/test.json"
-
 HAND = [
     ("safe_safe", "What is this?"),
     ("safe_safe", "What color is it?"),
@@ -171,10 +169,9 @@ def test_bad_options(tmp_path: Path, option: list[str], capsys) -> None:
     assert f"field '{option[0]}'" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not VLGUARD_TEST.is_file(), reason=f"VLGuard test split not at {VLGUARD_TEST}")
-def test_vlguard_findings(tmp_path: Path, capsys) -> None:
+def test_vlguard_findings(vlguard_test: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "audit"
-    assert main(["audit", str(VLGUARD_TEST), "--no-images", "--out", str(out)]) == 0
+    assert main(["audit", str(vlguard_test), "--no-images", "--out", str(out)]) == 0
     result = json.loads((out / "audit.json").read_text())
     assert result["n_samples"] == 1558
     first = result["first_word"]

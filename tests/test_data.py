@@ -24,8 +24,6 @@ from unmirage.data import (
 from unmirage.errors import InputError
 from unmirage.io import lock_path
 
-VLGUARD_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/vlguard/test.json"
-
 
 def png(path: Path, size: tuple[int, int] = (4, 4), mode: str = "RGB") -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,9 +275,8 @@ def test_loader_checks_images_against_root(tmp_path: Path, vlguard_file: Path) -
     assert len(load_samples(vlguard_file, image_root=tmp_path / "other")) == 3
 
 
-@pytest.mark.skipif(not VLGUARD_TEST.is_file(), reason=f"VLGuard test split not at {VLGUARD_TEST}")
-def test_real_vlguard_test_split() -> None:
-    samples = load_samples(VLGUARD_TEST, check_images=False)
+def test_real_vlguard_test_split(vlguard_test: Path) -> None:
+    samples = load_samples(vlguard_test, check_images=False)
     assert len(samples) == 1558
     assert Counter(s.subset for s in samples) == {
         "safe_safe": 558,
@@ -291,7 +288,7 @@ def test_real_vlguard_test_split() -> None:
     assert sum(1 for s in samples if s.response == "") == 17  # empty answers in the data
     # Images are not shipped with the annotations: checking them must fail clearly.
     with pytest.raises(InputError, match="not found") as err:
-        load_samples(VLGUARD_TEST)
+        load_samples(vlguard_test)
     assert err.value.field == "image" and err.value.record == "0 (id Ads_306373)"
 
 

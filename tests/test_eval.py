@@ -229,8 +229,12 @@ def test_eval_of_a_tiny_model_end_to_end(tmp_path):
     assert len(rows) == 36 and all(isinstance(r["response"], str) for r in rows)
     m = json.loads((out / "metrics.json").read_text())["models"]["smoke"]
     for key in RATE_KEYS:
-        assert 0.0 <= m[key] <= 1.0
+        assert isinstance(m[key], float), key
     assert len(m["asr_post_by_k"]) == 3 and m["n_unsafe"] == 4 and m["n_benign"] == 3
+    plain = [r for r in rows if r["attack"] is None]
+    for rate, task, verdict in (("asr_pre", "unsafe", "success"), ("rr_pre", "benign", "refused")):
+        asked = [r["verdict"] for r in plain if r["task"] == task]
+        assert m[rate] == asked.count(verdict) / len(asked), rate
 
 
 SLOW_RUN = """

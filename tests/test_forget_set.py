@@ -6,13 +6,12 @@ included); the lm judge is a tiny random Llama saved in tmp_path.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from spavl_release import write_release
 from test_models_fixtures import render
 
 from unmirage.cli import main
@@ -148,7 +147,7 @@ def test_counts_selection_and_manifest(two_models, vlguard, tmp_path, capsys):
     assert m["models"] == two_models and m["judge"]["name"] == "heuristic"
     assert m["counts"]["candidates"] == 16 and m["counts"]["forget"] == 4
     assert m["counts"]["retain"] == 3 and m["sampling"]["seed"] == 0
-    assert m["inputs"]["data"]["sha256"] == sha256_file(vlguard)
+    assert m["inputs"]["data"] == [{"path": str(vlguard), "sha256": sha256_file(vlguard)}]
     for name, digest in m["outputs"].items():
         assert sha256_file(out / name) == digest
     assert m["image_root"] == str(vlguard.parent.resolve())
@@ -322,20 +321,18 @@ def test_retain_top_up_is_seeded_and_shares_one_image_root(smoke_base, vlguard, 
 
 
 def spavl_records(root: Path) -> list[dict]:
+    """SPA-VL's train columns as JSON, with ids and image paths (the layout one converts to)."""
     (root / "imgs").mkdir(parents=True, exist_ok=True)
     recs = []
     for i in range(3):
         render("red", "square").save(root / f"imgs/{i}.png")
         recs.append({"id": f"sp{i}", "image": f"imgs/{i}.png", "question": f"How to do {i}?",
-                     "chosen": f"I won't help with {i}.", "rejected": f"Do {i} like this.",
-                     "class1": "harm"})  # fmt: skip
+                     "chosen": f"I won't help with {i}.",
+                     "rejected": f"Do {i} like this."})  # fmt: skip
     return recs
 
 
-def test_spavl_json_and_parquet(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
+def test_spavl_json_with_ids_and_image_paths(tmp_path):
     data = tmp_path / "spavl.json"
     data.write_text(json.dumps(spavl_records(tmp_path)), encoding="utf-8")
     out = tmp_path / "fs"
@@ -343,28 +340,50 @@ def test_spavl_json_and_parquet(tmp_path):
                  "--out", str(out)]) == 0  # fmt: skip
     forget = load_samples(out / "forget.json", image_root=tmp_path)
     retain = load_samples(out / "retain.json", image_root=tmp_path)
+    assert [s.id for s in forget] == [f"sp{i}#rejected" for i in range(3)]
     assert [s.response for s in forget] == [f"Do {i} like this." for i in range(3)]
     assert [s.response for s in retain] == [f"I won't help with {i}." for i in range(3)]
-    assert forget[0].image == "imgs/0.png" and forget[0].category == "harm"
-    # parquet with the images embedded as bytes, as the published train split stores them
-    recs = spavl_records(tmp_path)
-    for r in recs:
-        buf = io.BytesIO()
-        Image.open(tmp_path / r["image"]).save(buf, format="PNG")
-        r["image"] = {"bytes": buf.getvalue(), "path": None}
-    pq.write_table(pa.Table.from_pylist(recs), tmp_path / "train.parquet")
-    out2 = tmp_path / "fs2"
-    assert main(["forget-set", "--format", "spavl", "--data", str(tmp_path / "train.parquet"),
-                 "--quiet", "--out", str(out2)]) == 0  # fmt: skip
-    m = json.loads((out2 / "manifest.json").read_text())
-    assert m["image_root"] == str(out2.resolve())
-    forget2 = load_samples(out2 / "forget.json")  # images relative to the output directory
-    assert forget2[0].image == "images/spavl-sp0.png"
-    assert [s.response for s in forget2] == [s.response for s in forget]
+    assert forget[0].image == "imgs/0.png" and forget[0].category is None
     out3 = tmp_path / "fs3"
     assert main(["forget-set", "--format", "spavl", "--data", str(data), "--text-only",
                  "--quiet", "--out", str(out3)]) == 0  # fmt: skip
     assert all(s.image is None for s in load_samples(out3 / "forget.json"))
+
+
+def test_spavl_release_shards_directories_and_the_shipped_config(tmp_path, monkeypatch):
+    """The release's 8 train shards (no id, no class): read as a directory or as files in any
+    order, each row keeps one id; categories come only from the split that has them."""
+    release = write_release(tmp_path / "SPA-VL")
+    out = tmp_path / "fs"
+    assert main(["forget-set", "--format", "spavl", "--data", str(tmp_path / "SPA-VL" / "data"),
+                 "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    m = json.loads((out / "manifest.json").read_text())
+    assert [d["path"] for d in m["inputs"]["data"]] == [str(p) for p in release["train"]]
+    assert m["inputs"]["data"][3]["sha256"] == sha256_file(release["train"][3])
+    assert m["counts"]["files"] == 8 and m["counts"]["forget"] == 16
+    forget = load_samples(out / "forget.json", image_root=out)
+    assert forget[6].id == "train-00003-of-00008/0#rejected"
+    assert forget[6].response == "Do thing 3_0 like this." and forget[6].category is None
+    assert forget[6].image == "images/spavl-train-00003-of-00008_0.png"
+    assert {s.category for s in forget} == {None}
+    # shard 3 before shard 0, and the validation split (which has classes)
+    shards = [release["train"][3], release["train"][0], *release["validation"]]
+    out2 = tmp_path / "fs2"
+    assert main(["forget-set", "--format", "spavl", "--data", *map(str, shards), "--quiet",
+                 "--out", str(out2)]) == 0  # fmt: skip
+    forget2 = {s.id: s for s in load_samples(out2 / "forget.json", image_root=out2)}
+    for s in forget[:2] + forget[6:8]:
+        assert forget2[s.id].response == s.response and forget2[s.id].query == s.query
+    validation = forget2["validation-00000-of-00001/1#rejected"]
+    assert validation.category == "Physical Harm/Poison/toxins"
+    # the shipped config names the directory the release downloads to
+    config = Path(__file__).resolve().parents[1] / "configs" / "forget-set" / "spavl.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["forget-set", "--config", str(config), "--retain-size", "4", "--quiet",
+                 "--out", "fs3"]) == 0  # fmt: skip
+    m3 = json.loads((tmp_path / "fs3" / "manifest.json").read_text())
+    assert m3["counts"]["forget"] == 16 and m3["counts"]["retain"] == 4
+    assert m3["outputs"]["forget.json"] == m["outputs"]["forget.json"]
 
 
 def one_error_line(capsys) -> str:
@@ -415,6 +434,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(smoke_base, vlguard,
         ([*m, "--data", str(vlguard), "--top-p", "0"], "field '--top-p'"),
         ([*m, "--data", str(vlguard), "--retain-size", "9"], "give --retain-extra"),
         (["--format", "spavl", "--data", str(vlguard)], "field 'question'"),
+        ([*m, "--data", str(vlguard), str(vlguard)], "field '--data': VLGuard's train split"),
+        (["--format", "spavl", "--data", str(vlguard.parent / "img")], "no SPA-VL file"),
     ]  # fmt: skip
     out = tmp_path / "out"
     for args, expected in cases:
@@ -433,7 +454,7 @@ def test_shipped_configs_are_valid():
         assert read_config(str(path))
 
 
-def test_config_file_then_flags(smoke_base, vlguard, tmp_path):
+def test_config_file_then_flags(smoke_base, vlguard, tmp_path, capsys):
     cfg = tmp_path / "fs.yaml"
     cfg.write_text(
         f"models: [{smoke_base}]\ndata: {vlguard}\nsamples: 1\nmax-new-tokens: 4\nseed: 2\n",
@@ -447,3 +468,6 @@ def test_config_file_then_flags(smoke_base, vlguard, tmp_path):
     assert m["sampling"]["seed"] == 2 and m["models"] == [str(smoke_base)]
     cfg.write_text("sample: 3\n", encoding="utf-8")
     assert main(["forget-set", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
+    cfg.write_text("data: [1, 2]\n", encoding="utf-8")
+    assert main(["forget-set", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
+    assert f"{cfg}: field 'data': expected a string" in capsys.readouterr().err

@@ -127,7 +127,7 @@ def test_eval_reports_asr_after_gcg(two_queries: Path, smoke_world, smoke_base: 
     doc = evaluate(smoke_base, [two_queries], tmp_path / "eval", image_root=smoke_world)
     m = doc["models"][smoke_base.name]
     assert doc["config"]["judge"] == "world"
-    assert m["n_gcg"] == 2 and m["asr_gcg"] in (0.0, 0.5, 1.0)
+    assert m["n_gcg"] == 2 and isinstance(m["asr_gcg"], float)
     rows = [json.loads(x) for x in (tmp_path / "eval" / "responses.jsonl").read_text().split("\n")
             if x]  # fmt: skip
     assert {r["attack"] for r in rows} == {"gcg"}

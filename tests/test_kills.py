@@ -2,9 +2,12 @@
 uninterrupted run: the weights are bit-identical, JSONL rows are neither lost nor duplicated,
 and at the moment of each kill no file under its final name is partly written.
 
-Each command runs as its own process (a kill must not spare any Python-level cleanup). Kill
-points are either a file the run writes at a known stage (plus a seeded delay) or a seeded
-share of the uninterrupted run's wall time.
+Each command runs as its own process (a kill must not spare any Python-level cleanup). Every
+kill point is timed from the run's own progress, never from the process start (imports and
+model loading take a varying share of it): a file the run writes at a known stage plus a
+seeded delay, or the run's first log or result row plus a seeded share of the time the
+uninterrupted run took from its first row to its end. Each kill asserts that the run had
+written rows when it was killed, so that every resume has work to keep.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,22 +30,34 @@ from safetensors import safe_open
 pytestmark = pytest.mark.slow
 
 RNG = random.Random(20261204)
+LOG = "train_log.jsonl"
+RESPONSES = "responses.jsonl"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 TIMEOUT = 600.0
 
 
-def run(argv: list[str]) -> float:
-    """Run `unmirage ARGV` to completion; returns its wall time."""
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "unmirage.cli", *argv],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return time.monotonic() - start
+def run(argv: list[str], started: Callable[[], bool] = lambda: True) -> float:
+    """Run `unmirage ARGV` to completion; returns the seconds from when `started()` first held
+    (polled every 20 ms) to its end."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "unmirage.cli", *argv],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        since = None
+        while proc.poll() is None:
+            if since is None and started():
+                since = time.monotonic()
+            assert time.monotonic() < deadline, f"timed out: {argv}"
+            time.sleep(0.02)
+        end = time.monotonic()
+        err.seek(0)
+        assert proc.returncode == 0, err.read()[-3000:].decode(errors="replace")
+    assert since is not None or started(), f"the start point never held: {argv}"
+    return end - (since or end)
 
 
 def kill_at(argv: list[str], ready: Callable[[], bool], delay: float) -> None:
@@ -71,9 +87,9 @@ def exists(pattern: str, root: Path) -> Callable[[], bool]:
     return lambda: any(root.glob(pattern))
 
 
-def after(seconds: float) -> Callable[[], bool]:
-    start = time.monotonic()
-    return lambda: time.monotonic() - start >= seconds
+def rows(path: Path) -> int:
+    """Whole lines of an append-only JSONL file (0 if absent); a cut last line does not count."""
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def assert_nothing_partial(out: Path) -> None:
@@ -113,8 +129,14 @@ def assert_same_log(log: Path, reference: Path) -> None:
     assert [r["loss"] for r in rows] == [r["loss"] for r in ref]
 
 
-def kill_and_resume(argv: list[str], out: Path, ready: Callable[[], bool], delay: float) -> None:
+def kill_and_resume(
+    argv: list[str], out: Path, ready: Callable[[], bool], delay: float, log: str
+) -> None:
+    """Kill at `ready()` + `delay`, check the run had written rows to `out/log` (a glob) and
+    nothing partly, and rerun it to the end."""
     kill_at([*argv, "--out", str(out)], ready, delay)
+    written = sum(rows(path) for path in out.glob(log))
+    assert written >= 1, f"killed before it wrote a row of {log}"
     assert_nothing_partial(out)
     run([*argv, "--out", str(out)])
 
@@ -131,11 +153,12 @@ def test_base_killed_in_grounding_and_in_instruction_tuning_resumes_bit_identica
         "grounding-checkpoint": lambda out: exists("grounding/checkpoints/step-*", out),
         "instruction-checkpoint": lambda out: exists("checkpoints/step-*", out),
     }
+    logs = {"grounding-checkpoint": "grounding/train_log.jsonl", "instruction-checkpoint": LOG}
     for name, point in points.items():
         out = tmp_path / name
-        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5), logs[name])
         assert safetensors_bytes(out) == safetensors_bytes(reference), name
-        assert_same_log(out / "train_log.jsonl", reference / "train_log.jsonl")
+        assert_same_log(out / LOG, reference / LOG)
         assert not (out / "checkpoints").exists() and not (out / "grounding").exists()
 
 
@@ -147,20 +170,20 @@ def test_align_killed_between_and_at_checkpoints_resumes_bit_identically(
     argv += ["--retain", str(smoke_world / "retain.jsonl")]
     argv += ["--steps", "16", "--batch-size", "4", "--checkpoint-every", "4", "--quiet"]
     reference = tmp_path / "reference"
-    seconds = run([*argv, "--out", str(reference)])
-    points = {
-        "first-checkpoint": lambda out: exists("checkpoints/step-*", out),
-        "seeded-time": lambda out: after(RNG.uniform(0.4, 0.9) * seconds),
+    training = run([*argv, "--out", str(reference)], exists(LOG, reference))
+    points = {  # (ready, delay)
+        "first-checkpoint": (lambda out: exists("checkpoints/step-*", out), RNG.uniform(0, 0.5)),
+        "seeded-share": (lambda out: exists(LOG, out), RNG.uniform(0.1, 0.8) * training),
     }
-    for name, point in points.items():
+    for name, (point, delay) in points.items():
         out = tmp_path / name
-        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        kill_and_resume(argv, out, point(out), delay, LOG)
         assert safetensors_bytes(out) == safetensors_bytes(reference), name
-        assert_same_log(out / "train_log.jsonl", reference / "train_log.jsonl")
+        assert_same_log(out / LOG, reference / LOG)
 
 
 def _responses(out: Path) -> dict[str, str]:
-    rows = jsonl_rows(out / "responses.jsonl")
+    rows = jsonl_rows(out / RESPONSES)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)), "duplicated rows"
     return {r["id"]: r["response"] for r in rows}
@@ -172,15 +195,15 @@ def test_eval_killed_mid_answers_loses_and_repeats_no_row(
     argv = ["eval", "--model", str(smoke_base), "--data", str(smoke_world / "test.jsonl")]
     argv += ["--batch-size", "6", "--max-new-tokens", "12"]
     reference = tmp_path / "reference"
-    seconds = run([*argv, "--out", str(reference)])
+    answering = run([*argv, "--out", str(reference)], exists(RESPONSES, reference))
     expected = _responses(reference)
-    points = {
-        "first-rows": lambda out: exists("responses.jsonl", out),
-        "seeded-time": lambda out: after(RNG.uniform(0.5, 0.9) * seconds),
+    delays = {
+        "first-rows": RNG.uniform(0.0, 0.5),
+        "seeded-share": RNG.uniform(0.1, 0.8) * answering,
     }
-    for name, point in points.items():
+    for name, delay in delays.items():
         out = tmp_path / name
-        kill_and_resume(argv, out, point(out), RNG.uniform(0.0, 0.5))
+        kill_and_resume(argv, out, exists(RESPONSES, out), delay, RESPONSES)
         assert _responses(out) == expected, name
         metrics = json.loads((out / "metrics.json").read_text())
         ref_metrics = json.loads((reference / "metrics.json").read_text())
@@ -202,7 +225,7 @@ def test_reproduce_killed_in_unlearning_and_in_eval_resumes_to_the_same_results(
         out = tmp_path / name
         for done in ("world", "base"):  # finished stages, as a run killed later leaves them
             shutil.copytree(stage[done], out / "stages" / stage[done].name)
-        kill_and_resume(argv, out, exists(pattern, out), RNG.uniform(0.0, 0.3))
+        kill_and_resume(argv, out, exists(pattern, out), RNG.uniform(0.0, 0.3), pattern)
         stages = json.loads((out / "stages.json").read_text())
         assert stages["world"]["cached"] and stages["base"]["cached"]
         metrics = json.loads((out / "metrics.json").read_text())

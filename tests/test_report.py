@@ -307,17 +307,11 @@ def test_multiseed_table_reports_mean_and_range():
     assert "mean over 2 seeds (7, 8), with [min, max] over seeds" in table
 
 
-VLGUARD_TEST = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vlguard" / "test.json"
-)
-
-
-@pytest.mark.skipif(not VLGUARD_TEST.is_file(), reason=f"{VLGUARD_TEST} not present")
-def test_report_draws_the_first_words_of_a_real_audit(tmp_path):
+def test_report_draws_the_first_words_of_a_real_audit(vlguard_test, tmp_path):
     from unmirage.audit import audit
     from unmirage.data import load_samples
 
-    result = audit(load_samples(VLGUARD_TEST, check_images=False))
+    result = audit(load_samples(vlguard_test, check_images=False))
     assert result["first_word"]["safe_safe"]["counts"]["what"] == 513
     _write_images(tmp_path / "world")
     metrics = _metrics()

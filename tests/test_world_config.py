@@ -1,7 +1,6 @@
 """The world's first-word defaults are VLGuard's, and audit outputs drive them."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,18 +15,12 @@ from unmirage.embedded.world.config import (
 )
 from unmirage.embedded.world.splits import sft_first_word_targets
 
-VLGUARD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vlguard" / "test.json"
-needs_vlguard = pytest.mark.skipif(
-    not VLGUARD.exists(), reason="needs ../shared/data/vlguard/test.json (VLGuard test split)"
-)
-
 
 @pytest.fixture(scope="module")
-def vlguard_audit():
-    return audit(load_samples(VLGUARD, "vlguard", check_images=False))
+def vlguard_audit(vlguard_test):
+    return audit(load_samples(vlguard_test, "vlguard", check_images=False))
 
 
-@needs_vlguard
 def test_default_first_words_are_the_counted_vlguard_ones(vlguard_audit):
     real = vlguard_audit["first_word"]
     for subset in SUBSETS:
@@ -40,7 +33,6 @@ def test_default_first_words_are_the_counted_vlguard_ones(vlguard_audit):
                 assert real[subset]["counts"][word] == weight, (subset, word)
 
 
-@needs_vlguard
 def test_bias_from_the_real_audit(vlguard_audit, tmp_path):
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(vlguard_audit))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from unmirage import __version__
 from unmirage.errors import InputError
 from unmirage.io import output_lock
-from unmirage.threads import apply_threads, positive_int
+from unmirage.threads import positive_int, threads_for_command
 
 COMMANDS = (
     "audit",
@@ -81,11 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in THREADED:
-        apply_threads(args.threads, warn=True)
     out = getattr(args, "out", None)
     try:
-        with output_lock(out) if out is not None else contextlib.nullcontext():
+        with contextlib.ExitStack() as stack:
+            if args.command in THREADED:
+                stack.enter_context(threads_for_command(args.threads))
+            if out is not None:
+                stack.enter_context(output_lock(out))
             return int(args._run(args) or 0)
     except InputError as err:
         print(f"unmirage {args.command}: error: {err}", file=sys.stderr)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.checks import output_dir
-from unmirage.data.formats.spavl import read_records
+from unmirage.data.formats.spavl import data_files, read_records, row_name
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
@@ -99,7 +99,11 @@ def build_forget_set(
 def _check_options(opts: ForgetSetOptions) -> None:
     if opts.fmt not in FORMATS:
         raise InputError(f"unknown format {opts.fmt!r}; choose {' or '.join(FORMATS)}")
+    if not opts.data:
+        raise InputError("give --data", field="--data")
     if opts.fmt == "vlguard":
+        if len(opts.data) != 1:
+            raise InputError("VLGuard's train split is one file: give one --data", field="--data")
         if not opts.models:
             raise InputError("give at least one --model to sample answers from", field="--model")
         if len(set(opts.models)) != len(opts.models):
@@ -132,7 +136,7 @@ def _check_options(opts: ForgetSetOptions) -> None:
 def _build_vlguard(
     opts: ForgetSetOptions, load_fn: LoadFn | None, sample_fn: SampleFn | None
 ) -> tuple[Built, dict[str, Any]]:
-    data = Path(opts.data)
+    data = opts.data[0]
     root = Path(opts.image_root) if opts.image_root is not None else data.parent
     samples = load_samples(data, "vlguard", image_root=root)
     wanted = {"unsafe_image"} | ({"safe_unsafe"} if opts.include_safe_unsafe else set())
@@ -519,47 +523,46 @@ SPAVL_FIELDS = ("question", "chosen", "rejected")
 
 
 def _build_spavl(opts: ForgetSetOptions) -> Built:
-    """forget = (image, question, rejected), retain = (image, question, chosen)."""
+    """forget = (image, question, rejected), retain = (image, question, chosen), from every
+    file of --data (a directory: its shards)."""
     if opts.judge_model is not None or opts.judge != "heuristic":
         raise InputError("--format spavl uses the file's answers: no judge", field="--judge")
-    path = Path(opts.data)
-    if not path.is_file():
-        raise InputError("no such file", file=str(path))
-    records = read_records(path)
-    root = Path(opts.image_root) if opts.image_root is not None else path.parent
+    files = data_files(opts.data)
+    root = Path(opts.image_root) if opts.image_root is not None else files[0].parent
     images = ImageRoot(root) if not opts.text_only else None
     forget, retain, embedded = [], [], {}
     seen: set[str] = set()
-    for index, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise InputError("expected an object", file=str(path), record=index)
-        rid = str(rec.get("id", index))
-        ref = f"{index} (id {rid})"
-        if rid in seen:
-            raise InputError("duplicate id", file=str(path), record=ref, field="id")
-        seen.add(rid)
-        text = {}
-        for key in SPAVL_FIELDS:
-            value = rec.get(key)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(
-                    "expected a non-empty string", file=str(path), record=ref, field=key
-                )
-            text[key] = value
-        image = None if opts.text_only else _spavl_image(rec, rid, ref, path, images, embedded)
-        category = "/".join(str(rec[k]) for k in ("class1", "class2", "class3") if rec.get(k))
-        common = {
-            "query": text["question"],
-            "image": image,
-            "category": category or None,
-            "source": f"spavl:{path.name}",
-        }
-        forget.append(
-            Sample(id=f"{rid}#rejected", response=text["rejected"], label="unsafe", **common)
-        )
-        retain.append(Sample(id=f"{rid}#chosen", response=text["chosen"], **common))
+    for path in files:
+        for index, rec in enumerate(read_records(path)):
+            if not isinstance(rec, dict):
+                raise InputError("expected an object", file=str(path), record=index)
+            rid = str(rec["id"]) if "id" in rec else row_name(path, index)
+            ref = f"{index} (id {rid})"
+            if rid in seen:
+                raise InputError("duplicate id", file=str(path), record=ref, field="id")
+            seen.add(rid)
+            text = {}
+            for key in SPAVL_FIELDS:
+                value = rec.get(key)
+                if not isinstance(value, str) or not value.strip():
+                    raise InputError(
+                        "expected a non-empty string", file=str(path), record=ref, field=key
+                    )
+                text[key] = value
+            image = None if opts.text_only else _spavl_image(rec, rid, ref, path, images, embedded)
+            classes = [str(rec[k]) for k in ("class1", "class2", "class3") if rec.get(k)]
+            common = {
+                "query": text["question"],
+                "image": image,
+                "category": "/".join(classes) or None,
+                "source": f"spavl:{path.name}",
+            }
+            forget.append(
+                Sample(id=f"{rid}#rejected", response=text["rejected"], label="unsafe", **common)
+            )
+            retain.append(Sample(id=f"{rid}#chosen", response=text["chosen"], **common))
     if not forget:
-        raise InputError("no records", file=str(path))
+        raise InputError("no records", file=str(files[0]))
     size = opts.retain_size
     extra = _load_retain_extra(opts)
     retain, extra_counts = (
@@ -576,7 +579,8 @@ def _build_spavl(opts: ForgetSetOptions) -> Built:
         built = Built(forget, retain, Path(opts.out).resolve(), {}, images=embedded)
     else:
         built = _place_images(forget, retain, root, extra, opts)
-    built.counts = {"records": len(records), "forget": len(forget), **extra_counts}
+    built.counts = {"files": len(files), "records": len(forget), "forget": len(forget)}
+    built.counts |= extra_counts
     return built
 
 
@@ -639,7 +643,8 @@ def _write(
     sampling: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     out = Path(opts.out)
-    inputs = {"data": {"path": str(opts.data), "sha256": sha256_file(opts.data)}}
+    files = data_files(opts.data) if opts.fmt == "spavl" else opts.data
+    inputs: dict[str, Any] = {"data": [{"path": str(f), "sha256": sha256_file(f)} for f in files]}
     if opts.retain_extra is not None:
         inputs["retain_extra"] = {
             "path": str(opts.retain_extra),

@@ -13,7 +13,8 @@ FORMATS = ("vlguard", "spavl")
 class ForgetSetOptions:
     """Everything `build_forget_set` reads; the command-line flags map one to one."""
 
-    data: Path
+    data: list[Path]
+    """One VLGuard train file; SPA-VL files or directories of them (e.g. its 8 train shards)."""
     out: Path
     fmt: str = "vlguard"
     models: list[str] = field(default_factory=list)

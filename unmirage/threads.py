@@ -10,10 +10,11 @@ split between the processes of one `torchrun`/`accelerate launch` job; `OMP_NUM_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 
 def available_cpus() -> int:
@@ -71,6 +72,20 @@ def apply_threads(requested: int | None = None, *, warn: bool = False) -> int:
     torch.set_num_threads(threads)
     _pending.update(warn=warn, wall=time.perf_counter(), cpu=time.process_time())
     return threads
+
+
+@contextlib.contextmanager
+def threads_for_command(requested: int | None) -> Iterator[int]:
+    """`apply_threads` (warning armed) for one command, then the caller's count back: a
+    command called in-process (`unmirage.cli.main` from Python, as the tests do) leaves the
+    process's torch threads as it found them."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield apply_threads(requested, warn=True)
+    finally:
+        torch.set_num_threads(before)
 
 
 def own_load() -> float:

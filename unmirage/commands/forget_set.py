@@ -51,8 +51,10 @@ options of the paper's pipeline:
                           set up to --retain-size (default 2000 with --retain-extra), seeded
   --text-only             drop every image from forget/retain (answers are still sampled with
                           the image): does textual unlearning carry over to image attacks?
-  --format spavl          SPA-VL train data (id, image, question, chosen, rejected; JSON, JSONL
-                          or parquet): forget = rejected, retain = chosen, nothing is sampled
+  --format spavl          SPA-VL train data (image, question, chosen, rejected; parquet as
+                          released, JSON or JSONL): forget = rejected, retain = chosen, nothing
+                          is sampled; --data takes several files or a directory (SPA-VL/data:
+                          the 8 train shards)
 
 settings, later ones win: defaults < --config FILE (YAML, keys = option names, e.g.
 `samples: 5`, `models: [a, b]`) < flags. configs/forget-set/ holds the paper's settings.
@@ -65,7 +67,7 @@ examples:
       --out forget-set
   unmirage forget-set --config configs/forget-set/vlguard-llava15.yaml --out forget-set
   unmirage forget-set --model runs/base --data train.json --judge heuristic --out fs
-  unmirage forget-set --format spavl --data spavl/train.parquet --retain-size 2000 --out fs-spavl
+  unmirage forget-set --format spavl --data SPA-VL/data --retain-size 2000 --out fs-spavl
   unmirage align --method npo --model llava-hf/llava-1.5-7b-hf --forget forget-set/forget.json \\
       --retain forget-set/retain.json --image-root IMAGE_ROOT_FROM_MANIFEST --out npo
 """
@@ -76,14 +78,18 @@ DEFAULTS: dict[str, Any] = {
     if f.default is not dataclasses.MISSING
 }
 DEFAULTS["models"] = []
-PATHS = ("data", "out", "image_root", "retain_extra", "retain_extra_image_root")
+PATHS = ("out", "image_root", "retain_extra", "retain_extra_image_root")
 CONFIG_KEYS = set(DEFAULTS) - {"progress"} | {"data", "out"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--out", help="output directory (resumable)")
-    a("--data", help="VLGuard train JSON (or SPA-VL with --format spavl)")
+    a(
+        "--data",
+        nargs="+",
+        help="VLGuard train JSON (or, with --format spavl, SPA-VL files or directories)",
+    )
     a("--format", dest="fmt", choices=FORMATS, help="vlguard (default) or spavl")
     a(
         "--model",
@@ -147,7 +153,13 @@ def read_config(path: str) -> dict[str, Any]:
         name = {"format": "fmt", "model": "models"}.get(str(key), str(key).replace("-", "_"))
         if name not in CONFIG_KEYS:
             raise InputError("unknown setting", file=path, field=str(key))
-        out[name] = [value] if name == "models" and isinstance(value, str) else value
+        if name in ("models", "data"):
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(
+                    "expected a string or a list of strings", file=path, field=str(key)
+                )
+        out[name] = value
     return out
 
 
@@ -166,6 +178,7 @@ def resolve(args: argparse.Namespace) -> ForgetSetOptions:
     for name in PATHS:
         if values.get(name) is not None:
             values[name] = Path(values[name])
+    values["data"] = [Path(p) for p in values["data"]]
     return ForgetSetOptions(**values)
 
 

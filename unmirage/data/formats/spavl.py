@@ -1,19 +1,24 @@
 """SPA-VL: safety preference data (train) and its harm / help test splits.
 
 Layouts:
-- parquet, as on the Hugging Face hub: `data/train-*.parquet` (image, question, chosen,
-  rejected), `test/harm-*.parquet` and `test/help-*.parquet` (image, question, class1, class2,
-  class3), `validation/*.parquet`; the image is embedded ({"bytes", "path"}) and is written
+- parquet, as on the Hugging Face hub: the train split in 8 shards
+  `data/train-0000N-of-00008.parquet` (image, question, chosen, rejected, image_name; 93,258
+  rows), `validation/validation-00000-of-00001.parquet` (the same plus class1, class2, class3),
+  `test/harm-00000-of-00001.parquet` and `test/help-...` (image, question, class1, class2,
+  class3). No split has an id column. The image is embedded ({"bytes", "path"}) and is written
   under the cache directory (`spavl/<file stem>/<row>.<ext>`), which becomes the image root.
   Needs pyarrow (`pip install 'unmirage[parquet]'`).
 - JSON: a list of the same records with `image` a path relative to the file's directory, and
   an optional `id`.
-The split comes from the file name (a word train, validation, harm or help in it, as in
-"harm-00000-of-00001.parquet" or "test_help.json"); a file without one is train if its
-records have chosen/rejected, else an error. Harm and train/validation questions are unsafe
-(train keeps `chosen` as the response and `rejected` in meta); help questions are benign, so
-refusing them is over-refusal. The category is class1 (the harm domain); class2 and class3 go
-to meta.
+A directory stands for the SPA-VL files directly inside it, in name order (`SPA-VL/data`: the
+8 train shards). A record with an id is "<split>/<id>"; one without is named by its file and
+row, "<file stem>/<row>" (e.g. "train-00003-of-00008/17"), which does not change with the other
+shards read or their order. The split comes from the file name (a word train, validation, harm
+or help in it, as in "harm-00000-of-00001.parquet" or "test_help.json"); a file without one is
+train if its records have chosen/rejected, else an error. Harm and train/validation questions
+are unsafe (train keeps `chosen` as the response and `rejected` in meta); help questions are
+benign, so refusing them is over-refusal. The category is class1 (the harm domain), where the
+split has it (validation, harm, help; not train); class2 and class3 go to meta.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,35 @@ NAME = "spavl"
 SPLITS = ("train", "validation", "harm", "help")
 TASKS = {"train": "unsafe", "validation": "unsafe", "harm": "unsafe", "help": "benign"}
 _SPLIT_WORD = re.compile(r"(?<![a-z])(train|validation|harm|help)(?![a-z])")
+SUFFIXES = (".parquet", ".json", ".jsonl")
+"""The files a directory stands for."""
+
+
+def data_files(paths: Sequence[Path]) -> list[Path]:
+    """`paths` with each directory replaced by the SPA-VL files directly inside it, in name
+    order (the release keeps one split per directory: `data/` holds the 8 train shards)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
+            )
+            if not found:
+                raise InputError(
+                    f"no SPA-VL file ({', '.join('*' + s for s in SUFFIXES)}) in this directory",
+                    file=str(path),
+                )
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError("no such file", file=str(path))
+    return files
+
+
+def row_name(path: Path, index: int) -> str:
+    """The name of a record without an id: its file's stem and its row in that file."""
+    return f"{path.stem}/{index}"
 
 
 def _split(path: Path, first: Any) -> str:
@@ -101,6 +136,18 @@ def _embedded_image(value: Any, path: Path, ref: Any, index: int, ctx: Context) 
 
 
 def read(path: Path, ctx: Context) -> Pairs:
+    """The samples of one file, or of every SPA-VL file in a directory (refs then name the
+    file too)."""
+    if not path.is_dir():
+        return _read_file(path, ctx)
+    return [
+        (f"{file.name} {ref}", sample)
+        for file in data_files([path])
+        for ref, sample in _read_file(file, ctx)
+    ]
+
+
+def _read_file(path: Path, ctx: Context) -> Pairs:
     name = str(path)
     parquet = path.suffix.lower() == ".parquet"
     rows = read_records(path)
@@ -111,7 +158,7 @@ def read(path: Path, ctx: Context) -> Pairs:
         rec = _object(rec, name, ref)
         split = split or _split(path, rec)
         get = _getter(rec, name, ref)
-        rid = str(get("id", _id)) if "id" in rec else str(index)
+        rid = f"{split}/{get('id', _id)}" if "id" in rec else row_name(path, index)
         if parquet:
             image = _embedded_image(get("image", lambda v: v), path, ref, index, ctx)
         else:
@@ -124,7 +171,7 @@ def read(path: Path, ctx: Context) -> Pairs:
             response = get("chosen", _nonempty_str)
             meta["rejected"] = get("rejected", _nonempty_str)
         sample = Sample(
-            id=f"{split}/{rid}",
+            id=rid,
             query=get("question", _nonempty_str),
             response=response,
             image=image,
@@ -159,6 +206,7 @@ register(
         "harm category (class1)",
         read,
         detect,
-        writes_images=lambda p: p.suffix.lower() == ".parquet",
+        writes_images=lambda p: any(f.suffix.lower() == ".parquet" for f in data_files([p])),
+        accepts_dir=True,
     )
 )
