@@ -44,5 +44,5 @@ def test_missing_shared_data_skips_on_a_plain_clone_and_fails_under_ci(tmp_path:
     missing = tmp_path / "missing.json"
     with pytest.raises(pytest.skip.Exception):
         require(missing, {})
-    with pytest.raises(pytest.fail.Exception, match="CI=true but .*missing.json is missing"):
+    with pytest.raises(pytest.fail.Exception, match=r"CI=true but .*missing\.json is missing"):
         require(missing, {"CI": "true"})
