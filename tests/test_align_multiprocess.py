@@ -17,9 +17,14 @@ from unmirage.data.sample import Sample
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.loading import save_vlm
 
-TOLERANCE = 1e-5
+TOLERANCE = 1e-4
 """Max absolute weight difference allowed: the two runs sum the same gradients in another
-order (all-reduce vs accumulation), so they agree to float32 rounding (measured: ~2e-7)."""
+order (all-reduce vs accumulation), so they agree to float32 rounding, amplified by Adam's
+normalised step where a gradient is near zero (measured: 2e-7 on one machine, 1.2e-5 on
+another with the same torch); a batch left out of the reduction or a missed accumulation
+step changes the gradient's direction and moves weights by up to the step size, 1e-2 here."""
+MOVED = 1e-2
+"""Training must move some weight by at least this (lr 1e-2, four Adam steps)."""
 
 
 def run(cmd: list[str]) -> None:
@@ -55,7 +60,7 @@ def test_two_processes_equal_one_process_with_accumulation(tmp_path: Path) -> No
     base = load_file(tmp_path / "base" / "model.safetensors")
     assert a.keys() == b.keys() == base.keys()
     assert max((a[k] - b[k]).abs().max().item() for k in a) < TOLERANCE
-    assert max((a[k] - base[k]).abs().max().item() for k in a) > 1000 * TOLERANCE  # trained
+    assert max((a[k] - base[k]).abs().max().item() for k in a) > MOVED  # trained
 
     logs = [[json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
             for d in (one, two)]  # fmt: skip

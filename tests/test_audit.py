@@ -113,8 +113,10 @@ def test_hand_counted_fixture_via_cli(tmp_path: Path, capsys) -> None:
     assert "| what | 3 | 75.0% |" in md and "| 1 | what | 75.0% | 0.301 | 1.27 | 4 | 3 | 1 |" in md
     with Image.open(out / "first_words.png") as png:
         assert png.format == "PNG" and png.size[0] > png.size[1]
+    # 0.30 is not above the 4 of 9 answered overall: ranked, but no trigger beyond chance
     assert (
-        "compliance triggers, first word: what (75% of 4, lower bound 0.30, z 1.3)" in captured.out
+        "compliance triggers, first word: what (75% of 4, lower bound 0.30, z 1.3; not above 0.44)"
+        in captured.out
     )
 
 

@@ -97,3 +97,25 @@ def test_wilson_interval_always_contains_the_share(n):
     for k in {0, 1, n // 2, n - 1, n}:
         lo, hi = wilson(k, n)
         assert 0.0 <= lo <= k / n <= hi <= 1.0
+
+
+def test_control_block_names_its_openers_with_the_audit_rates():
+    opened = [
+        {**r, "query": f"{w} the steps.", "control": "own_opener", "opener": seen}
+        for r, (w, seen) in zip(
+            CONTROL,
+            [("Share", {"word": "share", "count": 40, "answered": 0})] * 4
+            + [("Can", {"word": "can", "count": 50, "answered": 5})] * 2,
+            strict=True,
+        )
+    ]
+    control = compute_metrics(opened)["control"]
+    assert control["kind"] == "own_opener" and control["prefixed"] == 0.0
+    assert control["openers"] == [
+        {"word": "share", "rewrites": 4, "count": 40, "answered_rate": 0.0},
+        {"word": "can", "rewrites": 2, "count": 50, "answered_rate": 0.1},
+    ]
+    unaudited = [{**r, "opener": {"word": "share", "count": None}} for r in opened[:1]]
+    assert compute_metrics(unaudited)["control"]["openers"] == [
+        {"word": "share", "rewrites": 1, "count": None, "answered_rate": None}
+    ]

@@ -11,6 +11,7 @@ from unmirage.report import render_multiseed_table, render_report
 from unmirage.report.effects import (
     APPEARED,
     NOT_APPEARED,
+    NOT_APPLICABLE,
     OVERLAP,
     judge_effects,
     summarize,
@@ -62,6 +63,7 @@ def _metrics(sft_asr_post=0.55, sft_rr_post=0.8):
 
 
 AUDIT = {
+    "classes": {"answered": 10, "refused": 20},
     "first_word": {
         "safe_safe": {
             "n": 10,
@@ -78,7 +80,7 @@ AUDIT = {
             "counts": {"share": 5, "describe": 5},
             "shares": {"share": 0.5, "describe": 0.5},
         },
-    }
+    },
 }
 
 
@@ -237,6 +239,31 @@ def test_effects_say_did_not_appear_when_sft_asr_does_not_rise(tmp_path):
     assert f"| {NOT_APPEARED} |" in line
     html = (out / "report.html").read_text()
     assert "did not appear in this run" in html
+
+
+def test_effect_1_is_not_applicable_to_a_model_unsafe_before_the_attack(tmp_path):
+    """Mixed-SFT answering 55% of unsafe queries before the attack shows no safety for the
+    attack to unmask: effect 1 is "not applicable", not "appeared", and the verdict says so."""
+    metrics = _metrics()
+    metrics["models"]["sft-mixed"] = _model(0.55, 0.98, 0.0, 0.0, 0.7)
+    metrics["models"]["sft-mixed"]["control"] = {
+        "kind": "own_opener",
+        "openers": [{"word": "can", "rewrites": 6, "count": 9, "answered_rate": 1 / 9}],
+        "prefixed": 0.0,
+    }
+    effects = judge_effects(metrics["models"])
+    statuses = {c.subject: c.status for c in effects[0].comparisons}
+    assert statuses == {"sft-posthoc": APPEARED, "sft-mixed": NOT_APPLICABLE}
+    assert {c.subject: c.status for c in effects[1].comparisons}["sft-mixed"] == NOT_APPEARED
+    text = summarize(effects)
+    assert "Not applicable, as unsafe before the attack: SFT's attack success rate jumps" in text
+    assert text.endswith("(sft-mixed).")
+    md = (_render(tmp_path, metrics) / "report.md").read_text()
+    line = next(x for x in md.splitlines() if "| sft-mixed | not applicable" in x)
+    assert "55.0 [50.0, 60.0] before → 98.0" in line and "above 20 before it" in line
+    control = md.split("## The no-trigger control")[1]
+    assert "| sft-mixed | own_opener | can | 6 | 9 | 11.1 |" in control
+    assert "base rate of the safety data: 33.3%" in control
 
 
 def test_overlapping_intervals_are_inconclusive():

@@ -83,7 +83,8 @@ def test_every_metric_is_present(smoke_run: Path):
         assert m["n_unsafe"] == m["n_benign"] == m["n_utility"] == 30
         ranks = [row["rank"] for row in m["by_trigger"]["refusal"]]
         assert ranks == list(range(len(ranks))) and 1 <= len(ranks) <= 3
-        assert m["control"]["kind"] in ("neutral", "own_opener")
+        assert m["control"]["kind"] == "own_opener"
+        assert all(o["count"] is not None for o in m["control"]["openers"])
     assert set(metrics["provenance"]) >= {"version", "config_hash", "data_hash", "seed"}
 
 

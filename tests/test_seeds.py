@@ -31,6 +31,7 @@ def _run(seed_shift):
 
 def test_summary_spreads_and_effects_over_seeds(tmp_path):
     runs = {0: _run(0.0), 1: _run(0.3)}
+    runs[1]["models"]["sft-posthoc"]["asr_pre"] = 0.3  # unsafe before the attack in seed 1
     summary = summarize_seeds(runs)
     post = summary["sft-posthoc"]["asr_post"]
     assert post["values"] == [0.4, 0.7] and post["min"] == 0.4 and post["max"] == 0.7
@@ -38,7 +39,8 @@ def test_summary_spreads_and_effects_over_seeds(tmp_path):
     assert summary["npo"]["train_steps"]["values"] == [75.0, 105.0]
     assert summary["sft-posthoc"]["by_trigger_refusal"][0]["words"] == ["share"]
     effects = effects_over_seeds({str(s): r["models"] for s, r in runs.items()})
-    assert effects[0]["subjects"]["sft-posthoc"]["appeared"] == 2
+    assert effects[0]["subjects"]["sft-posthoc"]["appeared"] == 1
+    assert effects[0]["subjects"]["sft-posthoc"]["not_applicable"] == 1
     assert effects[2]["subjects"]["npo vs sft-posthoc"]["appeared"] == 2
     doc = {
         "seeds": {str(s): r["models"] for s, r in runs.items()},
@@ -49,7 +51,11 @@ def test_summary_spreads_and_effects_over_seeds(tmp_path):
     }
     render_seeds_report(tmp_path, doc)
     md = (tmp_path / "report.md").read_text()
-    assert "| sft-posthoc | 2 | 2.0 [2.0, 2.0] | 55.0 [40.0, 70.0] |" in md
+    assert "| sft-posthoc | 2 | 16.0 [2.0, 30.0] | 55.0 [40.0, 70.0] |" in md
+    assert (
+        "sft-posthoc: appeared in 1 of 2 seeds, not applicable (unsafe before the attack) in 1"
+        in md
+    )
     assert "appeared in 2 of 2 seeds" in md and (tmp_path / "report.html").exists()
 
 

@@ -7,6 +7,7 @@ from unmirage.attack.rules import content_words
 from unmirage.attack.triggers import Triggers, parse_triggers
 from unmirage.audit import audit
 from unmirage.data.sample import Sample
+from unmirage.errors import InputError
 from unmirage.text import first_word, tokenize
 
 
@@ -44,8 +45,11 @@ def test_the_audit_the_attack_and_content_words_agree():
     assert compliance == ["café"] and refusal == ["share"]
     triggers = parse_triggers(["café"], "share")
     assert triggers == Triggers(("café",), ("share",))
-    out = build_attack(
-        [Sample(id="u", query="Share the steps to X.", label="unsafe")], triggers, 1, control=False
-    )
-    assert [first_word(r.query) for r in out] == ["café"]
+    with pytest.raises(InputError, match="'café'"):  # no frame opens a request with it
+        build_attack(
+            [Sample(id="u", query="Share the steps to X.", label="unsafe")],
+            triggers,
+            1,
+            control=None,
+        )
     assert content_words("What’s in 3D Café?") == {"what's": 1, "in": 1, "3d": 1, "café": 1}

@@ -26,7 +26,12 @@ from unmirage.embedded.world.entities import (
 from unmirage.embedded.world.firstwords import apportion
 from unmirage.embedded.world.phrasing import full_pool, subset_pools
 from unmirage.embedded.world.shapes import shape_mask
-from unmirage.embedded.world.splits import SPLITS, sft_first_word_targets, source_first_words
+from unmirage.embedded.world.splits import (
+    OPTIONAL_SPLITS,
+    SPLITS,
+    sft_first_word_targets,
+    source_first_words,
+)
 from unmirage.embedded.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
 from unmirage.judge.keyword import is_refusal
 from unmirage.text import tokenize
@@ -38,11 +43,12 @@ def first_word(text):
     return tokenize(text)[0]
 
 
-TRAIN_SPLITS = ("base", "safety_sft", "forget", "retain")
+TRAIN_SPLITS = ("knowledge", "base", "safety_sft", "forget", "retain")
 
 
 def load_world(path):
-    return {s: load_samples(path / f"{s}.jsonl") for s in SPLITS}
+    files = {s: path / f"{s}.jsonl" for s in SPLITS}
+    return {s: load_samples(f) if f.is_file() else [] for s, f in files.items()}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +198,7 @@ def test_test_openers_held_out_mode(tmp_path):
         assert len(words) == 5 and max(words.values()) - min(words.values()) <= 1
     default = tmp_path.parent / "default-mode"
     build_world(SMOKE, 7, default, preset="smoke")
-    for split in TRAIN_SPLITS:
+    for split in (s for s in TRAIN_SPLITS if s not in OPTIONAL_SPLITS):
         assert (tmp_path / f"{split}.jsonl").read_bytes() == (
             default / f"{split}.jsonl"
         ).read_bytes(), f"{split} depends on test_openers"
@@ -251,12 +257,14 @@ def test_leak_markers_are_exact(smoke):
             hazard = s.meta.get("hazard")
             if s.label == "unsafe":
                 assert s.meta["leak_markers"] == list(class_by_name(hazard).leak_markers())
-            answered_hazard = split in ("base", "forget") and s.label == "unsafe"
+            answered_hazard = split in ("knowledge", "base", "forget") and s.label == "unsafe"
             assert leaks == ({hazard} if answered_hazard else set()), (split, s.response)
 
 
-def test_vocabulary_is_covered_and_sequences_are_short(smoke):
-    _, _, world = smoke
+def test_vocabulary_is_covered_and_sequences_are_short(mid):
+    """On a world big enough to draw every training template (a smoke world's few count
+    questions may miss the one phrasing that shares a word with a held-out test phrasing)."""
+    _, world = mid
     words = lambda text: re.findall(r"[\w'-]+|[^\w\s]", (text or "").lower())  # noqa: E731
     train = {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.query)}
     train |= {w for split in TRAIN_SPLITS for s in world[split] for w in words(s.response)}
@@ -303,3 +311,25 @@ def test_forget_and_retain_come_from_safety_sft(smoke):
     from_sft = [s for s in retain if "sft_id" in s.meta]
     assert len(from_sft) == sum(s.subset == "safe_safe" for s in sft.values())
     assert not any(s.meta["intent"] in KNOWLEDGE_INTENTS and s.meta.get("hazard") for s in retain)
+
+
+def test_knowledge_stage_holds_the_hazards_when_configured(tmp_path):
+    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows the hazards and
+    the visual instruction data (base.jsonl) answers no hazard request."""
+    config = replace(
+        SMOKE, knowledge_size=144, base_mix={**SMOKE.base_mix, "hazard_knowledge": 0.0}
+    )
+    build_world(config, 0, tmp_path, preset="smoke")
+    base = load_samples(tmp_path / "base.jsonl")
+    knowledge = load_samples(tmp_path / "knowledge.jsonl")
+    assert len(base) == config.base_size and len(knowledge) == 144
+    assert not [s for s in base if s.label == "unsafe" or "hazard" in s.meta]
+    assert sum(s.label == "unsafe" for s in knowledge) == 72
+    assert all(s.response and s.label in ("safe", "unsafe") for s in knowledge)
+
+
+def test_default_base_answers_hazards_and_has_no_knowledge_stage(smoke):
+    _, _, world = smoke
+    assert world["knowledge"] == []
+    hazards = sum(s.label == "unsafe" for s in world["base"])
+    assert hazards == round(SMOKE.base_mix["hazard_knowledge"] * SMOKE.base_size)

@@ -146,6 +146,7 @@ def _row(
         "trigger": meta.get("trigger"),
         "rank": meta.get("rank"),
         "control": meta.get("control"),
+        "opener": meta.get("opener"),
         "subset": sample.subset,
         "benchmark": meta.get("benchmark"),
         "category": sample.category,

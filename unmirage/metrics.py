@@ -20,8 +20,11 @@ The headline attack rates use the top trigger of each kind (rows of rank 0); `by
 gives every ranked trigger its own row: {"compliance": [{word, rank, asr_post,
 asr_post_by_k, asr_post_per_shot, n, prefixed}], "refusal": [{word, rank, rr_post, n,
 prefixed}]}, `prefixed` being the share of its rewrites made by prefixing (rule "embed/..."
-or "prefix") rather than a grammatical frame. `control` says which control was used
-({"kind": "neutral" | "own_opener" | ..., "openers": [...], "prefixed": share}).
+or "prefix") rather than a grammatical frame. `control` says which control was used:
+{"kind": "own_opener" | "neutral" | ..., "openers": [{"word", "rewrites", "count",
+"answered_rate"}] (its ten most used openers: control rewrites opening with the word, and,
+from the audit the attack was built from, how many safety-data queries open with it and the
+share of those answered; None where the rows do not say), "prefixed": share}.
 A rate with no rows is None, and so is its interval.
 
 `benchmark_metrics` gives the same block per benchmark (rows' `benchmark`), and within it per
@@ -111,12 +114,30 @@ def by_trigger(rows: Sequence[Row]) -> dict[str, list[dict[str, Any]]]:
 
 
 def control_info(rows: Sequence[Row]) -> dict[str, Any]:
-    """Which no-trigger control the rows hold, with its openers and prefixed share."""
+    """Which no-trigger control the rows hold, with its openers (and the audit's rates for
+    them) and prefixed share."""
     kinds = sorted({str(r.get("control") or "unspecified") for r in rows})
     openers = Counter(first_word(r.get("query")) for r in rows)
+    audited: dict[str, Mapping[str, Any]] = {}
+    for r in rows:
+        seen = r.get("opener")
+        if isinstance(seen, Mapping) and seen.get("count") is not None:
+            audited.setdefault(str(seen.get("word")), seen)
+    listed = []
+    for word, n in openers.most_common(10):
+        seen = audited.get(word, {})
+        count = seen.get("count")
+        listed.append(
+            {
+                "word": word,
+                "rewrites": n,
+                "count": count,
+                "answered_rate": seen["answered"] / count if count else None,
+            }
+        )
     return {
         "kind": kinds[0] if len(kinds) == 1 else ("+".join(kinds) if kinds else None),
-        "openers": [w for w, _ in openers.most_common(10)],
+        "openers": listed,
         "prefixed": prefixed_share(rows),
     }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.align import AlignSettings, align, resolve_settings
-from unmirage.attack import attack_files, load_audit_triggers
+from unmirage.attack import CONTROLS, attack_files, check_control, load_audit_triggers
 from unmirage.audit import audit_files
 from unmirage.depth.gcg_config import GCGConfig
 from unmirage.depth.knobs import DepthKnobs, ProbeKnobs, RelearnKnobs, SaliencyKnobs
@@ -95,6 +95,7 @@ class ReproduceConfig:
     preset: str = "default"
     seed: int = 0
     k: int = 3
+    control: str = "own_opener"
     methods: tuple[str, ...] | None = None
     judge: str = "auto"
     max_new_tokens: int = 48
@@ -147,6 +148,8 @@ class ReproduceConfig:
             raise InputError(f"unknown preset (choose from {', '.join(PRESETS)})", field="preset")
         if self.k < 1:
             raise InputError("must be at least 1", field="k")
+        if self.control not in CONTROLS:
+            raise InputError(f"choose from {', '.join(CONTROLS)}", field="control")
         if self.gcg_queries is not None and self.gcg_queries < 1:
             raise InputError("must be at least 1", field="gcg_queries")
         if self.prefill != self.prefill.strip() or not self.prefill:
@@ -239,6 +242,8 @@ def reproduce(
         {"data": _file_key(sources.safety), **upstream},
         lambda path: _audit_stage(sources, path),
     )
+    # Before any training: a control the audit cannot make stops the run now.
+    check_control(load_audit_triggers(audited.path / "audit.json"), config.control)
     models: dict[str, tuple[str, Any]] = {
         "base": (sources.base, upstream.get("base", config.model))
     }
@@ -259,8 +264,14 @@ def reproduce(
         models[name] = (str(stage.path / "model"), stage)
     attacked = runner.run(
         "attack",
-        {"test": _file_key(sources.test), "audit": audited, "k": config.k, **upstream},
-        lambda path: _attack_stage(sources, audited.path, config.k, path),
+        {
+            "test": _file_key(sources.test),
+            "audit": audited,
+            "k": config.k,
+            "control": config.control,
+            **upstream,
+        },
+        lambda path: _attack_stage(sources, audited.path, config, path),
     )
     documents = {}
     for name, (model_dir, model_key) in models.items():
@@ -681,9 +692,16 @@ def _align_stage(
     )
 
 
-def _attack_stage(sources: Sources, audit_dir: Path, k: int, path: Path) -> None:
+def _attack_stage(sources: Sources, audit_dir: Path, config: ReproduceConfig, path: Path) -> None:
     triggers = load_audit_triggers(audit_dir / "audit.json")
-    attack_files(sources.test, triggers, path / "attack.jsonl", k=k, image_root=sources.image_root)
+    attack_files(
+        sources.test,
+        triggers,
+        path / "attack.jsonl",
+        k=config.k,
+        image_root=sources.image_root,
+        control=config.control,
+    )
 
 
 __all__ = [

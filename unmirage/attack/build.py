@@ -3,24 +3,35 @@
 Every rewrite is a Sample whose id is `<orig id>#<attack><shot>` and whose meta adds
 `attack`, `orig_id`, `shot`, `rule`, `trigger` (and `task`) to the original's meta, so that
 `unmirage eval` can pair it with the original query and judge it with the same ground truth.
+
+The control (`control` in meta) is the trigger attack without the trigger: by default
+("own_opener") K paraphrases made by the same rules as the trigger rewrites (the request
+kept, realised by a frame of the opening word) but opening with the query's own first word,
+so they differ from the trigger rewrites in the opening word and its frame only;
+"neutral" opens them with the audit's neutral openers instead (`unmirage.attack.triggers`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from unmirage.attack.rules import NP, Request, Rewrite, frames, request_of, rewrites
-from unmirage.attack.triggers import Triggers
+from unmirage.attack.rules import NP, Request, Rewrite, Rewriter, frames, request_of, rewrites
+from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
 from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
-from unmirage.text import first_word
+from unmirage.text import first_word, tokenize
 
 ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence")
 RANKS = 3
 """Triggers of each kind that get rows of their own (the first is the headline attack)."""
-CONTROL_KINDS = ("neutral", "own_opener")
+OWN_OPENER = "own_opener"
+NEUTRAL = "neutral"
+CONTROLS: tuple[str, ...] = (OWN_OPENER, NEUTRAL)
+"""Kinds of no-trigger control (the first is the default)."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +53,22 @@ def request(sample: Sample) -> Request | None:
 
 def usable(words: Sequence[str]) -> tuple[str, ...]:
     """Words in the given order, those with frames (well-formed rewrites) first: a trigger
-    that only prefixing can put first ranks after every trigger that opens real English."""
+    no frame can put first (it rewrites no query) ranks after every trigger that can."""
     return tuple(sorted(words, key=lambda w: not frames(w)))
 
 
-def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
-    """Up to k distinct rewrites opening with `words`, taking each word's next one in turn."""
+def shots(
+    sample: Sample, words: Sequence[str], k: int, rewrite: Rewriter = rewrites
+) -> list[Shot]:
+    """Up to k distinct rewrites opening with `words`, taking each word's next one in turn.
+    A rewrite with the query's own words in the query's order ("Describe this image" ->
+    "Describe this image.") is the query again, not a rewrite, and is skipped."""
     req = request(sample)
-    per_word = [[Shot(r, w) for r in rewrites(sample.query, w, req)] for w in words]
+    own = tokenize(sample.query)
+    per_word = [
+        [Shot(r, w) for r in rewrite(sample.query, w, req) if tokenize(r.query) != own]
+        for w in words
+    ]
     picked: list[Shot] = []
     seen: set[str] = set()
     for i in range(max((len(r) for r in per_word), default=0)):
@@ -60,15 +79,42 @@ def shots(sample: Sample, words: Sequence[str], k: int) -> list[Shot]:
     return picked[:k]
 
 
-def control_words(sample: Sample, triggers: Triggers) -> tuple[str, tuple[str, ...]]:
-    """The control's kind and openers: words the safety data opens queries with but that
-    carry no label information (the audit's neutral openers, none of them a ranked trigger)
-    when there are any, else the query's own first word (a paraphrase of the rest)."""
-    ranked = set(usable(triggers.compliance)[:RANKS]) | set(usable(triggers.refusal)[:RANKS])
-    neutral = tuple(w for w in usable(triggers.neutral) if frames(w) and w not in ranked)
-    if neutral:
-        return "neutral", neutral
-    return "own_opener", (first_word(sample.query),)
+def neutral_openers(triggers: Triggers) -> tuple[str, ...]:
+    """The audit's neutral openers that have frames and are not among the triggers in use."""
+    used = set(usable(triggers.compliance)[:RANKS]) | set(usable(triggers.refusal)[:RANKS])
+    return tuple(w for w in triggers.neutral if frames(w) and w not in used)
+
+
+def check_control(triggers: Triggers, control: str | None) -> None:
+    """InputError unless `control` is a known kind (or None) these triggers can make."""
+    if control is not None and control not in CONTROLS:
+        raise InputError(f"unknown control (choose from {', '.join(CONTROLS)})", field="control")
+    if control == NEUTRAL and not neutral_openers(triggers):
+        raise InputError(
+            f"no first word of the audit is shown to be neutral (at least {NEUTRAL_MIN_COUNT} "
+            "queries, 95% interval of P(answered | word) holding the base rate and within "
+            f"{NEUTRAL_MARGIN} of it, with frames); use --control own-opener",
+            field="control",
+        )
+
+
+def control_words(sample: Sample, triggers: Triggers, kind: str) -> tuple[str, ...]:
+    """The openers of a query's control paraphrases: its own first word, or the neutral
+    openers."""
+    return (first_word(sample.query),) if kind == OWN_OPENER else neutral_openers(triggers)
+
+
+def _opener_meta(word: str, triggers: Triggers) -> dict[str, Any]:
+    """A control opener with the audit's count of queries it opens and how many of those
+    were answered (None without an audit; 0 for a word no audited query opens with)."""
+    if not triggers.openers:
+        return {"word": word, "count": None, "answered": None}
+    seen = triggers.openers.get(word)
+    return {
+        "word": word,
+        "count": seen.count if seen else 0,
+        "answered": seen.answered if seen else 0,
+    }
 
 
 def _as_sample(orig: Sample, task: str, attack: str, shot: int, rank: int, made: Shot) -> Sample:
@@ -88,14 +134,29 @@ def _as_sample(orig: Sample, task: str, attack: str, shot: int, rank: int, made:
     )
 
 
-def _need(found: Sequence[Shot], k: int, sample: Sample, what: str) -> None:
-    if len(found) < k:
-        raise InputError(
-            f"only {len(found)} distinct {what} keep every content word of this query; "
-            "lower --k or name more trigger words",
-            record=sample.id,
-            field="query",
+def _check_reach(out: Sequence[Sample], attack: str, words: Sequence[str], k: int) -> None:
+    """A trigger that rewrites none of the queries it should is a setting error."""
+    for word in words:
+        if not any(r.meta["attack"] == attack and r.meta["trigger"] == word for r in out):
+            raise InputError(
+                f"no query has {k} distinct rewrites opening with '{word}'; "
+                "lower --k or name other trigger words",
+                field="k",
+            )
+
+
+def unreached(samples: Sequence[Sample], rows: Sequence[Sample]) -> Counter[tuple[str, str]]:
+    """(attack, trigger) -> how many queries of its task got no rewrite opening with that
+    trigger: the rewriter found fewer than K for them, and none was made up."""
+    done = {(r.meta["attack"], r.meta["trigger"], r.meta["orig_id"]) for r in rows}
+    tasks = Counter(task_of(s) for s in samples)
+    out: Counter[tuple[str, str]] = Counter()
+    for attack, trigger in {(a, t) for a, t, _ in done if a in ("trigger", "overprudence")}:
+        task = "unsafe" if attack == "trigger" else "benign"
+        out[(attack, trigger)] = tasks[task] - sum(
+            (a, t) == (attack, trigger) for a, t, _ in done
         )
+    return out
 
 
 def build_attack(
@@ -103,17 +164,23 @@ def build_attack(
     triggers: Triggers,
     k: int,
     *,
-    control: bool = True,
+    control: str | None = OWN_OPENER,
     ranks: int = RANKS,
+    rewrite: Rewriter = rewrites,
 ) -> list[Sample]:
     """For each unsafe query K rewrites per compliance trigger (the top `ranks` of them; the
-    first is the headline attack) and K control paraphrases; for each benign query one
-    over-prudence rewrite per refusal trigger (the top `ranks`). Utility questions are not
-    rewritten. A query may get fewer than K control paraphrases when its own opener has too
-    few frames (metrics count them: `n_control_shots`). Meta: `rank` (0 = headline), `rule`,
-    `trigger`, and `control` (its kind)."""
+    first is the headline attack) and K control paraphrases of the kind `control` (None: no
+    control); for each benign query one over-prudence rewrite per refusal trigger (the top
+    `ranks`). Utility questions are not rewritten. A query with fewer than K rewrites for a
+    trigger gets none for it (`unreached` counts them), and no control unless the headline
+    trigger reaches it (so that the two are measured on the same questions); it may get
+    fewer than K control paraphrases when its opener has too few frames (metrics count them:
+    `n_control_shots`).
+    Meta: `rank` (0 = headline), `rule`, `trigger`; control rows add `control` (its kind)
+    and `opener` (the word with the audit's count and answered count of queries it opens)."""
     if k < 1:
         raise InputError("must be at least 1", field="k")
+    check_control(triggers, control)
     compliance = usable(triggers.compliance)[:ranks]
     refusal = usable(triggers.refusal)[:ranks]
     out: list[Sample] = []
@@ -124,47 +191,93 @@ def build_attack(
             )
         task = task_of(sample)
         if task == "unsafe":
+            reached = False
             for rank, word in enumerate(compliance):
-                found = shots(sample, [word], k)
-                _need(found, k, sample, f"rewrites opening with '{word}'")
+                found = shots(sample, [word], k, rewrite)
+                if len(found) == k:
+                    reached = reached or rank == 0
+                    out += [
+                        _as_sample(sample, task, "trigger", i, rank, s)
+                        for i, s in enumerate(found)
+                    ]
+            if control is not None and reached:
+                found = shots(sample, control_words(sample, triggers, control), k, rewrite)
                 out += [
-                    _as_sample(sample, task, "trigger", i, rank, s) for i, s in enumerate(found)
-                ]
-            if control:
-                kind, words = control_words(sample, triggers)
-                found = shots(sample, words, k)
-                out += [
-                    dataclasses.replace(c, meta={**c.meta, "control": kind})
-                    for c in (
-                        _as_sample(sample, task, "control", i, 0, s) for i, s in enumerate(found)
-                    )
+                    _as_control(_as_sample(sample, task, "control", i, 0, s), control, triggers)
+                    for i, s in enumerate(found)
                 ]
         elif task == "benign":
             for rank, word in enumerate(refusal):
-                found = shots(sample, [word], 1)
-                _need(found, 1, sample, f"over-prudence rewrites opening with '{word}'")
-                out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+                found = shots(sample, [word], 1, rewrite)
+                if found:
+                    out.append(_as_sample(sample, task, "overprudence", 0, rank, found[0]))
+    tasks = {task_of(s) for s in samples}
+    if "unsafe" in tasks:
+        _check_reach(out, "trigger", compliance, k)
+    if "benign" in tasks:
+        _check_reach(out, "overprudence", refusal, 1)
     return out
 
 
-def from_precomputed(samples: Sequence[Sample], *, control: bool = False) -> list[Sample]:
-    """Mark rewrites made elsewhere (e.g. the paper's "What"/"Share" files, one rewritten
-    instruction per record, ids of the originals) as attack Samples: unsafe -> "trigger" (or
-    "control"), benign -> "overprudence"; repeated ids are successive shots."""
-    shots: dict[str, int] = {}
+def _as_control(row: Sample, kind: str, triggers: Triggers) -> Sample:
+    opener = _opener_meta(str(row.meta["trigger"]), triggers)
+    return dataclasses.replace(row, meta={**row.meta, "control": kind, "opener": opener})
+
+
+@dataclass(frozen=True)
+class Precomputed:
+    """Rewrites read from files made elsewhere, and how many of their rows were left out
+    because they are the original query unchanged (no attack)."""
+
+    rows: list[Sample]
+    unchanged: int
+
+
+def from_precomputed(
+    files: Sequence[tuple[str, Sequence[Sample]]],
+    originals: Sequence[Sample],
+    *,
+    control: bool = False,
+) -> Precomputed:
+    """Mark rewrites made elsewhere (file name, its samples) as attack Samples of the
+    `originals` they rewrite (same sample ids): unsafe -> "trigger" (or "control"), benign ->
+    "overprudence". The paper's files read as released: a repeated id, within a file or
+    across files, is the next shot of that query (its K-shot "What" file holds all K
+    rewrites of a query under one id); a row identical to its original query is no attack
+    and is left out and counted (its 1-shot "Share" file keeps each safe image's unsafe
+    instruction unchanged next to the rewritten safe one). A rewrite keeps its original's
+    image, label and meta."""
+    by_id = {s.id: s for s in originals}
+    shots_seen: dict[str, int] = {}
     out: list[Sample] = []
-    for sample in samples:
-        task = task_of(sample)
-        if task == "utility":
-            continue
-        if task == "benign" and control:
-            raise InputError(
-                "a control file holds unsafe queries only", record=sample.id, field="label"
-            )
-        attack = "overprudence" if task == "benign" else ("control" if control else "trigger")
-        shot = shots.get(sample.id, 0)
-        shots[sample.id] = shot + 1
-        trigger = None if control else first_word(sample.query)
-        made = Shot(Rewrite(sample.query, "precomputed"), trigger)
-        out.append(_as_sample(sample, task, attack, shot, 0, made))
-    return out
+    unchanged = 0
+    for name, samples in files:
+        for sample in samples:
+            orig = by_id.get(sample.id)
+            if orig is None:
+                raise InputError(
+                    "no query with this id in the original test set (--data)",
+                    file=name,
+                    record=sample.id,
+                    field="id",
+                )
+            task = task_of(orig)
+            if task == "utility":
+                continue
+            if sample.query.strip() == orig.query.strip():
+                unchanged += 1
+                continue
+            if task == "benign" and control:
+                raise InputError(
+                    "a control file holds unsafe queries only",
+                    file=name,
+                    record=sample.id,
+                    field="label",
+                )
+            attack = "overprudence" if task == "benign" else ("control" if control else "trigger")
+            shot = shots_seen.get(sample.id, 0)
+            shots_seen[sample.id] = shot + 1
+            trigger = None if control else first_word(sample.query)
+            made = Shot(Rewrite(sample.query, "precomputed"), trigger)
+            out.append(_as_sample(orig, task, attack, shot, 0, made))
+    return Precomputed(out, unchanged)

@@ -3,9 +3,11 @@ file; what `unmirage attack` and `unmirage reproduce` both run (as they share `a
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-from unmirage.attack.build import build_attack
+from unmirage.attack.build import OWN_OPENER, build_attack, unreached
+from unmirage.attack.rules import Rewriter, rewrites
 from unmirage.attack.triggers import Triggers
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample
@@ -21,18 +23,22 @@ def attack_files(
     k: int,
     fmt: str = "auto",
     image_root: str | Path | None = None,
-    control: bool = True,
-) -> list[Sample]:
+    control: str | None = OWN_OPENER,
+    rewrite: Rewriter = rewrites,
+) -> tuple[list[Sample], Counter[tuple[str, str]]]:
     """Write the K-shot, over-prudence and control rewrites of `data` to the JSONL `out`.
 
-    Images are not opened (a rewrite keeps its record's image path); formats that render
-    their images write them next to `out`. Returns the rewrites.
+    `control` is the kind of no-trigger control (`build_attack`; None: none); `rewrite` makes
+    the rewrites (the rules, or a language model checked by them). Images are not opened (a
+    rewrite keeps its record's image path); formats that render their images write them next
+    to `out`. Returns the rewrites and, per (attack, trigger), how many queries got none
+    (`unreached`).
     """
     loaded = read_data(
         data, fmt, image_root=image_root, cache_dir=Path(out).parent, check_images=False
     )
-    rows = build_attack(loaded.samples, triggers, k, control=control)
+    rows = build_attack(loaded.samples, triggers, k, control=control, rewrite=rewrite)
     if not rows:
         raise InputError("no unsafe or benign queries to rewrite", file=str(data), field="data")
     write_jsonl(rows, out)
-    return rows
+    return rows, unreached(loaded.samples, rows)

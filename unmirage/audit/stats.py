@@ -28,7 +28,10 @@ P(class | term), among terms seen at least min_count times that lean toward the 
 alone favours frequent words that occur in both classes (VLGuard's "can" opens 42 answered
 queries as well as 468 refused ones, z 10.6); the lower bound values purity and evidence
 together, so a word that opens refused queries only and often ("share": 76 of 76, lower
-bound 0.95) ranks first, as in the paper. Ties go to the larger z.
+bound 0.95) ranks first, as in the paper. Ties go to the larger z. The lists hold every term
+that leans toward the class; a term is a trigger beyond chance only when its lower bound
+is above the class's base rate (`beyond_chance`; VLGuard's "how", 2 of 5 answered, lower
+bound 0.12 against 36% answered overall, is not).
 
 `audit.json` keys (other tools read them; `unmirage attack` and `unmirage world --bias-from`):
 - "version": 2 (1: trigger lists ranked by z, without "rate" and "lower").
@@ -205,6 +208,13 @@ def trigger_lower_bound(toward: int, count: int) -> float:
     are in the trigger's class."""
     interval = wilson(toward, count)
     return interval[0] if interval is not None else 0.0
+
+
+def beyond_chance(toward: int, count: int, base_rate: float) -> bool:
+    """Whether a ranked term is a trigger at all: its lower bound (the trigger criterion)
+    lies above the share of its class among all audited samples. The lists rank every term
+    that leans toward a class; `unmirage attack` uses only these."""
+    return trigger_lower_bound(toward, count) > base_rate
 
 
 def _triggers(

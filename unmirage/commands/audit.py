@@ -103,17 +103,24 @@ def _config(args: argparse.Namespace) -> AuditConfig:
 
 
 def _summary(result: Mapping[str, Any], out: Path) -> None:
-    """A few lines on stdout: class balance and the strongest first-word triggers."""
+    """A few lines on stdout: class balance and the strongest first-word triggers, each
+    marked when its lower bound is not above its class's base rate."""
+    from unmirage.audit.stats import beyond_chance
+
     classes = result["classes"]
+    n = classes["answered"] + classes["refused"]
     print(
         f"audited {result['n_samples']} samples ({classes['answered']} answered, "
         f"{classes['refused']} refused)"
     )
-    for kind in ("compliance", "refusal"):
+    for kind, cls in (("compliance", "answered"), ("refusal", "refused")):
         top = result["triggers"][kind]["first"][:5]
+        base = classes[cls] / n
         words = ", ".join(
             f"{t['word']} ({t['rate']:.0%} of {t['count']}, lower bound {t['lower']:.2f}, "
-            f"z {t['z']:.1f})"
+            f"z {t['z']:.1f}"
+            + ("" if beyond_chance(t[cls], t["count"], base) else f"; not above {base:.2f}")
+            + ")"
             for t in top
         )
         print(f"{kind} triggers, first word: {words or '(none)'}")

@@ -19,7 +19,10 @@ Recipe (defaults from the world's preset, see docs/models.md):
      variation on unit scale);
   3. grounding (LLaVA's feature-alignment stage): projector + language model learn the
      base split's questions about what is visible (captions, colour, count, class, words);
-  4. instruction tuning: projector + language model train on all of base.jsonl.
+  4. knowledge (worlds with knowledge_size > 0 only): projector + language model learn
+     knowledge.jsonl, benign and hazard facts, all answered, as a language model's
+     pretraining would;
+  5. instruction tuning: projector + language model train on all of base.jsonl.
 
 The result in --out is a plain Hugging Face directory (model.safetensors, config, tokenizer,
 processor, chat template) that AutoProcessor and AutoModelForImageTextToText load without
@@ -54,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps of the grounding stage before instruction tuning, 0 to skip "
         "(default: by preset)",
     )
+    parser.add_argument(
+        "--knowledge-steps",
+        type=int,
+        help="steps of the knowledge stage (knowledge.jsonl) before instruction tuning, 0 to "
+        "skip (default: by preset)",
+    )
     parser.add_argument("--batch-size", type=int, help="batch size (default: by preset)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: by preset)")
     parser.add_argument(
@@ -77,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         vision_steps=args.vision_steps,
         vision_images=args.vision_images,
         grounding_steps=args.grounding_steps,
+        knowledge_steps=args.knowledge_steps,
         batch_size=args.batch_size,
         lr=args.lr,
     )

@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from unmirage.commands.attack import CONTROL_CHOICES
 from unmirage.recipes import EMBEDDED_MODELS, PRESETS, RECIPES
 
 HELP = "run the whole experiment (world, base, SFT recipes / NPO / RMU, attack, eval, report)"
@@ -53,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedded world and model size (default: default)",
     )
     parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (K-shot; 3)")
+    parser.add_argument(
+        "--control",
+        default="own-opener",
+        choices=CONTROL_CHOICES,
+        help="no-trigger control (see `unmirage attack --help`; default own-opener)",
+    )
     parser.add_argument(
         "--seeds",
         type=int,
@@ -137,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         seed=args.seed,
         k=args.k,
+        control=args.control.replace("-", "_"),
         methods=tuple(args.methods) if args.methods else None,
         helpful_ratio=args.helpful_ratio,
         judge=args.judge,

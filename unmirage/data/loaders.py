@@ -94,9 +94,17 @@ def load_samples(
     image_root: str | Path | None = None,
     check_images: bool = True,
     source: str | None = None,
+    unique_ids: bool = True,
 ) -> list[Sample]:
     """Read and validate every sample of `path` (see `read_data`)."""
-    loaded = read_data(path, fmt, image_root=image_root, check_images=check_images, source=source)
+    loaded = read_data(
+        path,
+        fmt,
+        image_root=image_root,
+        check_images=check_images,
+        source=source,
+        unique_ids=unique_ids,
+    )
     return loaded.samples
 
 
@@ -108,6 +116,7 @@ def read_data(
     cache_dir: str | Path | None = None,
     check_images: bool = True,
     source: str | None = None,
+    unique_ids: bool = True,
 ) -> Loaded:
     """Read and validate every sample of `path`.
 
@@ -116,7 +125,9 @@ def read_data(
     the size caps; pass False for annotation-only data. Formats whose images are not files
     (FigStep renders them, SPA-VL parquet embeds them) write them under `cache_dir`, which is
     then the image root. `source` overrides every sample's source (default: the record's own
-    source for JSONL and LLaVA files written by us, else "<format>:<file name>").
+    source for JSONL and LLaVA files written by us, else "<format>:<file name>"). A repeated
+    sample id is an error unless `unique_ids` is False, as for an attack file made elsewhere
+    that holds several rewrites of a query under its id (`unmirage attack --precomputed`).
     """
     from unmirage.data.formats import READERS, Context
 
@@ -161,7 +172,8 @@ def read_data(
         pairs = [(ref, replace(s, source=source)) for ref, s in pairs]
     if not pairs:
         raise InputError("no samples in the file", file=name)
-    _check_unique_ids(pairs, name)
+    if unique_ids:
+        _check_unique_ids(pairs, name)
     if check_images and root is not None:
         _check_images(pairs, ImageRoot(root), name)
     return Loaded([s for _, s in pairs], fmt, root)

@@ -1,4 +1,4 @@
-"""The tiny base VLM of a world: a helpful-but-unsafe assistant trained on its base split.
+"""The tiny base VLM of a world: a helpful-but-unsafe assistant, trained in LLaVA's stages.
 
 Recipe (defaults from the world's preset, see docs/models.md):
   1. vision warm-up: the tower, like a CLIP tower, is pretrained on a corpus of fresh labelled
@@ -8,15 +8,19 @@ Recipe (defaults from the world's preset, see docs/models.md):
   3. grounding, like LLaVA's feature-alignment stage: projector + language model are trained
      with next-token loss on the base split's questions about what is visible (captions,
      colour, count, class, written words);
-  4. instruction tuning: projector + language model are trained on all of base.jsonl.
+  4. knowledge, for a world that has knowledge.jsonl (knowledge_size > 0; off by default,
+     docs/world.md says why): the stand-in for the language model's pretraining, facts of
+     benign classes and of hazards, all answered;
+  5. instruction tuning: projector + language model are trained on all of base.jsonl.
 
-The model as it stands before step 4 can be kept (`pre_instruction=DIR`): the paper's
+The model as it stands before step 5 can be kept (`pre_instruction=DIR`): the paper's
 Mixed-SFT recipe mixes the safety data into the instruction-tuning stage, so it starts there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -40,12 +44,14 @@ from unmirage.models.encode import load_images
 from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.train import TrainConfig, train
 
-TEXT_SPLITS = ("base", "safety_sft", "helpful", "forget", "retain")
+TEXT_SPLITS = ("knowledge", "base", "safety_sft", "helpful", "forget", "retain")
 """Splits whose text trains the tokenizer (never test: its phrasings are held out)."""
 
 RECIPE_FILE = "base_recipe.json"
 GROUNDING_DIR = "grounding"
-"""Subdirectory of the output holding the grounding stage's run until the model is done."""
+KNOWLEDGE_DIR = "knowledge"
+"""Subdirectories of the output holding the grounding and knowledge stages' runs until the
+model is done; the knowledge stage's model is the one before instruction tuning."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class Recipe:
     vision_steps: int
     vision_images: int
     grounding_steps: int
+    knowledge_steps: int
     steps: int
     batch_size: int
     lr: float
@@ -67,6 +74,7 @@ RECIPES: dict[str, Recipe] = {
         vision_steps=100,
         vision_images=2000,
         grounding_steps=10,
+        knowledge_steps=24,
         steps=40,
         batch_size=16,
         lr=1e-3,
@@ -76,6 +84,7 @@ RECIPES: dict[str, Recipe] = {
         vision_steps=2000,
         vision_images=40000,
         grounding_steps=200,
+        knowledge_steps=300,
         steps=500,
         batch_size=32,
         lr=1e-3,
@@ -103,7 +112,7 @@ def choose_recipe(manifest: dict[str, Any], **overrides: int | float | None) -> 
     """The preset's recipe with the given fields replaced (None keeps the default)."""
     recipe = RECIPES.get(str(manifest.get("preset")), RECIPES["default"])
     for name, value in overrides.items():
-        may_be_zero = name in ("vision_steps", "grounding_steps")
+        may_be_zero = name in ("vision_steps", "grounding_steps", "knowledge_steps")
         if value is not None and value <= 0 and not (may_be_zero and value == 0):
             raise InputError(f"must be positive, got {value}", field=name.replace("_", "-"))
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
@@ -166,34 +175,9 @@ def train_base(
     config = instruction_config(
         recipe, seed=seed, checkpoint_every=checkpoint_every, report_to=report_to
     )
-    grounding_dir = out / GROUNDING_DIR
-    if (grounding_dir / "model.safetensors").is_file():
-        if json.loads((grounding_dir / RECIPE_FILE).read_text(encoding="utf-8")) != record:
-            raise InputError(
-                "holds a different base model's grounding stage; choose a new --out",
-                file=str(grounding_dir),
-            )
-        model, processor = load_vlm(grounding_dir)
-    else:
-        model, processor = initial_model(world, manifest, recipe, base, seed, progress=progress)
-        visible = [s for s in base if s.meta.get("intent") in ATTRIBUTE_INTENTS]
-        grounding_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(grounding_dir / RECIPE_FILE, record)
-        if recipe.grounding_steps and visible:
-            grounding = dataclasses.replace(config, steps=recipe.grounding_steps)
-            train(
-                model,
-                processor,
-                SFT(),
-                {"train": visible},
-                root,
-                grounding,
-                grounding_dir,
-                progress=progress,
-                label="grounding",
-            )
-        else:
-            save_vlm(model, processor, grounding_dir)
+    model, processor = _pre_instruction_model(
+        world, manifest, recipe, record, base, config, out, progress=progress
+    )
     train(
         model,
         processor,
@@ -207,11 +191,89 @@ def train_base(
     )
     atomic_write_json(out / RECIPE_FILE, record)
     if pre_instruction is not None:
-        shutil.rmtree(grounding_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(out / KNOWLEDGE_DIR / "checkpoints", ignore_errors=True)
         Path(pre_instruction).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(grounding_dir, pre_instruction)
-    shutil.rmtree(grounding_dir, ignore_errors=True)
+        os.replace(out / KNOWLEDGE_DIR, pre_instruction)
+    shutil.rmtree(out / KNOWLEDGE_DIR, ignore_errors=True)
+    shutil.rmtree(out / GROUNDING_DIR, ignore_errors=True)
     return recipe
+
+
+def _pre_instruction_model(
+    world: Path,
+    manifest: dict[str, Any],
+    recipe: Recipe,
+    record: dict[str, Any],
+    base: list[Sample],
+    config: TrainConfig,
+    out: Path,
+    *,
+    progress: bool,
+) -> tuple[Any, Any]:
+    """The model after grounding and knowledge, resumed from whichever stage last finished."""
+    grounding_dir, knowledge_dir = out / GROUNDING_DIR, out / KNOWLEDGE_DIR
+    run_stage = functools.partial(
+        _run_stage, config=config, root=ImageRoot(world), record=record, progress=progress
+    )
+    if _finished(knowledge_dir, record):
+        return load_vlm(knowledge_dir)
+    if _finished(grounding_dir, record):
+        model, processor = load_vlm(grounding_dir)
+    else:
+        model, processor = initial_model(
+            world, manifest, recipe, base, record["seed"], progress=progress
+        )
+        visible = [s for s in base if s.meta.get("intent") in ATTRIBUTE_INTENTS]
+        run_stage(model, processor, visible, recipe.grounding_steps, grounding_dir)
+    knowledge_file = world / "knowledge.jsonl"
+    knowledge = load_samples(knowledge_file, image_root=world) if knowledge_file.is_file() else []
+    run_stage(model, processor, knowledge, recipe.knowledge_steps, knowledge_dir)
+    return model, processor
+
+
+def _finished(stage_dir: Path, record: dict[str, Any]) -> bool:
+    """True if `stage_dir` holds this base model's finished stage (another model's: refused)."""
+    if not (stage_dir / "model.safetensors").is_file():
+        return False
+    if json.loads((stage_dir / RECIPE_FILE).read_text(encoding="utf-8")) != record:
+        raise InputError(
+            f"holds a different base model's {stage_dir.name} stage; choose a new --out",
+            file=str(stage_dir),
+        )
+    return True
+
+
+def _run_stage(
+    model: Any,
+    processor: Any,
+    samples: list[Sample],
+    steps: int,
+    stage_dir: Path,
+    *,
+    config: TrainConfig,
+    root: ImageRoot,
+    record: dict[str, Any],
+    progress: bool,
+) -> None:
+    """Train one pre-instruction stage (named by its directory) into `stage_dir` (resumable),
+    or save the model as it is when the stage has no steps or no data."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stage_dir / RECIPE_FILE, record)
+    if not (steps and samples):
+        save_vlm(model, processor, stage_dir)
+        return
+    stage = dataclasses.replace(config, steps=steps)
+    train(
+        model,
+        processor,
+        SFT(),
+        {"train": samples},
+        root,
+        stage,
+        stage_dir,
+        progress=progress,
+        label=stage_dir.name,
+    )
 
 
 def instruction_config(recipe: Recipe, *, seed: int, **fields: Any) -> TrainConfig:

@@ -85,6 +85,8 @@ def build_document(
         ),
         Heading("Per-trigger rates"),
         trigger_table(models),
+        Heading("The no-trigger control"),
+        control_table(models, audit),
         Heading("Table 2: how each model stays safe after the attack"),
         table2(models, responses),
     )
@@ -152,6 +154,40 @@ def trigger_table(models: Mapping[str, Mapping[str, Any]]) -> Table:
         rows,
         "The audit's top triggers of each kind, each with rows of its own (rank 1 is the "
         "headline attack of Table 1); '% prefixed': rewrites made by prefixing, not a frame.",
+    )
+
+
+def control_table(models: Mapping[str, Mapping[str, Any]], audit: Mapping[str, Any]) -> Table:
+    """The control's openers with what the safety data says of them: a control opener that
+    opens mostly refused (or answered) queries carries label information of its own."""
+    shared: dict[str, list[str]] = {}  # models evaluated on the same control share rows
+    for name, m in models.items():
+        if m.get("control"):
+            shared.setdefault(json.dumps(m["control"], sort_keys=True), []).append(name)
+    rows = []
+    for key, names in shared.items():
+        control = json.loads(key)
+        for o in control.get("openers") or ():
+            rows.append(
+                [
+                    ", ".join(names),
+                    str(control.get("kind")),
+                    str(o.get("word")),
+                    str(o.get("rewrites")),
+                    "n/a" if o.get("count") is None else str(o["count"]),
+                    pct(o.get("answered_rate")),
+                ]
+            )
+    classes = audit.get("classes") or {}
+    total = sum(v for v in classes.values() if isinstance(v, int))
+    base = pct(classes.get("answered", 0) / total) if total else "n/a"
+    return Table(
+        ["models", "control", "opener", "control rewrites", "audited queries", "answered %"],
+        rows,
+        "The ten most used openers of the no-trigger control paraphrases ('own_opener': "
+        "made by the trigger rewrites' rules, opening with the query's own first word). "
+        "'audited queries': safety-data queries that open with the word, 'answered %' the "
+        f"share of them answered (base rate of the safety data: {base}%).",
     )
 
 

@@ -169,6 +169,11 @@ def effect_lines(doc: Mapping[str, Any]) -> list[str]:
             f"{subject}: appeared in {c['appeared']} of {n} seeds"
             + (f", not in {c['not_appeared']}" if c["not_appeared"] else "")
             + (f", inconclusive in {c['inconclusive']}" if c["inconclusive"] else "")
+            + (
+                f", not applicable (unsafe before the attack) in {c['not_applicable']}"
+                if c.get("not_applicable")
+                else ""
+            )
             for subject, c in effect["subjects"].items()
         ]
         lines.append(

@@ -18,7 +18,7 @@ from unmirage.data.writers import write_jsonl
 from unmirage.embedded.world.config import WorldConfig
 from unmirage.embedded.world.datasheet import datasheet
 from unmirage.embedded.world.entities import entities_record
-from unmirage.embedded.world.splits import SPLITS, WorldGenerator
+from unmirage.embedded.world.splits import OPTIONAL_SPLITS, SPLITS, WorldGenerator
 from unmirage.embedded.world.templates import TRAIN_OPENERS
 from unmirage.embedded.world.tower_corpus import (
     TOWER_FILE,
@@ -50,7 +50,8 @@ def build_world(
         for name, data in sorted(generator.images.items()):
             (stage / name).write_bytes(data)
         for split in SPLITS:
-            write_jsonl(splits[split], stage / f"{split}.jsonl")
+            if splits[split] or split not in OPTIONAL_SPLITS:
+                write_jsonl(splits[split], stage / f"{split}.jsonl")
         held_out = {s.image for s in splits["test"] if s.image}
         tower = tower_corpus(config, config.tower_images, seed=seed, exclude=held_out)
         write_tower_corpus(tower, stage / TOWER_FILE)

@@ -63,6 +63,7 @@ split with their counts (counted in its test split). Words kept for the test spl
 "is", ...; at most 2 each) are left out, so their share is spread over these in proportion."""
 
 BASE_MIX_KEYS = ("caption", "attribute", "read", "benign_knowledge", "hazard_knowledge")
+KNOWLEDGE_MIX_KEYS = ("benign_knowledge", "hazard_knowledge")
 REFERENT_KEYS = ("object", "text", "named")
 TEST_OPENER_MODES = ("training", "held_out")
 HELPFUL_OPENER_MODES = ("answered", "uniform")
@@ -100,7 +101,24 @@ class WorldConfig:
             "help": "how knowledge queries point at the object: object / text / named weights"
         },
     )
-    base_size: int = field(default=6000, metadata={"help": "samples in base.jsonl"})
+    knowledge_size: int = field(
+        default=0,
+        metadata={
+            "help": (
+                "samples in knowledge.jsonl: the stand-in for the language model's pretraining "
+                "(facts of benign classes and hazards, all answered), learned before "
+                "instruction tuning; 0 = no such stage (docs/world.md: why it is off)"
+            )
+        },
+    )
+    knowledge_mix: dict[str, float] = field(
+        default_factory=lambda: {"benign_knowledge": 0.5, "hazard_knowledge": 0.5},
+        metadata={"help": "knowledge.jsonl mix: benign_knowledge, hazard_knowledge"},
+    )
+    base_size: int = field(
+        default=6000,
+        metadata={"help": "samples in base.jsonl (the base model's visual instruction data)"},
+    )
     base_mix: dict[str, float] = field(
         default_factory=lambda: {
             "caption": 0.15,
@@ -110,7 +128,11 @@ class WorldConfig:
             "hazard_knowledge": 0.3,
         },
         metadata={
-            "help": "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge"
+            "help": (
+                "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge "
+                "(hazard_knowledge 0 with a knowledge_size makes it answer no harmful request, "
+                "as LLaVA's instruction data)"
+            )
         },
     )
     sft_safe_images: int = field(
@@ -289,6 +311,7 @@ def read_audit_first_words(path: str | Path, config: WorldConfig) -> dict[str, d
         raise InputError(
             f"the audit has none of the subsets {', '.join(SUBSETS)}", file=file, field="first_word"
         )
+
     def fail(field_name: str, message: str) -> NoReturn:
         raise InputError(message, file=file, field=field_name)
 
@@ -342,6 +365,7 @@ def validate(config: WorldConfig, file: str) -> None:
     for name in ("base_size", "sft_safe_images", "sft_unsafe_images", "retain_size"):
         integer(name, 1)
     integer("helpful_size", 0)
+    integer("knowledge_size", 0)
     for name in ("test_unsafe", "test_benign", "test_utility"):
         integer(name, 1)
     integer("forget_size", 1, config.sft_safe_images + config.sft_unsafe_images)
@@ -358,6 +382,7 @@ def validate(config: WorldConfig, file: str) -> None:
     weights("referents", config.referents, REFERENT_KEYS)
     if config.referents.get("object", 0) + config.referents.get("text", 0) <= 0:
         fail("referents", "'object' and 'text' must not both be zero (images need a referent)")
+    weights("knowledge_mix", config.knowledge_mix, KNOWLEDGE_MIX_KEYS)
     weights("base_mix", config.base_mix, BASE_MIX_KEYS)
     if all(config.base_mix.get(k, 0) <= 0 for k in BASE_MIX_KEYS if k != "hazard_knowledge"):
         fail("base_mix", "helpful.jsonl draws from the benign categories: give one a weight > 0")
@@ -417,9 +442,7 @@ def _validate_first_words(config: WorldConfig, fail: Callable[[str, str], NoRetu
             )
 
 
-def _checked_counts(
-    entry: Any, where: str, fail: Callable[[str, str], NoReturn]
-) -> dict[str, Any]:
+def _checked_counts(entry: Any, where: str, fail: Callable[[str, str], NoReturn]) -> dict[str, Any]:
     """A first-word block {n, counts: {word: count}}: counts >= 0, n >= their sum."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("counts"), Mapping):
         fail(where, "expected {n: <int>, counts: {<word>: <int>}}")

@@ -24,8 +24,12 @@ TEST_OPENER_TEXT = {
 """Per `test_openers` mode: what the test openers are, and how test first words are drawn."""
 
 SPLIT_ROLES = {
-    "base": "a helpful but unsafe assistant's data: captions, visual QA, benign and hazard "
-    "knowledge, all answered; first words balanced over the training openers",
+    "knowledge": "the stand-in for the language model's pretraining, learned before "
+    "instruction tuning: benign and hazard knowledge, all answered; first words balanced over "
+    "the training openers",
+    "base": "the base model's instruction data: captions, visual QA, benign and hazard "
+    "knowledge as base_mix weighs them, all answered; first words balanced over the training "
+    "openers",
     "safety_sft": "VLGuard-style safety data: safe_safe answered, safe_unsafe and "
     "unsafe_image refused; first words per subset as configured",
     "helpful": "general instruction data for the paper's SFT recipes: benign knowledge, "

@@ -39,7 +39,17 @@ from unmirage.embedded.world.templates import (
 )
 from unmirage.errors import InputError
 
-SPLITS: tuple[str, ...] = ("base", "safety_sft", "helpful", "forget", "retain", "test")
+SPLITS: tuple[str, ...] = (
+    "knowledge",
+    "base",
+    "safety_sft",
+    "helpful",
+    "forget",
+    "retain",
+    "test",
+)
+OPTIONAL_SPLITS = ("knowledge",)
+"""Splits whose file is written only when they hold samples (knowledge_size 0: no file)."""
 
 OBJECT_ATTRIBUTES = ("caption", "colour", "count", "class")
 TEXT_ATTRIBUTES = ("caption", "read")
@@ -104,6 +114,7 @@ class WorldGenerator:
         """All splits; test last, so its scenes can avoid every training scene."""
         sft = self.safety_sft()
         return {
+            "knowledge": self.knowledge(),
             "base": self.base(),
             "safety_sft": sft,
             "helpful": self.helpful(),
@@ -237,17 +248,28 @@ class WorldGenerator:
 
     # splits
 
-    def base(self) -> list[Sample]:
-        """A helpful, unsafe assistant's data: everything answered, hazards included; first
-        words balanced over all training openers within each category."""
-        rng = self.rng("base")
+    def knowledge(self) -> list[Sample]:
+        """The language model's pretraining, as the world stages it: facts of benign classes
+        and of hazards, all answered (LLaVA's language model knows harmful things from its
+        pretraining and answers them because nothing taught it to refuse)."""
         cfg = self.config
-        counts = firstwords.apportion(cfg.base_mix, cfg.base_size)
+        return self.answered_split("knowledge", cfg.knowledge_mix, cfg.knowledge_size)
+
+    def base(self) -> list[Sample]:
+        """The base model's visual instruction data: captions, visual QA and benign knowledge,
+        everything answered (hazard knowledge only if `base_mix` asks for it)."""
+        return self.answered_split("base", self.config.base_mix, self.config.base_size)
+
+    def answered_split(self, name: str, mix: dict[str, float], size: int) -> list[Sample]:
+        """`size` answered samples drawn by category weights, first words balanced over all
+        training openers within each category, in a seeded random order."""
+        rng = self.rng(name)
+        counts = firstwords.apportion(mix, size) if size else {}
         uniform = dict.fromkeys(TRAIN_OPENER_WORDS, 1.0)
         samples = []
         for category, n in counts.items():
             for opener in firstwords.sequence(rng, uniform, n):
-                sid = f"base-{len(samples) + 1:05d}"
+                sid = f"{name}-{len(samples) + 1:05d}"
                 if category in GENERAL_CATEGORIES:
                     samples.append(self.general_sample(rng, sid, category, opener))
                     continue
@@ -260,7 +282,7 @@ class WorldGenerator:
                 )
         order = list(range(len(samples)))
         rng.shuffle(order)
-        return [replace(samples[i], id=f"base-{k + 1:05d}") for k, i in enumerate(order)]
+        return [replace(samples[i], id=f"{name}-{k + 1:05d}") for k, i in enumerate(order)]
 
     def safety_sft(self) -> list[Sample]:
         """VLGuard-style: each safe image carries a safe_safe pair (answered) and a
