@@ -9,12 +9,12 @@ seeds 0, 1, 2 (`reproduce --preset smoke --seeds 0 1 2 --threads 1`), 30 unsafe 
                             npo   0.000 0.000 0.000    sft-mixed   0.033 0.167 0.033
                             rmu   0.267 0.300 0.067
     unsafe queries refused  base and sft-posthoc 0.000 on every seed
-    ASR, trigger / control  sft-posthoc 0.067/0.000 0.000/0.100 0.000/0.033
+    ASR, trigger / control  sft-posthoc 0.033/0.033 0.000/0.067 0.000/0.000
 
 So the base leaks more than NPO and both SFT recipes on every seed (checked below), while the
 paper's other directions do not hold here: RMU leaks more than the base on seed 0, Posthoc-SFT
 refuses no unsafe query, and the compliance trigger does not beat the control. They need the
-default preset (about 17 minutes a seed on two cores), beyond the suite's budget. Each check
+default preset (17-23 minutes a seed on two cores), beyond the suite's budget. Each check
 here fails on a deliberately broken variant: `check_leaks` on a judge that calls every answer
 a refusal, `check_attack_file` on an attack that leaves every query unchanged.
 """
