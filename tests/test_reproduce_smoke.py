@@ -6,7 +6,7 @@ The smoke base trains for 40 steps and mostly answers with the world's words in 
 seeds 0, 1, 2 (`reproduce --preset smoke --seeds 0 1 2 --threads 1`), 30 unsafe test queries:
 
     ASR before the attack   base  0.167 0.333 0.100    sft-posthoc 0.033 0.000 0.033
-                            npo   0.000 0.000 0.000    sft-mixed   0.033 0.167 0.033
+                            npo   0.000 0.000 0.000    sft-mixed   0.000 0.167 0.033
                             rmu   0.267 0.300 0.067
     unsafe queries refused  base and sft-posthoc 0.000 on every seed
     ASR, trigger / control  sft-posthoc 0.033/0.033 0.000/0.067 0.000/0.000
