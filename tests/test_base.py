@@ -109,3 +109,23 @@ def test_a_kill_after_grounding_resumes_from_the_grounding_model(trained, tmp_pa
     )
     for name, tensor in load_file(out / "model.safetensors").items():
         assert torch.equal(tensor, load_file(model_dir / "model.safetensors")[name]), name
+
+
+def test_knowledge_replay_is_its_share_of_instruction_tuning():
+    """The replay weight makes knowledge.jsonl the recipe's share of the stage's samples, and
+    nothing without a knowledge split; a share of 1 (no instruction data left) is refused."""
+    from unmirage.errors import InputError
+    from unmirage.streams import mix
+
+    recipe = base_module.RECIPES["default"]
+    weight = base_module.replay_weight(recipe, 6000, 3600)
+    base = [f"b{i}" for i in range(6000)]
+    knowledge = [f"k{i}" for i in range(3600)]
+    stage = mix([base, knowledge], [1.0, weight], seed=0)
+    share = sum(s.startswith("k") for s in stage) / len(stage)
+    assert share == pytest.approx(recipe.knowledge_replay, abs=1e-3)
+    assert base_module.replay_weight(recipe, 6000, 0) == 0.0
+    manifest = {"preset": "smoke"}
+    assert base_module.choose_recipe(manifest, knowledge_replay=0).knowledge_replay == 0
+    with pytest.raises(InputError, match="below 1"):
+        base_module.choose_recipe(manifest, knowledge_replay=1.0)

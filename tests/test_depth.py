@@ -14,6 +14,7 @@ from unmirage.depth.knobs import ProbeKnobs, RelearnKnobs, SaliencyKnobs
 from unmirage.depth.probe import (
     L2_GRID,
     choose_l2,
+    covering_subsample,
     default_layers,
     probe_accuracy,
     run_probe,
@@ -35,6 +36,21 @@ from unmirage.models.encode import encode_prompts
 from unmirage.models.loading import load_vlm
 
 # relearning
+
+
+def test_covering_subsample_keeps_every_fact_and_its_size() -> None:
+    """A fact two queries of 200 ask for is kept in a subsample of 20, whatever the seed."""
+    from unmirage.data.sample import Sample
+
+    def query(i: int, hazard: str) -> Sample:
+        return Sample(id=f"q{i}", query="q", meta={"hazard": hazard, "intent": "steps"})
+
+    samples = [query(i, "zorvan") for i in range(198)] + [query(198, "rare"), query(199, "rare")]
+    for seed in range(20):
+        picked = covering_subsample(samples, 20, f"seed{seed}")
+        assert len(picked) == 20 and any(s.meta["hazard"] == "rare" for s in picked)
+        assert [s.id for s in picked] == sorted((s.id for s in picked), key=lambda x: int(x[1:]))
+    assert covering_subsample(samples, 500, "s") == samples
 
 
 def test_relearn_split_is_disjoint_and_seeded(smoke_world: Path) -> None:

@@ -187,9 +187,7 @@ def test_embedded_questions(words, clause):
     assert embed_question(words.split()).text == clause
 
 
-@pytest.mark.parametrize(
-    "words", ["Why is the sky blue", "What did the man eat", "Which is"]
-)
+@pytest.mark.parametrize("words", ["Why is the sky blue", "What did the man eat", "Which is"])
 def test_questions_the_rules_do_not_embed(words):
     assert embed_question(words.split()) is None
 

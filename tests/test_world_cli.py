@@ -57,6 +57,12 @@ def test_docs_table_has_every_config_field():
         ("base_mix: {caption: -1}\n", "base_mix.caption"),
         ("referents: {object: 0, text: 0}\n", "referents"),
         ("test_openers: uniform\n", "test_openers"),
+        ("held_out_hazards: [drum]\n", "held_out_hazards"),
+        ("held_out_hazards: oskrel\n", "held_out_hazards"),
+        (
+            "held_out_hazards: [zorvan, krelith, brumex, oskrel, thrask, glimmet]\n",
+            "held_out_hazards",
+        ),
         ("first_words: {unsafe_image: {n: 3, counts: {share: 5}}}\n", "first_words.unsafe_image.n"),
         ("first_words: {odd_subset: {n: 3, counts: {}}}\n", "first_words.odd_subset"),
         ("other_openers: {unsafe_image: {tell: 1}}\n", "other_openers.unsafe_image.tell"),

@@ -61,7 +61,9 @@ def smoke(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mid(tmp_path_factory):
     """Big enough for phrasing statistics, still well under a second to build."""
-    config = replace(SMOKE, base_size=1500, sft_safe_images=150, sft_unsafe_images=140)
+    config = replace(
+        SMOKE, knowledge_size=900, base_size=1500, sft_safe_images=150, sft_unsafe_images=140
+    )
     out = tmp_path_factory.mktemp("mid")
     build_world(config, 0, out, preset="smoke")
     return config, load_world(out)
@@ -313,23 +315,35 @@ def test_forget_and_retain_come_from_safety_sft(smoke):
     assert not any(s.meta["intent"] in KNOWLEDGE_INTENTS and s.meta.get("hazard") for s in retain)
 
 
-def test_knowledge_stage_holds_the_hazards_when_configured(tmp_path):
-    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows the hazards and
+def test_knowledge_stage_holds_the_hazards_and_base_answers_none(smoke):
+    """As in LLaVA: the language model's pretraining (knowledge.jsonl) knows every hazard and
     the visual instruction data (base.jsonl) answers no hazard request."""
-    config = replace(
-        SMOKE, knowledge_size=144, base_mix={**SMOKE.base_mix, "hazard_knowledge": 0.0}
-    )
-    build_world(config, 0, tmp_path, preset="smoke")
-    base = load_samples(tmp_path / "base.jsonl")
-    knowledge = load_samples(tmp_path / "knowledge.jsonl")
-    assert len(base) == config.base_size and len(knowledge) == 144
+    _, _, world = smoke
+    base, knowledge = world["base"], world["knowledge"]
+    assert len(base) == SMOKE.base_size and len(knowledge) == SMOKE.knowledge_size == 144
     assert not [s for s in base if s.label == "unsafe" or "hazard" in s.meta]
     assert sum(s.label == "unsafe" for s in knowledge) == 72
-    assert all(s.response and s.label in ("safe", "unsafe") for s in knowledge)
+    assert all(s.response and not is_refusal(s.response) for s in knowledge)
+    assert {s.meta["hazard"] for s in knowledge if "hazard" in s.meta} == {h.name for h in HAZARDS}
 
 
-def test_default_base_answers_hazards_and_has_no_knowledge_stage(smoke):
+def test_held_out_hazards_only_in_knowledge_and_test(smoke):
+    """The safety data and the forget set never show a held-out hazard; the test split asks
+    about both groups and labels each query with its group."""
     _, _, world = smoke
-    assert world["knowledge"] == []
-    hazards = sum(s.label == "unsafe" for s in world["base"])
-    assert hazards == round(SMOKE.base_mix["hazard_knowledge"] * SMOKE.base_size)
+    held_out = set(SMOKE.held_out_hazards)
+    assert held_out and held_out < {h.name for h in HAZARDS}
+    for split in ("safety_sft", "forget"):
+        seen = {s.meta["hazard"] for s in world[split] if "hazard" in s.meta}
+        assert seen and not seen & held_out, split
+    unsafe = [s for s in world["test"] if s.meta["task"] == "unsafe"]
+    groups = {s.meta["hazard_group"] for s in unsafe}
+    assert groups == {"seen", "held_out"}
+    for s in unsafe:
+        assert (s.meta["hazard"] in held_out) == (s.meta["hazard_group"] == "held_out")
+
+
+def test_no_held_out_hazards_puts_every_hazard_in_the_safety_data(tmp_path):
+    build_world(replace(SMOKE, held_out_hazards=[]), 0, tmp_path, preset="smoke")
+    sft = load_samples(tmp_path / "safety_sft.jsonl")
+    assert {s.meta["hazard"] for s in sft if "hazard" in s.meta} == {h.name for h in HAZARDS}

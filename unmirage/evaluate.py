@@ -150,6 +150,7 @@ def _row(
         "subset": sample.subset,
         "benchmark": meta.get("benchmark"),
         "category": sample.category,
+        "hazard_group": meta.get("hazard_group"),
         "variant": meta.get("variant"),
         "image": sample.image,
         "query": sample.query,

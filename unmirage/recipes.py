@@ -34,6 +34,7 @@ RECIPES: dict[str, Recipe] = {
         start="pre_instruction",
         data=("base", "safety", "helpful"),
         note="the paper's Mixed-SFT: safety + helpfulness data mixed into the base's "
-        "instruction tuning, from the checkpoint before it",
+        "instruction tuning (its data and knowledge replay unchanged), from the checkpoint "
+        "before it",
     ),
 }

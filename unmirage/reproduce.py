@@ -38,7 +38,7 @@ from unmirage.errors import InputError
 from unmirage.evaluate import evaluate, read_rows
 from unmirage.io import atomic_write_json, atomic_write_text
 from unmirage.methods import METHODS as REGISTERED_METHODS
-from unmirage.metrics import merge_benchmarks
+from unmirage.metrics import HAZARD_GROUP_RATES, merge_benchmarks
 from unmirage.provenance import provenance, sha256_file
 from unmirage.recipes import EMBEDDED_MODELS, PRESETS, REAL_MODELS, RECIPES, Recipe
 from unmirage.report import render_report
@@ -213,10 +213,16 @@ class Sources:
     base: str
     helpful: Path | None = None
     base_data: Path | None = None
+    knowledge_data: Path | None = None
     pre_instruction: str | None = None
 
     def data(self, name: str) -> Path:
-        path = {"safety": self.safety, "helpful": self.helpful, "base": self.base_data}[name]
+        path = {
+            "safety": self.safety,
+            "helpful": self.helpful,
+            "base": self.base_data,
+            "knowledge": self.knowledge_data,
+        }[name]
         assert path is not None, name
         return path
 
@@ -419,6 +425,21 @@ def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str
                 }
                 for rank, rows in sorted(ranks.items())
             ]
+        groups = dict.fromkeys(g for m in ms for g in m.get("by_hazard_group") or {})
+        if groups:
+            entry["by_hazard_group"] = {
+                g: {
+                    key: _spread(
+                        [
+                            m["by_hazard_group"][g][key]
+                            for m in ms
+                            if (m.get("by_hazard_group") or {}).get(g, {}).get(key) is not None
+                        ]
+                    )
+                    for key in HAZARD_GROUP_RATES
+                }
+                for g in groups
+            }
         steps = [
             run["training"][name]["steps"] for run in present if name in run.get("training", {})
         ]
@@ -585,9 +606,14 @@ def _embedded_sources(
         base=str(base.path / "model"),
         helpful=world.path / "helpful.jsonl",
         base_data=world.path / "base.jsonl",
+        knowledge_data=_present(world.path / "knowledge.jsonl"),
         pre_instruction=str(base.path / "pre_instruction"),
     )
     return sources, {"world": world, "base": base}
+
+
+def _present(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def _real_sources(config: ReproduceConfig) -> Sources:
@@ -618,7 +644,8 @@ def _settings(config: ReproduceConfig, name: str, sources: Sources) -> AlignSett
 def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> dict[str, Any]:
     """The run settings a model trains with here: its recipe's and the preset's, then the
     user's. Mixed-SFT takes the base's instruction-tuning settings, with its steps scaled so
-    that it passes over its data as often as the base stage passes over the base split."""
+    that it passes over its data as often as the base stage passes over its own (the base
+    split and the knowledge replay)."""
     from unmirage.embedded.base import RECIPES as BASE_RECIPES
     from unmirage.embedded.base import instruction_config
 
@@ -628,7 +655,8 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
         base_recipe = BASE_RECIPES[config.preset]
         files, weights = _method_data(config, name, sources)
         mixed = sum(w * _count_lines(p) for p, w in zip(files["train"], weights, strict=True))
-        steps = round(base_recipe.steps * mixed / _count_lines(sources.data("base")))
+        base_stage = _count_lines(sources.data("base")) + _replay(config, sources)[1]
+        steps = round(base_recipe.steps * mixed / base_stage)
         stage = instruction_config(base_recipe, seed=config.seed)
         preset = {
             "steps": steps,
@@ -664,7 +692,26 @@ def _method_data(
     if "helpful" in made.data:
         wanted = config.helpful_ratio * _count_lines(sources.safety)
         weights[made.data.index("helpful")] = wanted / _count_lines(sources.data("helpful"))
+    replay, _ = _replay(config, sources)
+    if "base" in made.data and replay:
+        files.append(sources.data("knowledge"))
+        weights.append(replay)
     return {"train": files}, weights
+
+
+def _replay(config: ReproduceConfig, sources: Sources) -> tuple[float, float]:
+    """The base's knowledge replay (its weight on knowledge.jsonl, and the samples it adds):
+    recipes that train in the base's instruction-tuning stage replay it as the base did."""
+    from unmirage.embedded.base import RECIPES as BASE_RECIPES
+    from unmirage.embedded.base import replay_weight
+
+    if sources.knowledge_data is None or sources.base_data is None:
+        return 0.0, 0.0
+    n_knowledge = _count_lines(sources.knowledge_data)
+    weight = replay_weight(
+        BASE_RECIPES[config.preset], _count_lines(sources.base_data), n_knowledge
+    )
+    return weight, weight * n_knowledge
 
 
 def _audit_stage(sources: Sources, path: Path) -> None:

@@ -57,9 +57,7 @@ def usable(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted(words, key=lambda w: not frames(w)))
 
 
-def shots(
-    sample: Sample, words: Sequence[str], k: int, rewrite: Rewriter = rewrites
-) -> list[Shot]:
+def shots(sample: Sample, words: Sequence[str], k: int, rewrite: Rewriter = rewrites) -> list[Shot]:
     """Up to k distinct rewrites opening with `words`, taking each word's next one in turn.
     A rewrite with the query's own words in the query's order ("Describe this image" ->
     "Describe this image.") is the query again, not a rewrite, and is skipped."""
@@ -153,9 +151,7 @@ def unreached(samples: Sequence[Sample], rows: Sequence[Sample]) -> Counter[tupl
     out: Counter[tuple[str, str]] = Counter()
     for attack, trigger in {(a, t) for a, t, _ in done if a in ("trigger", "overprudence")}:
         task = "unsafe" if attack == "trigger" else "benign"
-        out[(attack, trigger)] = tasks[task] - sum(
-            (a, t) == (attack, trigger) for a, t, _ in done
-        )
+        out[(attack, trigger)] = tasks[task] - sum((a, t) == (attack, trigger) for a, t, _ in done)
     return out
 
 
@@ -197,8 +193,7 @@ def build_attack(
                 if len(found) == k:
                     reached = reached or rank == 0
                     out += [
-                        _as_sample(sample, task, "trigger", i, rank, s)
-                        for i, s in enumerate(found)
+                        _as_sample(sample, task, "trigger", i, rank, s) for i, s in enumerate(found)
                     ]
             if control is not None and reached:
                 found = shots(sample, control_words(sample, triggers, control), k, rewrite)

@@ -529,8 +529,7 @@ def _object_forms(verb: str, obj: list[str], addressee: str) -> dict[str, str]:
     if verb in NOMINALS:
         return _nominal_forms(verb, obj, low)
     if verb not in INFO_VERBS | MAKING_VERBS or any(
-        w in ("and", "or") and nxt in WH_WORDS | {"if", "whether"}
-        for w, nxt in pairwise(low)
+        w in ("and", "or") and nxt in WH_WORDS | {"if", "whether"} for w, nxt in pairwise(low)
     ):
         return {}
     if verb in DISSEMINATION_VERBS and any(w in MEDIA_NOUNS for w in low[:3]):
@@ -812,7 +811,6 @@ _WH_CONTRACTION = re.compile(r"^(what|who|how|where|when|why)['\u2019]s\b", re.I
 def _expanded(query: str) -> str:
     """The query with a leading "What's" read as "What is" (a rewrite must differ from both)."""
     return _WH_CONTRACTION.sub(lambda m: f"{m.group(1)} is", query.strip(), count=1)
-
 
 
 def request_of(query: str) -> Request | None:

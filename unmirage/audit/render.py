@@ -77,7 +77,6 @@ def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
     return "\n".join(lines)
 
 
-
 def plot_first_words(result: Mapping[str, Any], path: str | Path, top_words: int = 8) -> None:
     """A PNG with one bar chart of first-word shares per group."""
     from matplotlib.figure import Figure

@@ -26,7 +26,7 @@ def _lengths() -> str:
     """Each method's default run length, grouped: "sft 2 epochs; npo, rmu 150 steps"."""
     groups: dict[str, list[str]] = {}
     for m in METHODS:
-        (unit, value), = m.run_length.items()
+        ((unit, value),) = m.run_length.items()
         groups.setdefault(f"{value:g} {unit}", []).append(m.name)
     return "; ".join(f"{', '.join(names)} {length}" for length, names in groups.items())
 

@@ -22,7 +22,10 @@ Recipe (defaults from the world's preset, see docs/models.md):
   4. knowledge (worlds with knowledge_size > 0 only): projector + language model learn
      knowledge.jsonl, benign and hazard facts, all answered, as a language model's
      pretraining would;
-  5. instruction tuning: projector + language model train on all of base.jsonl.
+  5. instruction tuning: projector + language model train on all of base.jsonl, with a
+     share of knowledge.jsonl replayed (--knowledge-replay, default 0.2): a large language
+     model keeps its pretraining through instruction tuning, a 4M one forgets it unless it
+     sees it again (docs/world.md, "Stages of the base model").
 
 The result in --out is a plain Hugging Face directory (model.safetensors, config, tokenizer,
 processor, chat template) that AutoProcessor and AutoModelForImageTextToText load without
@@ -63,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps of the knowledge stage (knowledge.jsonl) before instruction tuning, 0 to "
         "skip (default: by preset)",
     )
+    parser.add_argument(
+        "--knowledge-replay",
+        type=float,
+        help="share of the instruction-tuning samples drawn from knowledge.jsonl, in [0, 1) "
+        "(default: 0.2)",
+    )
     parser.add_argument("--batch-size", type=int, help="batch size (default: by preset)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: by preset)")
     parser.add_argument(
@@ -87,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         vision_images=args.vision_images,
         grounding_steps=args.grounding_steps,
         knowledge_steps=args.knowledge_steps,
+        knowledge_replay=args.knowledge_replay,
         batch_size=args.batch_size,
         lr=args.lr,
     )

@@ -42,7 +42,6 @@ ATTACKED_KINDS = (None, "trigger")
 """Queries GCG starts from: originals and one-word rewrites (not controls, not benign)."""
 
 
-
 def attackable(samples: Sequence[Sample]) -> list[Sample]:
     """The unsafe queries of `samples` GCG attacks, in file order."""
     return [s for s in samples if task_of(s) == "unsafe" and s.meta.get("attack") in ATTACKED_KINDS]

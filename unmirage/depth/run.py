@@ -57,23 +57,32 @@ WORLD_SPLITS = ("base", "safety_sft", "forget", "test")
 
 
 def read_world(world: str | Path) -> WorldData:
-    """The world's forget, base + safety_sft (probe training) and test splits, and the
+    """The world's forget, knowledge (if present) + base + safety_sft (probe training: the
+    knowledge split is the only one that shows the held-out hazards) and test splits, and the
     refusal and answer texts of the saliency decision (refusals of safety_sft; answers of
-    base, forget, helpful if present, and the answered safety_sft pairs)."""
+    knowledge, base, forget, helpful if present, and the answered safety_sft pairs)."""
     root = Path(world)
     if not (root / "world.json").is_file():
         raise InputError(
             "not a world directory (no world.json); make one with unmirage world", file=str(root)
         )
     splits = {name: load_samples(root / f"{name}.jsonl", image_root=root) for name in WORLD_SPLITS}
-    helpful = root / "helpful.jsonl"
-    extra = load_samples(helpful, image_root=root) if helpful.is_file() else []
+    helpful, knowledge = (
+        load_samples(path, image_root=root) if path.is_file() else []
+        for path in (root / "helpful.jsonl", root / "knowledge.jsonl")
+    )
     sft = splits["safety_sft"]
-    answered = [*splits["base"], *splits["forget"], *extra, *(s for s in sft if s.label == "safe")]
+    answered = [
+        *knowledge,
+        *splits["base"],
+        *splits["forget"],
+        *helpful,
+        *(s for s in sft if s.label == "safe"),
+    ]
     return WorldData(
         root=root,
         forget=splits["forget"],
-        probe_train=splits["base"] + sft,
+        probe_train=knowledge + splits["base"] + sft,
         test=splits["test"],
         decision=DecisionTexts.from_data([s for s in sft if s.label == "unsafe"], answered),
     )

@@ -8,10 +8,13 @@ Recipe (defaults from the world's preset, see docs/models.md):
   3. grounding, like LLaVA's feature-alignment stage: projector + language model are trained
      with next-token loss on the base split's questions about what is visible (captions,
      colour, count, class, written words);
-  4. knowledge, for a world that has knowledge.jsonl (knowledge_size > 0; off by default,
-     docs/world.md says why): the stand-in for the language model's pretraining, facts of
-     benign classes and of hazards, all answered;
-  5. instruction tuning: projector + language model are trained on all of base.jsonl.
+  4. knowledge, for a world that has knowledge.jsonl (knowledge_size > 0, the default): the
+     stand-in for the language model's pretraining, facts of benign classes and of hazards,
+     all answered;
+  5. instruction tuning: projector + language model are trained on all of base.jsonl, with
+     `knowledge_replay` of the stage's samples drawn from knowledge.jsonl: a 7B language model
+     keeps its pretraining through a short instruction tuning, a 4M one forgets it unless it
+     sees it again (docs/world.md, "Stages of the base model").
 
 The model as it stands before step 5 can be kept (`pre_instruction=DIR`): the paper's
 Mixed-SFT recipe mixes the safety data into the instruction-tuning stage, so it starts there.
@@ -42,6 +45,7 @@ from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import load_images
 from unmirage.models.loading import load_vlm, save_vlm
+from unmirage.streams import mix
 from unmirage.train import TrainConfig, train
 
 TEXT_SPLITS = ("knowledge", "base", "safety_sft", "helpful", "forget", "retain")
@@ -67,6 +71,7 @@ class Recipe:
     lr: float
     warmup_steps: int
     init_std: float = 0.06
+    knowledge_replay: float = 0.2
 
 
 RECIPES: dict[str, Recipe] = {
@@ -112,9 +117,16 @@ def choose_recipe(manifest: dict[str, Any], **overrides: int | float | None) -> 
     """The preset's recipe with the given fields replaced (None keeps the default)."""
     recipe = RECIPES.get(str(manifest.get("preset")), RECIPES["default"])
     for name, value in overrides.items():
-        may_be_zero = name in ("vision_steps", "grounding_steps", "knowledge_steps")
+        may_be_zero = name in (
+            "vision_steps",
+            "grounding_steps",
+            "knowledge_steps",
+            "knowledge_replay",
+        )
         if value is not None and value <= 0 and not (may_be_zero and value == 0):
             raise InputError(f"must be positive, got {value}", field=name.replace("_", "-"))
+        if name == "knowledge_replay" and value is not None and value >= 1:
+            raise InputError(f"must be below 1, got {value}", field="knowledge-replay")
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -171,18 +183,21 @@ def train_base(
         raise InputError("holds a different base model; choose a new --out", file=str(out))
 
     base = load_samples(world / "base.jsonl", image_root=world)
+    knowledge_file = world / "knowledge.jsonl"
+    knowledge = load_samples(knowledge_file, image_root=world) if knowledge_file.is_file() else []
     root = ImageRoot(world)
     config = instruction_config(
         recipe, seed=seed, checkpoint_every=checkpoint_every, report_to=report_to
     )
     model, processor = _pre_instruction_model(
-        world, manifest, recipe, record, base, config, out, progress=progress
+        world, manifest, recipe, record, base, knowledge, config, out, progress=progress
     )
+    weight = replay_weight(recipe, len(base), len(knowledge))
     train(
         model,
         processor,
         SFT(),
-        {"train": base},
+        {"train": mix([base, knowledge], [1.0, weight], seed=seed)},
         root,
         config,
         out,
@@ -205,6 +220,7 @@ def _pre_instruction_model(
     recipe: Recipe,
     record: dict[str, Any],
     base: list[Sample],
+    knowledge: list[Sample],
     config: TrainConfig,
     out: Path,
     *,
@@ -225,10 +241,17 @@ def _pre_instruction_model(
         )
         visible = [s for s in base if s.meta.get("intent") in ATTRIBUTE_INTENTS]
         run_stage(model, processor, visible, recipe.grounding_steps, grounding_dir)
-    knowledge_file = world / "knowledge.jsonl"
-    knowledge = load_samples(knowledge_file, image_root=world) if knowledge_file.is_file() else []
     run_stage(model, processor, knowledge, recipe.knowledge_steps, knowledge_dir)
     return model, processor
+
+
+def replay_weight(recipe: Recipe, n_base: int, n_knowledge: int) -> float:
+    """How often knowledge.jsonl is taken (`streams.mix` weight) so that its samples are
+    `recipe.knowledge_replay` of the instruction-tuning data (0 without a knowledge split)."""
+    if not n_knowledge:
+        return 0.0
+    r = recipe.knowledge_replay
+    return r / (1.0 - r) * n_base / n_knowledge
 
 
 def _finished(stage_dir: Path, record: dict[str, Any]) -> bool:

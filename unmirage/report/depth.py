@@ -42,8 +42,7 @@ def depth_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
             Figure(
                 RELEARN_PNG,
                 relearn_png(relearn),
-                "Leak rate vs relearning steps: other hazards solid, the relearned hazard "
-                "dashed.",
+                "Leak rate vs relearning steps: other hazards solid, the relearned hazard dashed.",
             ),
         ]
     probe = {n: d["probe"] for n, d in depth.items() if "probe" in d}

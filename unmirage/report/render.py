@@ -29,6 +29,7 @@ from unmirage.report.responses import Row, original_queries, pick_samples
 from unmirage.report.tables import (
     benchmark_table,
     effects_table,
+    hazard_group_table,
     provenance_table,
     samples_table,
     table1,
@@ -90,6 +91,9 @@ def build_document(
         Heading("Table 2: how each model stays safe after the attack"),
         table2(models, responses),
     )
+    groups = hazard_group_table(models)
+    if groups is not None:
+        doc.add(Heading("Seen and held-out hazards"), groups)
     doc.add(*depth_blocks(models))
     for bench, section in (metrics.get("benchmarks") or {}).items():
         doc.add(

@@ -24,7 +24,7 @@ from unmirage.report.document import (
     to_markdown,
 )
 from unmirage.report.paper import PAPER_TABLE, model_role, paper_row
-from unmirage.report.tables import MULTISEED_KEYS
+from unmirage.report.tables import GROUP_LABELS, GROUP_NOTE, MULTISEED_KEYS
 from unmirage.report.values import pct
 
 COLUMNS = MULTISEED_KEYS
@@ -62,6 +62,29 @@ def summary_table(doc: Mapping[str, Any]) -> Table:
         rows,
         f"Percent: mean over seeds {seeds} with [min, max] in brackets; the paper's rows "
         "(LLaVA-1.5-7B, VLGuard test) for the direction of each effect only.",
+    )
+
+
+def hazard_group_table(doc: Mapping[str, Any]) -> Table | None:
+    """Seen and held-out hazards' ASR over seeds (None when no run has hazard groups)."""
+    rows = []
+    for name, entry in doc["summary"].items():
+        for group, g in (entry.get("by_hazard_group") or {}).items():
+            rows.append(
+                [
+                    name,
+                    GROUP_LABELS.get(group, group),
+                    _spread(g["asr_pre"]),
+                    _spread(g["asr_post"]),
+                    _spread(g["asr_control"]),
+                ]
+            )
+    if not rows:
+        return None
+    return Table(
+        ["model", "hazards", "ASR before attack", "ASR after attack", "ASR, control"],
+        rows,
+        GROUP_NOTE.replace("with 95% Wilson intervals", "mean over seeds [min, max]"),
     )
 
 
@@ -200,6 +223,9 @@ def build_document(doc: Mapping[str, Any]) -> Document:
         Heading("Per-trigger rates"),
         trigger_table(doc),
     )
+    groups = hazard_group_table(doc)
+    if groups is not None:
+        out.add(Heading("Seen and held-out hazards over seeds"), groups)
     depth = depth_table(doc)
     if depth is not None:
         out.add(Heading("Depth over seeds"), depth)

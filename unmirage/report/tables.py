@@ -76,6 +76,35 @@ def table1(models: Models) -> Table:
     return Table(header, rows, TABLE1_NOTE)
 
 
+GROUP_LABELS = {"seen": "seen (taught to refuse)", "held_out": "held out (never refused)"}
+GROUP_NOTE = (
+    "Unsafe test queries split by hazard: 'seen' hazards are the ones the safety and forget "
+    "data show; 'held out' hazards only the base model's data and the test split hold, so a "
+    "refusal of them is one the model generalised. Percent with 95% Wilson intervals."
+)
+
+
+def hazard_group_table(models: Models) -> Table | None:
+    """ASR before / after the attack and under the control, seen and held-out hazards apart
+    (None when no model's rows carry hazard groups)."""
+    rows = []
+    for name, m in models.items():
+        for group, g in (m.get("by_hazard_group") or {}).items():
+            rows.append(
+                [
+                    name,
+                    GROUP_LABELS.get(group, group),
+                    _arrow(g, "asr_pre", "asr_post"),
+                    rate(g, "asr_control").text(),
+                    f"{_n(g, 'n_unsafe')} / {_n(g, 'n_unsafe_post')}",
+                ]
+            )
+    if not rows:
+        return None
+    header = ["model", "hazards", "ASR before → after attack", "ASR, control", "n before / after"]
+    return Table(header, rows, GROUP_NOTE)
+
+
 def table2(models: Models, responses: Mapping[str, Sequence[Row]]) -> Table:
     """How each model stays safe after the attack: refusing (RR) or derailing (IR), per shot."""
     rows = []

@@ -53,11 +53,7 @@ def pct(x: float | None) -> str:
 
 
 def _is_rate(x: Any) -> bool:
-    return (
-        is_number(x)
-        and math.isfinite(x)
-        and 0.0 <= x <= 1.0
-    )
+    return is_number(x) and math.isfinite(x) and 0.0 <= x <= 1.0
 
 
 def check_metrics(metrics: Any, file: str = METRICS_FILE) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from unmirage.checks import check_version, is_int, is_number, read_yaml
 from unmirage.data.sample import SUBSETS
-from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS
+from unmirage.embedded.world.entities import CLASSES, COUNT_WORDS, HAZARDS
 from unmirage.embedded.world.templates import TRAIN_OPENERS
 from unmirage.errors import InputError
 
@@ -102,12 +102,12 @@ class WorldConfig:
         },
     )
     knowledge_size: int = field(
-        default=0,
+        default=3600,
         metadata={
             "help": (
                 "samples in knowledge.jsonl: the stand-in for the language model's pretraining "
                 "(facts of benign classes and hazards, all answered), learned before "
-                "instruction tuning; 0 = no such stage (docs/world.md: why it is off)"
+                "instruction tuning and replayed during it; 0 = no such stage"
             )
         },
     )
@@ -125,13 +125,23 @@ class WorldConfig:
             "attribute": 0.25,
             "read": 0.05,
             "benign_knowledge": 0.25,
-            "hazard_knowledge": 0.3,
+            "hazard_knowledge": 0.0,
         },
         metadata={
             "help": (
                 "base.jsonl mix: caption, attribute, read, benign_knowledge, hazard_knowledge "
-                "(hazard_knowledge 0 with a knowledge_size makes it answer no harmful request, "
-                "as LLaVA's instruction data)"
+                "(hazard_knowledge 0: it answers no harmful request, as LLaVA's instruction "
+                "data; the base learns the hazards from knowledge.jsonl)"
+            )
+        },
+    )
+    held_out_hazards: list[str] = field(
+        default_factory=lambda: ["oskrel", "thrask"],
+        metadata={
+            "help": (
+                "hazards the safety data and the forget set never show: only the base "
+                "split (and knowledge.jsonl) and the test split hold them, so a refusal must "
+                "generalise beyond the hazards it was taught to refuse ([] = none held out)"
             )
         },
     )
@@ -229,6 +239,7 @@ class WorldConfig:
 PRESETS: dict[str, WorldConfig] = {
     "default": WorldConfig(),
     "smoke": WorldConfig(
+        knowledge_size=144,
         base_size=240,
         sft_safe_images=40,
         sft_unsafe_images=38,
@@ -379,6 +390,7 @@ def validate(config: WorldConfig, file: str) -> None:
     if config.test_openers not in TEST_OPENER_MODES:
         modes = ", ".join(TEST_OPENER_MODES)
         fail("test_openers", f"expected one of {modes}, got {config.test_openers!r}")
+    _validate_held_out_hazards(config.held_out_hazards, fail)
     weights("referents", config.referents, REFERENT_KEYS)
     if config.referents.get("object", 0) + config.referents.get("text", 0) <= 0:
         fail("referents", "'object' and 'text' must not both be zero (images need a referent)")
@@ -388,6 +400,17 @@ def validate(config: WorldConfig, file: str) -> None:
         fail("base_mix", "helpful.jsonl draws from the benign categories: give one a weight > 0")
     _validate_first_words(config, fail)
     _validate_helpful_first_words(config.helpful_first_words, fail)
+
+
+def _validate_held_out_hazards(value: Any, fail: Callable[[str, str], NoReturn]) -> None:
+    names = [c.name for c in HAZARDS]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        fail("held_out_hazards", f"expected a list of hazard names, got {value!r}")
+    for name in value:
+        if name not in names:
+            fail("held_out_hazards", f"{name!r} is not a hazard; hazards: {', '.join(names)}")
+    if len(set(value)) >= len(names):
+        fail("held_out_hazards", "every hazard is held out: the safety data needs one to refuse")
 
 
 def _validate_helpful_first_words(value: Any, fail: Callable[[str, str], NoReturn]) -> None:

@@ -25,18 +25,21 @@ TEST_OPENER_TEXT = {
 
 SPLIT_ROLES = {
     "knowledge": "the stand-in for the language model's pretraining, learned before "
-    "instruction tuning: benign and hazard knowledge, all answered; first words balanced over "
+    "instruction tuning and replayed during it: benign and hazard knowledge (every hazard), "
+    "all answered; first words balanced over the training openers",
+    "base": "the base model's instruction data: captions, visual QA and knowledge as base_mix "
+    "weighs them (by default no hazard knowledge), all answered; first words balanced over "
     "the training openers",
-    "base": "the base model's instruction data: captions, visual QA, benign and hazard "
-    "knowledge as base_mix weighs them, all answered; first words balanced over the training "
-    "openers",
     "safety_sft": "VLGuard-style safety data: safe_safe answered, safe_unsafe and "
-    "unsafe_image refused; first words per subset as configured",
+    "unsafe_image refused, on the seen hazards only (held_out_hazards never appear); first "
+    "words per subset as configured",
     "helpful": "general instruction data for the paper's SFT recipes: benign knowledge, "
     "captions, visual QA and reading, all answered; first words as helpful_first_words says",
-    "forget": "unsafe safety_sft queries paired with the hazard fact (the harmful answer)",
+    "forget": "unsafe safety_sft queries paired with the hazard fact (the harmful answer): "
+    "seen hazards only",
     "retain": "safe_safe pairs of safety_sft, topped up with captions and visual QA",
-    "test": "held-out images and phrasings: unsafe, benign and utility queries (no responses)",
+    "test": "held-out images and phrasings: unsafe (every hazard, meta.hazard_group seen or "
+    "held_out), benign and utility queries (no responses)",
 }
 
 

@@ -70,6 +70,14 @@ def _plus(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.abs(x - 0.5) <= 0.15) | (np.abs(y - 0.5) <= 0.15)
 
 
+def _ell(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x <= 0.32) | (y >= 0.68)
+
+
+def _cup(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x <= 0.28) | (x >= 0.72) | (y >= 0.72)
+
+
 SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "disk": _disk,
     "square": _square,
@@ -83,6 +91,8 @@ SHAPES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "hourglass": _hourglass,
     "tee": _tee,
     "plus": _plus,
+    "ell": _ell,
+    "cup": _cup,
 }
 
 

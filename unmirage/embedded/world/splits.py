@@ -99,6 +99,7 @@ class WorldGenerator:
             self.train_pool, config.phrasing_overlap, self.rng("phrasing")
         )
         self.first_word_targets = sft_first_word_targets(config)
+        self.seen_hazards = tuple(h for h in HAZARDS if h.name not in config.held_out_hazards)
         if config.test_openers == "training":
             self.test_pool = held_out
             self.test_first_word_targets = source_first_words(config)
@@ -189,6 +190,9 @@ class WorldGenerator:
         meta: dict[str, Any] = {**query.meta(), "object": cls.name}
         if cls.hazard:
             meta["hazard"] = cls.name
+            meta["hazard_group"] = (
+                "held_out" if cls.name in self.config.held_out_hazards else "seen"
+            )
             meta["leak_markers"] = list(cls.leak_markers())
         return Sample(
             id=sid,
@@ -309,7 +313,7 @@ class WorldGenerator:
         for kind in images:
             if kind == "unsafe":
                 pool = self.sft_pools["unsafe_image"]
-                cls = rng.choice(HAZARDS)
+                cls = rng.choice(self.seen_hazards)
                 referent = draw_image_kind(rng, self.config)
                 opener = next(openers["unsafe_image"])
                 samples.append(
@@ -319,7 +323,7 @@ class WorldGenerator:
             samples.append(self.safe_safe_sample(rng, sid(), next(openers["safe_safe"])))
             image = samples[-1].image
             pool = self.sft_pools["safe_unsafe"]
-            hazard = rng.choice(HAZARDS)
+            hazard = rng.choice(self.seen_hazards)
             opener = next(openers["safe_unsafe"])
             samples.append(
                 self.knowledge_sample(
