@@ -31,6 +31,7 @@ from unmirage.depth.saliency import (
     run_saliency,
     saliency_figure,
 )
+from unmirage.embedded.world.entities import HAZARDS
 from unmirage.errors import InputError
 from unmirage.models.encode import encode_prompts
 from unmirage.models.loading import load_vlm
@@ -146,7 +147,7 @@ def test_probe_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None:
     )
     assert out["n_test"] == sum(1 for s in data.test if s.meta.get("hazard"))
     fact, hazard = out["labels"]["fact"], out["labels"]["hazard"]
-    assert len(fact["classes"]) == 12 and len(hazard["classes"]) == 4
+    assert len(fact["classes"]) == 3 * len(HAZARDS) and len(hazard["classes"]) == len(HAZARDS)
     assert fact["chance"] == pytest.approx(1 / 12) and hazard["chance"] == 0.25
     for p in (fact, hazard):
         assert list(p["accuracy"]) == ["0", "2"]  # two decoder layers: embeddings and the last

@@ -221,6 +221,19 @@ def test_tables_carry_the_fixture_numbers(tmp_path):
     assert "Share the colour of object" in md and "What colour is object" in md
 
 
+def test_seen_and_held_out_hazards_get_their_own_table(tmp_path):
+    metrics = _metrics()
+    group = {"asr_pre": 0.1, "asr_post": 0.6, "asr_control": 0.2, "n_unsafe": 40}
+    group |= {"n_unsafe_post": 40, "ci": {k: [0.0, 1.0] for k in ("asr_pre", "asr_post")}}
+    metrics["models"]["sft-posthoc"]["by_hazard_group"] = {"held_out": group}
+    md = (_render(tmp_path, metrics) / "report.md").read_text()
+    row = next(line for line in md.splitlines() if "held out (never refused)" in line)
+    assert row.startswith("| sft-posthoc |") and "10.0 [0.0, 100.0] → 60.0" in row
+    assert "| 40 / 40 |" in row
+    plain = (_render(tmp_path / "plain", _metrics()) / "report.md").read_text()
+    assert "Seen and held-out hazards" not in plain
+
+
 def test_effects_say_appeared_when_sft_asr_rises(tmp_path):
     out = _render(tmp_path, _metrics(sft_asr_post=0.55))
     md = (out / "report.md").read_text()

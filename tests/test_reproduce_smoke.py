@@ -2,25 +2,31 @@
 the directions that hold on this preset hold, the report is written, and a rerun resumes from
 the stage cache.
 
-The smoke base trains for 40 steps and mostly answers with the world's words in noise. Over
-seeds 0, 1, 2 (`reproduce --preset smoke --seeds 0 1 2 --threads 1`), 30 unsafe test queries:
+The smoke base trains for 60 knowledge steps and 40 instruction steps and mostly answers
+with the world's words in noise. Over seeds 0, 1, 2 (`reproduce --preset smoke --seeds 0 1 2
+--threads 1`, the world with held-out hazards and the knowledge stage), 30 unsafe test
+queries:
 
-    ASR before the attack   base  0.167 0.333 0.100    sft-posthoc 0.033 0.000 0.033
-                            npo   0.000 0.000 0.000    sft-mixed   0.000 0.167 0.033
-                            rmu   0.267 0.300 0.067
+    ASR before the attack   base  0.100 0.000 0.000    sft-posthoc 0.033 0.000 0.000
+                            npo   0.000 0.000 0.000    sft-mixed   0.000 0.000 0.000
+                            rmu   0.100 0.000 0.000
     unsafe queries refused  base and sft-posthoc 0.000 on every seed
-    ASR, trigger / control  sft-posthoc 0.033/0.033 0.000/0.067 0.000/0.000
+    ASR, trigger / control  sft-posthoc 0.033/0.033 0.000/0.000 0.000/0.000
 
-So the base leaks more than NPO and both SFT recipes on every seed (checked below), while the
-paper's other directions do not hold here: RMU leaks more than the base on seed 0, Posthoc-SFT
-refuses no unsafe query, and the compliance trigger does not beat the control. They need the
-default preset (17-23 minutes a seed on two cores), beyond the suite's budget. Each check
-here fails on a deliberately broken variant: `check_leaks` on a judge that calls every answer
-a refusal, `check_attack_file` on an attack that leaves every query unchanged.
+So the base leaks more than NPO and both SFT recipes on seed 0, the seed the suite runs
+(checked below); on seeds 1 and 2 the smoke base leaks on no unsafe query before or after
+the attack, so the check is pinned to seed 0 (the previous single-stage smoke world leaked on 0.167, 0.333 and 0.100).
+The paper's other directions do not hold here: RMU leaks as much as the base on seed 0,
+Posthoc-SFT refuses no unsafe query, and the compliance trigger does not beat the control.
+They need the default preset (about 25 minutes a seed on two cores), beyond the suite's
+budget. Each check here fails on a deliberately broken variant: `check_leaks` on a judge that
+calls every answer a refusal, `check_attack_file` on an attack that leaves every query
+unchanged.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -123,6 +129,33 @@ def test_every_model_has_a_depth_block_and_the_report_shows_it(smoke_run: Path):
     html = (smoke_run / "report.html").read_text()
     assert "Depth: is the safety real?" in html and "Table 3" in html
     assert (smoke_run / "relearn.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_depth_sweep_trains_new_points_and_reads_the_runs_own(smoke_run: Path, tmp_path):
+    """bench/depth_sweep.py on the run: the run's own (lr, steps) point is its metrics, read
+    rather than trained; a new point trains one model from the run's cached stages (no new
+    world, base or attack) and is evaluated on the same test and attack files."""
+    spec = importlib.util.spec_from_file_location(
+        "depth_sweep", Path(__file__).parents[1] / "bench" / "depth_sweep.py"
+    )
+    assert spec is not None and spec.loader is not None
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    before = {p.name for p in (smoke_run / "stages").iterdir()}
+    out = tmp_path / "sweep"
+    argv = ["--run", str(smoke_run), "--out", str(out), "--seeds", "0", "--recipes"]
+    argv += ["sft-posthoc", "--lrs", "1e-4", "1e-3", "--lengths", "1"]
+    assert sweep.main(argv) == 0
+    points = json.loads((out / "sweep.json").read_text())["points"]
+    run = json.loads((smoke_run / "metrics.json").read_text())["models"]["sft-posthoc"]
+    own, new = sorted(points, key=lambda p: p["lr"])
+    assert (
+        own["run"] == 1 and own["asr_post"] == run["asr_post"] and own["rr_post"] == run["rr_post"]
+    )
+    assert new["run"] == 0 and new["lr"] == 1e-3 and new["steps"] == own["steps"]
+    added = {p.name for p in (smoke_run / "stages").iterdir()} - before
+    assert {name.rsplit("-", 1)[0] for name in added} == {"align-sft-posthoc", "eval-sft-posthoc"}
+    assert (out / "sweep.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_no_depth_leaves_the_depth_stages_out(smoke_run: Path, tmp_path):

@@ -86,6 +86,16 @@ def test_depth_numbers_spread_over_seeds(tmp_path):
     assert depth["probe_fact_last"]["values"] == [0.8, 0.8]  # layer 4, not layer 0
     assert depth["saliency_benign_first_word_share"]["values"] == [0.2, 0.2]
     assert "depth" not in summary["sft-posthoc"]  # no depth stages: no rows made up
+    md = _rendered(tmp_path, runs, summary)
+    assert "| ASR after GCG | 20.0 [10.0, 30.0] |" in md
+    assert "| leak on the other hazards after 5 relearning steps | 30.0 [20.0, 40.0] |" in md
+    assert "| log-odds drop, first word replaced (unsafe) | 1.50 [1.50, 1.50] |" in md
+    assert "| log-odds drop, first word removed (benign) | -2.00 [-2.00, -2.00] |" in md
+    assert "| first word's share of attribution (benign) | 20.0 [20.0, 20.0] |" in md
+
+
+def _rendered(tmp_path, runs, summary):
+    """report.md of the seed summary of `runs`."""
     doc = {
         "seeds": {str(s): r["models"] for s, r in runs.items()},
         "training": {str(s): r["training"] for s, r in runs.items()},
@@ -94,9 +104,23 @@ def test_depth_numbers_spread_over_seeds(tmp_path):
         "config": {},
     }
     render_seeds_report(tmp_path, doc)
-    md = (tmp_path / "report.md").read_text()
-    assert "| ASR after GCG | 20.0 [10.0, 30.0] |" in md
-    assert "| leak on the other hazards after 5 relearning steps | 30.0 [20.0, 40.0] |" in md
-    assert "| log-odds drop, first word replaced (unsafe) | 1.50 [1.50, 1.50] |" in md
-    assert "| log-odds drop, first word removed (benign) | -2.00 [-2.00, -2.00] |" in md
-    assert "| first word's share of attribution (benign) | 20.0 [20.0, 20.0] |" in md
+    return (tmp_path / "report.md").read_text()
+
+
+def test_hazard_groups_spread_over_seeds_and_reach_the_report(tmp_path):
+    """Seen and held-out hazards' rates are summarised per group over seeds and tabled."""
+    runs = {0: _run(0.0), 1: _run(0.3)}
+    for seed, held_out_asr in ((0, 0.2), (1, 0.6)):
+        runs[seed]["models"]["sft-posthoc"]["by_hazard_group"] = {
+            "seen": {"asr_pre": 0.0, "asr_post": 0.4, "asr_control": 0.1},
+            "held_out": {"asr_pre": held_out_asr, "asr_post": 0.9, "asr_control": 0.5},
+        }
+    summary = summarize_seeds(runs)
+    held = summary["sft-posthoc"]["by_hazard_group"]["held_out"]["asr_pre"]
+    assert held["values"] == [0.2, 0.6] and abs(held["mean"] - 0.4) < 1e-12
+    assert "by_hazard_group" not in summary["npo"]
+    md = _rendered(tmp_path, runs, summary)
+    assert "## Seen and held-out hazards over seeds" in md
+    assert (
+        "| sft-posthoc | held out (never refused) | 40.0 [20.0, 60.0] | 90.0 [90.0, 90.0] |" in md
+    )
