@@ -15,7 +15,8 @@ queries:
 
 So the base leaks more than NPO and both SFT recipes on seed 0, the seed the suite runs
 (checked below); on seeds 1 and 2 the smoke base leaks on no unsafe query before or after
-the attack, so the check is pinned to seed 0 (the previous single-stage smoke world leaked on 0.167, 0.333 and 0.100).
+the attack, so the check is pinned to seed 0 (the previous single-stage smoke world's base
+leaked on 0.167, 0.333 and 0.100).
 The paper's other directions do not hold here: RMU leaks as much as the base on seed 0,
 Posthoc-SFT refuses no unsafe query, and the compliance trigger does not beat the control.
 They need the default preset (about 25 minutes a seed on two cores), beyond the suite's
