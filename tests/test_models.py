@@ -198,7 +198,8 @@ def test_load_vlm_names_the_problem(tmp_path):
 def test_vision_warm_up_learns_and_whitening_folds_into_the_projector():
     model, processor = build_tiny_llava(CORPUS * 5, replace(SMALL_SPEC, image_size=32))
     corpus = tower_corpus(PRESETS["smoke"], 64, seed=0)
-    losses = warm_up_vision_tower(model, processor, corpus, steps=100, batch_size=16, lr=1e-2)
+    # 200 steps: with fourteen classes the loss is at 0.16 of its start (100 steps: 0.69)
+    losses = warm_up_vision_tower(model, processor, corpus, steps=200, batch_size=16, lr=1e-2)
     assert losses["last_loss"] < 0.6 * losses["first_loss"]
     pixels = processed_pixels(processor, corpus.pixels)
     linear = model.model.multi_modal_projector.linear_1
