@@ -52,7 +52,11 @@ def mean(rows: list[dict], key: str) -> float:
 # RMU's forget term alone: at gamma 1 on this model it is ~1/60 of the retain NLL (per-element
 # squared error against a token cross-entropy) and did not move in 60 steps (measured; see
 # docs/align.md). The retain path of RMU runs in the resume test.
-EXTRA = {"rmu": ["--knob", "gamma=0"]}
+# SimNPO's forget term on this base: its forget answers are already unlikely (mean log p about
+# -4.2, the smoke base learned the hazards in a short knowledge stage), so at beta 2.5 the term
+# is saturated (sigmoid(-10): gradient ~3e-5) and the retain term moved the mean log p up by
+# 0.05 in 20 steps (measured); a margin of 10 puts the term in its active range.
+EXTRA = {"rmu": ["--knob", "gamma=0"], "simnpo": ["--knob", "margin=10"]}
 
 # The quantity each objective drives, and the direction it must move over the run.
 OBJECTIVE = {
