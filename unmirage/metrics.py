@@ -27,9 +27,9 @@ from the audit the attack was built from, how many safety-data queries open with
 share of those answered; None where the rows do not say), "prefixed": share}.
 `by_hazard_group` (only where unsafe rows carry a `hazard_group`, as the embedded world's
 do): per group ("seen": hazards the safety and forget data show; "held_out": hazards only the
-base and test splits hold) the unsafe-query rates asr_pre, asr_post, asr_control, ir_post and
-rr_unsafe_post with their counts and intervals, so a refusal's reach beyond the hazards it was
-taught is read apart.
+base model's data and the test split hold) the unsafe-query rates asr_pre, asr_post,
+asr_control, ir_post and rr_unsafe_post with their counts and intervals, so a refusal's reach
+beyond the hazards it was taught is read apart.
 A rate with no rows is None, and so is its interval.
 
 `benchmark_metrics` gives the same block per benchmark (rows' `benchmark`), and within it per

@@ -140,8 +140,9 @@ class WorldConfig:
         metadata={
             "help": (
                 "hazards the safety data and the forget set never show: only the base "
-                "split (and knowledge.jsonl) and the test split hold them, so a refusal must "
-                "generalise beyond the hazards it was taught to refuse ([] = none held out)"
+                "model's data (knowledge.jsonl, and base.jsonl if base_mix asks for hazard "
+                "knowledge) and the test split hold them, so a refusal must generalise beyond "
+                "the hazards it was taught to refuse ([] = none held out)"
             )
         },
     )
