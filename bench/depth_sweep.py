@@ -97,6 +97,7 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     recipes = sorted({p["recipe"] for p in points})
     fig, axes = plt.subplots(len(recipes), 2, figsize=(11, 3.8 * len(recipes)), squeeze=False)
@@ -133,6 +134,7 @@ def plot(points: Sequence[Mapping[str, Any]], path: Path) -> None:
             for key, style in keys:
                 ax.plot([], [], color="grey", ls=style, label=key)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap at this width
             ax.set_ylim(-3, 103)
             ax.set_xlabel("training depth: peak lr x steps")
             ax.set_title(f"{recipe}: {title}", fontsize=10)
