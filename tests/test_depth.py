@@ -14,12 +14,12 @@ from unmirage.depth.knobs import ProbeKnobs, RelearnKnobs, SaliencyKnobs
 from unmirage.depth.probe import (
     L2_GRID,
     choose_l2,
-    covering_subsample,
     default_layers,
+    fact_label,
     probe_accuracy,
     run_probe,
 )
-from unmirage.depth.relearn import relearn_curve, relearn_split
+from unmirage.depth.relearn import relearn_curve, relearn_split, subsample
 from unmirage.depth.run import model_names, read_world
 from unmirage.depth.saliency import (
     DecisionTexts,
@@ -39,7 +39,7 @@ from unmirage.models.loading import load_vlm
 # relearning
 
 
-def test_covering_subsample_keeps_every_fact_and_its_size() -> None:
+def test_subsample_covering_the_facts_keeps_every_fact_and_its_size() -> None:
     """A fact two queries of 200 ask for is kept in a subsample of 20, whatever the seed."""
     from unmirage.data.sample import Sample
 
@@ -48,10 +48,10 @@ def test_covering_subsample_keeps_every_fact_and_its_size() -> None:
 
     samples = [query(i, "zorvan") for i in range(198)] + [query(198, "rare"), query(199, "rare")]
     for seed in range(20):
-        picked = covering_subsample(samples, 20, f"seed{seed}")
+        picked = subsample(samples, 20, f"seed{seed}", cover=fact_label)
         assert len(picked) == 20 and any(s.meta["hazard"] == "rare" for s in picked)
         assert [s.id for s in picked] == sorted((s.id for s in picked), key=lambda x: int(x[1:]))
-    assert covering_subsample(samples, 500, "s") == samples
+    assert subsample(samples, 500, "s", cover=fact_label) == samples
 
 
 def test_relearn_split_is_disjoint_and_seeded(smoke_world: Path) -> None:

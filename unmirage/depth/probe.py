@@ -17,7 +17,6 @@ show is whether alignment left the information the answer depends on in the resi
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from unmirage.data.sample import Sample
 from unmirage.depth.knobs import ProbeKnobs
+from unmirage.depth.relearn import subsample
 from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
 from unmirage.models.encode import ImageSource, encode_prompts
@@ -139,25 +139,6 @@ def choose_l2(x: Tensor, y: Tensor, n_classes: int, seed: int) -> float:
     return max(L2_GRID, key=lambda l2: (scores[l2], l2))
 
 
-def covering_subsample(samples: Sequence[Sample], n: int, key: str) -> list[Sample]:
-    """A seeded subset of at most `n` samples, in their original order, that holds one query
-    of every fact label first (as far as `n` allows) and fills the rest at random: a fact only
-    a few queries ask for (a held-out hazard's, known from the knowledge split alone) is not
-    left out by chance."""
-    if n >= len(samples):
-        return list(samples)
-    order = list(range(len(samples)))
-    random.Random(key).shuffle(order)
-    first: dict[str | None, int] = {}
-    for i in order:
-        first.setdefault(fact_label(samples[i]), i)
-    keep = list(first.values())[:n]
-    chosen = set(keep)
-    keep += [i for i in order if i not in chosen][: n - len(keep)]
-    picked = set(keep)
-    return [s for i, s in enumerate(samples) if i in picked]
-
-
 def probe_sets(
     train: Sequence[Sample], test: Sequence[Sample], n_train: int, seed: int
 ) -> tuple[list[Sample], list[Sample], list[str]]:
@@ -170,7 +151,9 @@ def probe_sets(
         if fact_label(s) is not None and key not in seen:
             seen.add(key)
             labelled.append(s)
-    labelled = covering_subsample(labelled, n_train, f"unmirage-probe/{seed}")
+    # one query of every fact first: a held-out hazard's facts are asked only in the
+    # knowledge split, by a few queries
+    labelled = subsample(labelled, n_train, f"unmirage-probe/{seed}", cover=fact_label)
     classes = sorted({str(fact_label(s)) for s in labelled})
     held = [s for s in test if fact_label(s) is not None]
     if len(classes) < 2 or not held:

@@ -15,7 +15,7 @@ import copy
 import math
 import random
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -49,12 +49,30 @@ def hazards_of(samples: Sequence[Sample]) -> list[str]:
     return sorted({str(s.meta["hazard"]) for s in samples if s.meta.get("hazard")})
 
 
-def subsample(samples: Sequence[Sample], n: int | None, key: str) -> list[Sample]:
-    """A seeded subset of at most `n` samples, in their original order."""
+def subsample(
+    samples: Sequence[Sample],
+    n: int | None,
+    key: str,
+    cover: Callable[[Sample], Hashable] | None = None,
+) -> list[Sample]:
+    """A seeded subset of at most `n` samples, in their original order. With `cover`, one
+    sample of every `cover` value is taken first (as far as `n` allows) and the rest at
+    random, so a value only a few samples carry is not left out by chance."""
     if n is None or n >= len(samples):
         return list(samples)
-    keep = set(random.Random(key).sample(range(len(samples)), n))
-    return [s for i, s in enumerate(samples) if i in keep]
+    if cover is None:
+        keep = set(random.Random(key).sample(range(len(samples)), n))
+        return [s for i, s in enumerate(samples) if i in keep]
+    order = list(range(len(samples)))
+    random.Random(key).shuffle(order)
+    first: dict[Hashable, int] = {}
+    for i in order:
+        first.setdefault(cover(samples[i]), i)
+    chosen = list(first.values())[:n]
+    taken = set(chosen)
+    chosen += [i for i in order if i not in taken][: n - len(chosen)]
+    picked = set(chosen)
+    return [s for i, s in enumerate(samples) if i in picked]
 
 
 def relearn_split(
