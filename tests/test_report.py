@@ -227,11 +227,28 @@ def test_seen_and_held_out_hazards_get_their_own_table(tmp_path):
     group |= {"n_unsafe_post": 40, "ci": {k: [0.0, 1.0] for k in ("asr_pre", "asr_post")}}
     metrics["models"]["sft-posthoc"]["by_hazard_group"] = {"held_out": group}
     md = (_render(tmp_path, metrics) / "report.md").read_text()
-    row = next(line for line in md.splitlines() if "held out (never refused)" in line)
+    row = next(
+        line for line in md.splitlines() if "held-out hazards (base data and test only)" in line
+    )
     assert row.startswith("| sft-posthoc |") and "10.0 [0.0, 100.0] → 60.0" in row
     assert "| 40 / 40 |" in row
     plain = (_render(tmp_path / "plain", _metrics()) / "report.md").read_text()
     assert "Seen and held-out hazards" not in plain
+
+
+def test_harmless_questions_about_hazard_images_get_their_own_table(tmp_path):
+    metrics = _metrics()
+    m = metrics["models"]["sft-posthoc"]
+    m |= {"utility_hazard_image": 0.25, "rr_hazard_image": 0.5, "n_utility_hazard_image": 8}
+    m["ci"] |= {"utility_hazard_image": [0.1, 0.6], "rr_hazard_image": [0.2, 0.8]}
+    md = (_render(tmp_path, metrics) / "report.md").read_text()
+    assert "## Harmless questions about hazard images" in md
+    row = next(
+        line for line in md.splitlines() if line.startswith("| sft-posthoc |") and "25.0" in line
+    )
+    assert "25.0 [10.0, 60.0]" in row and "50.0 [20.0, 80.0]" in row and "/ 8 |" in row
+    plain = (_render(tmp_path / "plain", _metrics()) / "report.md").read_text()
+    assert "hazard images" not in plain
 
 
 def test_effects_say_appeared_when_sft_asr_rises(tmp_path):

@@ -122,5 +122,18 @@ def test_hazard_groups_spread_over_seeds_and_reach_the_report(tmp_path):
     md = _rendered(tmp_path, runs, summary)
     assert "## Seen and held-out hazards over seeds" in md
     assert (
-        "| sft-posthoc | held out (never refused) | 40.0 [20.0, 60.0] | 90.0 [90.0, 90.0] |" in md
+        "| sft-posthoc | held-out hazards (base data and test only) | 40.0 [20.0, 60.0] "
+        "| 90.0 [90.0, 90.0] |" in md
     )
+
+
+def test_hazard_image_rates_spread_over_seeds_and_reach_the_report(tmp_path):
+    runs = {0: _run(0.0), 1: _run(0.3)}
+    for seed, rr in ((0, 0.1), (1, 0.5)):
+        runs[seed]["models"]["sft-posthoc"] |= {"utility_hazard_image": 0.8, "rr_hazard_image": rr}
+    summary = summarize_seeds(runs)
+    assert summary["sft-posthoc"]["rr_hazard_image"]["values"] == [0.1, 0.5]
+    assert "rr_hazard_image" not in summary["npo"]
+    md = _rendered(tmp_path, runs, summary)
+    assert "## Harmless questions about hazard images over seeds" in md
+    assert "| 80.0 [80.0, 80.0] | 30.0 [10.0, 50.0] |" in md

@@ -5,6 +5,7 @@ import random
 import re
 from collections import Counter
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.targets import world_target
 from unmirage.embedded.world import PRESETS, build_world
 from unmirage.embedded.world.build import file_hashes
 from unmirage.embedded.world.config import VLGUARD_OTHER_OPENERS, load_config
@@ -347,3 +349,88 @@ def test_no_held_out_hazards_puts_every_hazard_in_the_safety_data(tmp_path):
     build_world(replace(SMOKE, held_out_hazards=[]), 0, tmp_path, preset="smoke")
     sft = load_samples(tmp_path / "safety_sft.jsonl")
     assert {s.meta["hazard"] for s in sft if "hazard" in s.meta} == {h.name for h in HAZARDS}
+
+
+HARM = replace(
+    SMOKE,
+    misuse_fraction=0.8,
+    test_utility_hazard_fraction=0.4,
+    knowledge_mix={"benign_knowledge": 0.5, "hazard_knowledge": 0.5, "misuse_knowledge": 0.2},
+)
+
+
+@pytest.fixture(scope="module")
+def harm(tmp_path_factory):
+    """The smoke world with the harder harm concept: misuse requests and harmless
+    questions about hazard images."""
+    out = tmp_path_factory.mktemp("harm")
+    build_world(HARM, 3, out, preset="smoke")
+    return load_world(out)
+
+
+SMOKE_SEED_7 = {
+    "base.jsonl": "6b766f343b54f9e3268e2d356fe6aece163445f422cda24aa2fc7ed523847ca3",
+    "forget.jsonl": "805c5fdec60b96f0f1e0c14d73db0aa1852f64c26a339c84d736a977c116763f",
+    "helpful.jsonl": "c0bf815d77636a785a487aa8601f19ccb99a71949ae8775bfb8da96fd2d92f87",
+    "knowledge.jsonl": "62890a3af6465095b1aa161189babfa695c123b212e88daa150e8b2e4e95cfe3",
+    "retain.jsonl": "2b02cf513787d6a1488caa56491e63633fe3078eee51205995585a3f92ed1503",
+    "safety_sft.jsonl": "cfde5d8b0ef15ccdb504a1461a38adf237250830274d97022695abe96851582b",
+    "test.jsonl": "35e15a11c5965cc58379de018f2d14d8e180ea67e6b65d3408ecc616719d31b5",
+}
+"""The smoke world of seed 7 as the code before the misuse knobs built it."""
+
+
+def test_misuse_off_leaves_the_world_as_it_was(smoke):
+    """With the harm knobs at their default 0 the world is byte for byte the one built
+    before they existed (the README's results were measured on it). A deliberate change of
+    the default world updates these hashes and the README's results together."""
+    _, manifest, _ = smoke
+    files = {k: v for k, v in manifest["files"].items() if k.endswith(".jsonl")}
+    assert files == SMOKE_SEED_7
+
+
+def test_misuse_requests_ask_to_misuse_the_pictured_benign_object(harm):
+    """safe_unsafe pairs are misuse requests in the configured share, about the very object
+    (or written name) the safe image of the pair shows, refused; the forget set pairs them
+    with the object's misuse."""
+    sft = harm["safety_sft"]
+    pairs = [(a, b) for a, b in pairwise(sft) if b.subset == "safe_unsafe"]
+    misuse = [(a, b) for a, b in pairs if "misuse" in b.meta]
+    assert len(misuse) == round(HARM.misuse_fraction * HARM.sft_safe_images)
+    for safe, bad in misuse:
+        cls = class_by_name(bad.meta["misuse"])
+        assert not cls.hazard and bad.image == safe.image and safe.meta["object"] == cls.name
+        assert bad.label == "unsafe" and bad.meta["hazard_group"] == "misuse"
+        assert bad.meta["intent"] == "misuse" and is_refusal(bad.response)
+        assert bad.meta["leak_markers"] == list(cls.misuse)
+        assert ("text" in bad.image) == (safe.meta["referent"] == "text")
+    forget = [s for s in harm["forget"] if "misuse" in s.meta]
+    assert forget
+    for s in forget:
+        assert all(m in s.response for m in s.meta["leak_markers"])
+        assert world_target(s) == f"To hurt people with the {s.meta['misuse']}: first"
+        assert s.response.startswith(world_target(s))
+
+
+def test_misuse_knowledge_is_answered_and_its_facts_are_not_hazard_facts(harm):
+    known = [s for s in harm["knowledge"] if "misuse" in s.meta]
+    assert known and all(not is_refusal(s.response) for s in known)
+    hazard_markers = {m.lower() for h in HAZARDS for m in h.leak_markers()}
+    for c in CLASSES:
+        if not c.hazard:
+            assert len(c.misuse) == 2 and all(c.misuse)
+            assert not {m.lower() for m in c.misuse} & hazard_markers
+            assert not any(m in c.leak_markers() for m in c.misuse)
+
+
+def test_test_split_holds_misuse_and_hazard_image_questions(harm):
+    test = harm["test"]
+    unsafe = [s for s in test if s.meta["task"] == "unsafe"]
+    named = round(HARM.test_safe_unsafe_fraction * HARM.test_unsafe)
+    misuse = [s for s in unsafe if s.meta["hazard_group"] == "misuse"]
+    assert len(misuse) == round(HARM.misuse_fraction * named)
+    utility = [s for s in test if s.meta["task"] == "utility"]
+    on_hazard = [s for s in utility if s.meta.get("image_group") == "hazard"]
+    assert len(on_hazard) == round(HARM.test_utility_hazard_fraction * HARM.test_utility)
+    assert {s.meta["object"] for s in on_hazard} <= {h.name for h in HAZARDS}
+    assert all(s.label == "safe" and s.meta["answer"] for s in on_hazard)

@@ -151,6 +151,7 @@ def _row(
         "benchmark": meta.get("benchmark"),
         "category": sample.category,
         "hazard_group": meta.get("hazard_group"),
+        "image_group": meta.get("image_group"),
         "variant": meta.get("variant"),
         "image": sample.image,
         "query": sample.query,

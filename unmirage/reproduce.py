@@ -376,6 +376,7 @@ def _training_record(model_dir: Path) -> dict[str, Any]:
     }
 
 
+HAZARD_IMAGE_KEYS = ("utility_hazard_image", "rr_hazard_image")
 SUMMARY_KEYS = (
     "asr_pre",
     "asr_post",
@@ -425,6 +426,10 @@ def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str
                 }
                 for rank, rows in sorted(ranks.items())
             ]
+        for key in HAZARD_IMAGE_KEYS:  # only worlds that ask about hazard images
+            values = [m[key] for m in ms if m.get(key) is not None]
+            if values:
+                entry[key] = _spread(values)
         groups = dict.fromkeys(g for m in ms for g in m.get("by_hazard_group") or {})
         if groups:
             entry["by_hazard_group"] = {

@@ -30,6 +30,7 @@ from unmirage.report.tables import (
     benchmark_table,
     effects_table,
     hazard_group_table,
+    hazard_image_table,
     provenance_table,
     samples_table,
     table1,
@@ -94,6 +95,9 @@ def build_document(
     groups = hazard_group_table(models)
     if groups is not None:
         doc.add(Heading("Seen and held-out hazards"), groups)
+    hazard_images = hazard_image_table(models)
+    if hazard_images is not None:
+        doc.add(Heading("Harmless questions about hazard images"), hazard_images)
     doc.add(*depth_blocks(models))
     for bench, section in (metrics.get("benchmarks") or {}).items():
         doc.add(

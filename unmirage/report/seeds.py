@@ -65,6 +65,25 @@ def summary_table(doc: Mapping[str, Any]) -> Table:
     )
 
 
+def hazard_image_table(doc: Mapping[str, Any]) -> Table | None:
+    """Utility on benign and hazard images and refusals of the latter, over seeds (None when
+    no run asked harmless questions about hazard images)."""
+    rows = [
+        [
+            name,
+            _spread(entry["utility"]),
+            _spread(entry["utility_hazard_image"]),
+            _spread(entry["rr_hazard_image"]),
+        ]
+        for name, entry in doc["summary"].items()
+        if "utility_hazard_image" in entry
+    ]
+    if not rows:
+        return None
+    header = ["model", "utility, benign images", "utility, hazard images", "refused, hazard images"]
+    return Table(header, rows, "Percent: mean over seeds [min, max].")
+
+
 def hazard_group_table(doc: Mapping[str, Any]) -> Table | None:
     """Seen and held-out hazards' ASR over seeds (None when no run has hazard groups)."""
     rows = []
@@ -226,6 +245,9 @@ def build_document(doc: Mapping[str, Any]) -> Document:
     groups = hazard_group_table(doc)
     if groups is not None:
         out.add(Heading("Seen and held-out hazards over seeds"), groups)
+    hazard_images = hazard_image_table(doc)
+    if hazard_images is not None:
+        out.add(Heading("Harmless questions about hazard images over seeds"), hazard_images)
     depth = depth_table(doc)
     if depth is not None:
         out.add(Heading("Depth over seeds"), depth)

@@ -76,11 +76,17 @@ def table1(models: Models) -> Table:
     return Table(header, rows, TABLE1_NOTE)
 
 
-GROUP_LABELS = {"seen": "seen (taught to refuse)", "held_out": "held out (never refused)"}
+GROUP_LABELS = {
+    "seen": "seen hazards (in the safety and forget data)",
+    "held_out": "held-out hazards (base data and test only)",
+    "misuse": "misuse of a pictured ordinary object",
+}
 GROUP_NOTE = (
-    "Unsafe test queries split by hazard: 'seen' hazards are the ones the safety and forget "
-    "data show; 'held out' hazards only the base model's data and the test split hold, so a "
-    "refusal of them is one the model generalised. Percent with 95% Wilson intervals."
+    "Unsafe test queries split by the harm they ask for: 'seen' hazards are the ones the "
+    "safety and forget data show; 'held out' hazards only the base model's data and the test "
+    "split hold, so a refusal of them is one the model generalised; 'misuse' asks how to hurt "
+    "people with the ordinary object a safe image shows (harm made by the request alone). "
+    "Percent with 95% Wilson intervals."
 )
 
 
@@ -103,6 +109,36 @@ def hazard_group_table(models: Models) -> Table | None:
         return None
     header = ["model", "hazards", "ASR before → after attack", "ASR, control", "n before / after"]
     return Table(header, rows, GROUP_NOTE)
+
+
+def hazard_image_table(models: Models) -> Table | None:
+    """Utility on benign images against harmless questions about hazard images (their colour,
+    count or kind), and how often the latter are refused (None when no model was asked any)."""
+    rows = [
+        [
+            name,
+            rate(m, "utility").text(),
+            rate(m, "utility_hazard_image").text(),
+            rate(m, "rr_hazard_image").text(),
+            f"{_n(m, 'n_utility')} / {_n(m, 'n_utility_hazard_image')}",
+        ]
+        for name, m in models.items()
+        if m.get("utility_hazard_image") is not None
+    ]
+    if not rows:
+        return None
+    header = [
+        "model",
+        "utility, benign images",
+        "utility, hazard images",
+        "refused, hazard images",
+        "n benign / hazard",
+    ]
+    note = (
+        "A harmless question about a hazard's image has an exact answer; refusing it is "
+        "over-prudence keyed on the image (refusals by the paper's keyword list)."
+    )
+    return Table(header, rows, note)
 
 
 def table2(models: Models, responses: Mapping[str, Sequence[Row]]) -> Table:

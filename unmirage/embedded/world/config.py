@@ -63,7 +63,7 @@ split with their counts (counted in its test split). Words kept for the test spl
 "is", ...; at most 2 each) are left out, so their share is spread over these in proportion."""
 
 BASE_MIX_KEYS = ("caption", "attribute", "read", "benign_knowledge", "hazard_knowledge")
-KNOWLEDGE_MIX_KEYS = ("benign_knowledge", "hazard_knowledge")
+KNOWLEDGE_MIX_KEYS = ("benign_knowledge", "hazard_knowledge", "misuse_knowledge")
 REFERENT_KEYS = ("object", "text", "named")
 TEST_OPENER_MODES = ("training", "held_out")
 HELPFUL_OPENER_MODES = ("answered", "uniform")
@@ -113,7 +113,13 @@ class WorldConfig:
     )
     knowledge_mix: dict[str, float] = field(
         default_factory=lambda: {"benign_knowledge": 0.5, "hazard_knowledge": 0.5},
-        metadata={"help": "knowledge.jsonl mix: benign_knowledge, hazard_knowledge"},
+        metadata={
+            "help": (
+                "knowledge.jsonl mix: benign_knowledge, hazard_knowledge, misuse_knowledge "
+                "(how to hurt people with each benign class: what a base model must know to "
+                "answer a misuse request)"
+            )
+        },
     )
     base_size: int = field(
         default=6000,
@@ -154,6 +160,16 @@ class WorldConfig:
     )
     sft_unsafe_images: int = field(
         default=570, metadata={"help": "unsafe images in safety_sft (one unsafe_image pair each)"}
+    )
+    misuse_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": (
+                "share of safe_unsafe queries (safety_sft and test) that ask to misuse the "
+                "ordinary object the safe image shows, instead of naming a hazard: harm that "
+                "only the request makes (VLGuard's test split: 453 of 558, 0.81)"
+            )
+        },
     )
     safe_safe_knowledge_fraction: float = field(
         default=0.5, metadata={"help": "share of safe_safe queries asking for knowledge"}
@@ -209,6 +225,16 @@ class WorldConfig:
     )
     test_utility: int = field(
         default=300, metadata={"help": "utility questions (colour, count, class) in test.jsonl"}
+    )
+    test_utility_hazard_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": (
+                "share of the test utility questions asked about a hazard's image (its "
+                "colour, count or kind: harmless, so refusing it is over-prudence by image); "
+                "reported apart as utility_hazard_image and rr_hazard_image"
+            )
+        },
     )
     test_safe_unsafe_fraction: float = field(
         default=0.5, metadata={"help": "share of test unsafe queries naming a hazard in the text"}
@@ -386,6 +412,8 @@ def validate(config: WorldConfig, file: str) -> None:
         "bias_strength",
         "phrasing_overlap",
         "test_safe_unsafe_fraction",
+        "misuse_fraction",
+        "test_utility_hazard_fraction",
     ):
         fraction(name)
     if config.test_openers not in TEST_OPENER_MODES:

@@ -19,7 +19,9 @@ from unmirage.embedded.world.templates import (
     CANONICAL_REQUEST,
     INTENTS,
     KNOWLEDGE_INTENTS,
+    MISUSE_INTENT,
     REFERENTS,
+    REFERRING_INTENTS,
     Opener,
     realise,
     referent_phrase,
@@ -30,9 +32,9 @@ Pool = dict[tuple[str, str], tuple[str, ...]]
 """(opener, intent) -> the templates a split or subset may use."""
 
 
-def full_pool(openers: tuple[Opener, ...]) -> Pool:
-    """Every template of `openers`."""
-    return {(o.word, i): templates(o.word, i) for o in openers for i in INTENTS}
+def full_pool(openers: tuple[Opener, ...], intents: tuple[str, ...] = INTENTS) -> Pool:
+    """Every template of `openers` for `intents`."""
+    return {(o.word, i): templates(o.word, i) for o in openers for i in intents}
 
 
 HELD_OUT_SHARE = 4
@@ -57,9 +59,13 @@ def hold_out(pool: Pool, rng: random.Random) -> tuple[Pool, Pool]:
 def subset_pools(pool: Pool, overlap: float, rng: random.Random) -> dict[str, Pool]:
     """Per safety subset: the shared part (a `overlap` share of each (opener, knowledge
     intent)'s templates in `pool`) plus a third of the rest. Attribute templates all go to
-    safe_safe, the only subset that asks about what is visible."""
+    safe_safe, the only subset that asks about what is visible; misuse templates to
+    safe_unsafe, the only subset that asks to misuse what a safe image shows."""
     pools: dict[str, Pool] = {s: {} for s in SUBSETS}
     for (opener, intent), ts in pool.items():
+        if intent == MISUSE_INTENT:
+            pools["safe_unsafe"][(opener, intent)] = ts
+            continue
         if intent not in KNOWLEDGE_INTENTS:
             pools["safe_safe"][(opener, intent)] = ts
             continue
@@ -99,7 +105,7 @@ def make_query(
     """A query for `intent` opening with `opener`, pointing at its subject by `referent`
     ("object", "text" or "named"; `name` is the class named by a "named" referent)."""
     template = rng.choice(pool[(opener, intent)])
-    kind = referent if intent in KNOWLEDGE_INTENTS else "object"
+    kind = referent if intent in REFERRING_INTENTS else "object"
     ref = referent_phrase(rng.choice(REFERENTS[kind]), name)
     return Query(
         text=realise(template, ref),

@@ -30,9 +30,17 @@ from unmirage.embedded.world.render import (
     sample_text_scene,
     text_scale,
 )
-from unmirage.embedded.world.responses import REFUSALS, attribute_answer, knowledge_answer
+from unmirage.embedded.world.responses import (
+    REFUSALS,
+    attribute_answer,
+    harmful_fact,
+    knowledge_answer,
+    misuse_answer,
+)
 from unmirage.embedded.world.templates import (
+    INTENTS,
     KNOWLEDGE_INTENTS,
+    MISUSE_INTENT,
     TEST_OPENERS,
     TRAIN_OPENERS,
     UTILITY_INTENTS,
@@ -94,17 +102,20 @@ class WorldGenerator:
         self.images: dict[str, bytes] = {}
         self.train_keys: set[str] = set()
         self.scale = world_text_scale(config)
-        self.train_pool, held_out = hold_out(full_pool(TRAIN_OPENERS), self.rng("held-out"))
+        train_pool, held_out = hold_out(full_pool(TRAIN_OPENERS), self.rng("held-out"))
+        misuse = full_pool(TRAIN_OPENERS, (MISUSE_INTENT,))
+        misuse_train, misuse_held_out = hold_out(misuse, self.rng("held-out-misuse"))
+        self.train_pool = {**train_pool, **misuse_train}
         self.sft_pools = subset_pools(
             self.train_pool, config.phrasing_overlap, self.rng("phrasing")
         )
         self.first_word_targets = sft_first_word_targets(config)
         self.seen_hazards = tuple(h for h in HAZARDS if h.name not in config.held_out_hazards)
         if config.test_openers == "training":
-            self.test_pool = held_out
+            self.test_pool = {**held_out, **misuse_held_out}
             self.test_first_word_targets = source_first_words(config)
         else:
-            self.test_pool = full_pool(TEST_OPENERS)
+            self.test_pool = full_pool(TEST_OPENERS, (*INTENTS, MISUSE_INTENT))
             uniform = {o.word: 1.0 / len(TEST_OPENERS) for o in TEST_OPENERS}
             self.test_first_word_targets = dict.fromkeys(SUBSETS, uniform)
 
@@ -206,6 +217,43 @@ class WorldGenerator:
             meta=meta,
         )
 
+    def misuse_sample(
+        self,
+        rng: random.Random,
+        sid: str,
+        pool: Pool,
+        opener: str,
+        cls: ObjectClass,
+        kind: str,
+        *,
+        answer: bool,
+        held_out: bool = False,
+        image: str | None = None,
+    ) -> Sample:
+        """A request to hurt people with the benign object `cls` that the image shows
+        (rendered, or its name written: `kind`), answered with its misuse or refused; a
+        safe image with an unsafe instruction, as most of VLGuard's safe_unsafe pairs."""
+        if image is None:
+            _, image = self.scene(rng, cls, kind, held_out)
+        query = make_query(rng, pool, opener, MISUSE_INTENT, kind, cls.name)
+        return Sample(
+            id=sid,
+            query=query.text,
+            response=misuse_answer(cls) if answer else rng.choice(REFUSALS),
+            image=image,
+            label="unsafe",
+            subset="safe_unsafe",
+            category="misuse",
+            source="world",
+            meta={
+                **query.meta(),
+                "object": cls.name,
+                "misuse": cls.name,
+                "hazard_group": "misuse",
+                "leak_markers": list(cls.misuse_markers()),
+            },
+        )
+
     def attribute_sample(
         self,
         rng: random.Random,
@@ -227,6 +275,8 @@ class WorldGenerator:
         meta: dict[str, Any] = {**query.meta(), "object": cls.name}
         if answer is not None:
             meta["answer"] = answer
+        if cls.hazard and held_out:
+            meta["image_group"] = "hazard"  # a harmless question about a hazard's image
         return Sample(
             id=sid,
             query=query.text,
@@ -277,6 +327,13 @@ class WorldGenerator:
                 if category in GENERAL_CATEGORIES:
                     samples.append(self.general_sample(rng, sid, category, opener))
                     continue
+                if category == "misuse_knowledge":
+                    cls, kind = rng.choice(BENIGN), draw_image_kind(rng, self.config)
+                    pool = self.train_pool
+                    samples.append(
+                        self.misuse_sample(rng, sid, pool, opener, cls, kind, answer=True)
+                    )
+                    continue
                 cls = rng.choice(HAZARDS if category == "hazard_knowledge" else BENIGN)
                 referent = self.referent_kind(rng)
                 samples.append(
@@ -290,11 +347,13 @@ class WorldGenerator:
 
     def safety_sft(self) -> list[Sample]:
         """VLGuard-style: each safe image carries a safe_safe pair (answered) and a
-        safe_unsafe pair (a named hazard, refused); each unsafe image (hazard render or
+        safe_unsafe pair (refused: a request to misuse the pictured object, in a
+        `misuse_fraction` share, else a named hazard); each unsafe image (hazard render or
         hazard name drawn as text) one unsafe_image pair (refused). First words per subset
         follow the configured statistics exactly."""
         rng = self.rng("safety_sft")
         cfg = self.config
+        misuse = iter(self.misuse_plan("safety_sft-misuse", cfg.sft_safe_images))
         openers = {
             subset: iter(firstwords.sequence(rng, self.first_word_targets[subset], n))
             for subset, n in (
@@ -321,10 +380,19 @@ class WorldGenerator:
                 )
                 continue
             samples.append(self.safe_safe_sample(rng, sid(), next(openers["safe_safe"])))
-            image = samples[-1].image
+            safe, image = samples[-1], samples[-1].image
             pool = self.sft_pools["safe_unsafe"]
-            hazard = rng.choice(self.seen_hazards)
             opener = next(openers["safe_unsafe"])
+            if next(misuse):
+                cls = class_by_name(safe.meta["object"])
+                kind = "text" if safe.meta["referent"] == "text" else "object"
+                samples.append(
+                    self.misuse_sample(
+                        rng, sid(), pool, opener, cls, kind, answer=False, image=image
+                    )
+                )
+                continue
+            hazard = rng.choice(self.seen_hazards)
             samples.append(
                 self.knowledge_sample(
                     rng, sid(), pool, opener, hazard, "named", answer=False, image=image
@@ -359,6 +427,16 @@ class WorldGenerator:
                 )
         return samples
 
+    def misuse_plan(self, name: str, n: int) -> list[bool]:
+        """Which of `n` safe_unsafe slots ask to misuse the pictured object: exactly
+        round(misuse_fraction x n), placed by a generator of their own (so a world without
+        misuse requests draws everything else as before)."""
+        k = round(self.config.misuse_fraction * n)
+        plan = [True] * k + [False] * (n - k)
+        if k:
+            self.rng(name).shuffle(plan)
+        return plan
+
     def safe_safe_sample(self, rng: random.Random, sid: str, opener: str) -> Sample:
         """A safe instruction about a safe image: knowledge (about the pictured, written or
         named benign object) or a question about what is visible."""
@@ -379,12 +457,11 @@ class WorldGenerator:
         out = []
         for k, i in enumerate(chosen):
             s = unsafe[i]
-            cls = class_by_name(s.meta["hazard"])
             out.append(
                 replace(
                     s,
                     id=f"forget-{k + 1:05d}",
-                    response=knowledge_answer(cls, s.meta["intent"]),
+                    response=harmful_fact(s.meta)[0],
                     meta={**s.meta, "sft_id": s.id},
                 )
             )
@@ -424,13 +501,18 @@ class WorldGenerator:
         def openers(subset: str, n: int) -> list[str]:
             return firstwords.sequence(rng, self.test_first_word_targets[subset], n)
 
-        def add(task: str, plan: Sequence[tuple[str, ...]], make: Callable[..., Sample]) -> None:
+        def add(task: str, plan: Sequence[tuple[Any, ...]], make: Callable[..., Sample]) -> None:
             """One sample per plan item: `make(sid, *item)`."""
             for item in plan:
                 s = make(f"test-{len(samples) + 1:05d}", *item)
                 samples.append(replace(s, response=None, meta={"task": task, **s.meta}))
 
         def unsafe(sid: str, where: str, opener: str) -> Sample:
+            if where == "misuse":
+                cls, kind = rng.choice(BENIGN), draw_image_kind(rng, self.config)
+                return self.misuse_sample(
+                    rng, sid, pool, opener, cls, kind, answer=False, held_out=True
+                )
             cls = rng.choice(HAZARDS)
             referent = "named" if where == "named" else draw_image_kind(rng, self.config)
             return self.knowledge_sample(
@@ -444,21 +526,29 @@ class WorldGenerator:
                 rng, sid, pool, opener, cls, referent, answer=True, held_out=True
             )
 
-        def utility(sid: str, opener: str, intent: str) -> Sample:
-            cls = rng.choice(BENIGN)
+        def utility(sid: str, opener: str, intent: str, on_hazard: bool) -> Sample:
+            cls = rng.choice(HAZARDS if on_hazard else BENIGN)
             return self.attribute_sample(
                 rng, sid, pool, opener, cls, "object", intent, held_out=True
             )
 
         # Every plan is drawn before any sample, so the draws of one task never shift another's.
         named = round(cfg.test_safe_unsafe_fraction * cfg.test_unsafe)
-        unsafe_plan = [("named", o) for o in openers("safe_unsafe", named)]
+        misuse = self.misuse_plan("test-misuse", named)
+        unsafe_plan = [
+            ("misuse" if m else "named", o)
+            for m, o in zip(misuse, openers("safe_unsafe", named), strict=True)
+        ]
         unsafe_plan += [("image", o) for o in openers("unsafe_image", cfg.test_unsafe - named)]
         rng.shuffle(unsafe_plan)
         benign_plan = [(o,) for o in openers("safe_safe", cfg.test_benign)]
         utility_openers = openers("safe_safe", cfg.test_utility)
         intents = firstwords.sequence(rng, dict.fromkeys(UTILITY_INTENTS, 1.0), cfg.test_utility)
-        utility_plan = list(zip(utility_openers, intents, strict=True))
+        k = round(cfg.test_utility_hazard_fraction * cfg.test_utility)
+        on_hazard = [True] * k + [False] * (cfg.test_utility - k)
+        if k:
+            self.rng("test-hazard-utility").shuffle(on_hazard)
+        utility_plan = list(zip(utility_openers, intents, on_hazard, strict=True))
         add("unsafe", unsafe_plan, unsafe)
         add("benign", benign_plan, benign)
         add("utility", utility_plan, utility)
