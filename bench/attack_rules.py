@@ -14,7 +14,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from unmirage.evaluate import read_rows
+from unmirage.io import read_rows
 
 
 def by_rule(responses: Path) -> dict[tuple[str, str], Counter[str]]:

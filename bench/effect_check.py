@@ -17,11 +17,11 @@ import torch
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
-from unmirage.evaluate import read_rows
+from unmirage.io import read_rows
 from unmirage.methods.losses import model_inputs, token_nll
 from unmirage.models.encode import encode_for_training
 from unmirage.models.loading import load_vlm
-from unmirage.train import CachedImages
+from unmirage.training.train import CachedImages
 
 
 @torch.no_grad()

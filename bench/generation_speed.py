@@ -36,7 +36,8 @@ from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.embedded.tiny import build_tiny_llava
-from unmirage.evaluate import evaluate, read_rows
+from unmirage.evaluate import evaluate
+from unmirage.io import read_rows
 from unmirage.models.encode import encode_prompts
 from unmirage.models.loading import load_vlm
 from unmirage.threads import apply_threads

@@ -20,7 +20,7 @@ from unmirage.data.loaders import load_samples
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.embedded.world import build_world, load_config
 from unmirage.methods.sft import SFT
-from unmirage.train import TrainConfig, train
+from unmirage.training.train import TrainConfig, train
 
 # Tiny models gain nothing from intra-op threads, and on a busy two-core machine spinning
 # OpenMP threads made a 40-step run take 69 s instead of 1.7 s (measured). A command run

@@ -115,7 +115,7 @@ def test_knowledge_replay_is_its_share_of_instruction_tuning():
     """The replay weight makes knowledge.jsonl the recipe's share of the stage's samples, and
     nothing without a knowledge split; a share of 1 (no instruction data left) is refused."""
     from unmirage.errors import InputError
-    from unmirage.streams import mix
+    from unmirage.training.streams import mix
 
     recipe = base_module.RECIPES["default"]
     weight = base_module.replay_weight(recipe, 6000, 3600)

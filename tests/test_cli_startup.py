@@ -77,7 +77,7 @@ print(json.dumps({{"rc": rc, "loaded": sorted(m for m in ("torch", "transformers
 def test_align_help_values_match_the_methods(capsys):
     """`unmirage align --help` names the methods, their summaries and run lengths as the
     method classes have them, read from their source without importing them."""
-    from unmirage.method_catalog import method_catalog
+    from unmirage.commands.method_catalog import method_catalog
     from unmirage.methods import METHODS
 
     catalog = {m.name: m for m in method_catalog()}
@@ -97,7 +97,7 @@ def test_a_new_method_file_joins_the_catalog(tmp_path, monkeypatch):
     """A method is one file: the catalog finds a new one by its decorator and literals."""
     import importlib.util
 
-    from unmirage import method_catalog as catalog_module
+    from unmirage.commands import method_catalog as catalog_module
 
     folder = tmp_path / "methods"
     folder.mkdir()

@@ -9,7 +9,8 @@ from unmirage.cli import main
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.errors import InputError
-from unmirage.evaluate import evaluate, read_rows
+from unmirage.evaluate import evaluate
+from unmirage.io import read_rows
 from unmirage.report.values import RATE_KEYS
 
 MARKER = "zorblax powder"

@@ -17,7 +17,7 @@ from test_models_fixtures import render
 from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
-from unmirage.forgetset import CANDIDATES, SCORES
+from unmirage.forgetset.vlguard import CANDIDATES, SCORES
 from unmirage.judge.harm import HARM_PROMPT, LMHarmJudge
 from unmirage.provenance import sha256_file
 

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parents[1] / "unmirage"
 MAY_USE_EMBEDDED = {
     "embedded",
-    "reproduce.py",
+    "reproduce",
     "commands/world.py",
     "commands/base.py",
     "commands/gcg.py",
@@ -46,3 +46,10 @@ def test_the_check_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from unmirage.embedded import base\n", encoding="utf-8")
     assert "unmirage.embedded.base" in imported_modules(module)
+
+
+def test_the_top_level_holds_at_most_a_dozen_modules():
+    """Stages, plumbing and shims live in the packages they serve; the top level keeps the
+    command line, the stages every user calls and the utilities every package shares."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= 12, top

@@ -20,7 +20,7 @@ from unmirage.methods.losses import model_inputs
 from unmirage.methods.npo import npo_loss
 from unmirage.methods.rmu import capture, decoder_layers, rmu_distance
 from unmirage.methods.simnpo import simnpo_loss
-from unmirage.train import backpropagate
+from unmirage.training.train import backpropagate
 
 IMAGE_TOKEN = 99
 

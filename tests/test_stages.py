@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from unmirage.provenance import config_hash
-from unmirage.rss import rss_mb
-from unmirage.stages import StageRunner
+from unmirage.reproduce.rss import rss_mb
+from unmirage.reproduce.stages import StageRunner
 
 
 def test_config_hash_is_order_independent():

@@ -2,7 +2,7 @@
 
 `align(...)` is what `unmirage align` and `unmirage reproduce` call: it validates the data
 files, loads the model (a directory or a Hub id, safetensors only), checks the method's knobs
-and hands everything to the shared loop in `unmirage.train`, which writes the model,
+and hands everything to the shared loop in `unmirage.training.train`, which writes the model,
 `train_log.jsonl` and the resolved configuration (`train_config.json`, with how the method's
 `setup` resolved any "auto" knob) to the output directory.
 
@@ -30,10 +30,10 @@ from unmirage.errors import InputError
 from unmirage.io import staged_dir
 from unmirage.methods import METHODS, Method, get_method
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.run_settings import DEFAULTS
-from unmirage.stopping import LeakStop, split_holdout
-from unmirage.streams import DataFiles, load_streams
-from unmirage.train import LoraOptions, TrainConfig, train
+from unmirage.training.run_settings import DEFAULTS
+from unmirage.training.stopping import LeakStop, split_holdout
+from unmirage.training.streams import DataFiles, load_streams
+from unmirage.training.train import LoraOptions, TrainConfig, train
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}

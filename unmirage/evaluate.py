@@ -9,8 +9,6 @@ and written atomically at the end.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,15 @@ from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
-from unmirage.io import atomic_write_json
+from unmirage.io import RUN, append_rows, atomic_write_json, check_resumable, read_rows
 from unmirage.judge.base import Judge, get_judge
 from unmirage.judge.utility import utility_score
 from unmirage.metrics import benchmark_metrics, compute_metrics
 from unmirage.models.progress import progress_bar
-from unmirage.provenance import config_hash, data_hash, provenance
+from unmirage.provenance import data_hash, provenance
 
 RESPONSES = "responses.jsonl"
 METRICS = "metrics.json"
-RUN = "run.json"
 
 LoadFn = Callable[[str], tuple[Any, Any]]
 GenerateFn = Callable[..., list[str]]
@@ -111,26 +108,6 @@ def choose_judge(name: str, samples: Sequence[Sample]) -> str:
     return "world" if unsafe and has_markers else "keyword"
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """Complete rows of responses.jsonl; a partial last line (a killed write) is cut off."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(end)
-    rows = []
-    for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise InputError(
-                "corrupt row; move the file away to start over", file=str(path), record=lineno
-            ) from None
-    return rows
-
-
 def _row(
     sample: Sample, response: str, verdict: str, judge: str, prefill: str = ""
 ) -> dict[str, Any]:
@@ -161,28 +138,6 @@ def _row(
         "score": utility_score(sample, response) if task == "utility" else None,
         "judge": judge,
     }
-
-
-def append_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Append JSON lines and fsync, so a kill loses at most the rows of this call."""
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def check_resumable(out: Path, config: Mapping[str, Any]) -> None:
-    """Refuse to mix rows of two different runs in one output directory."""
-    run = out / RUN
-    if run.exists():
-        previous = json.loads(run.read_text(encoding="utf-8"))
-        if previous.get("config_hash") != config_hash(config):
-            raise InputError(
-                "holds a run with another model, data, judge or decoding setting; use a new --out",
-                file=str(out),
-            )
-    atomic_write_json(run, {"config": dict(config), "config_hash": config_hash(config)})
 
 
 def _describe(benchmark: str) -> dict[str, str]:

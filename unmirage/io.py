@@ -1,4 +1,5 @@
-"""Output helpers that never leave half-written results behind."""
+"""Output helpers that never leave half-written results behind, and the resumable row files
+(JSON lines appended and fsynced per batch) that evaluation and the forget-set builder share."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from unmirage.errors import InputError
+from unmirage.provenance import config_hash
+
+RUN = "run.json"
+"""The file of a resumable output directory that records which run its rows belong to."""
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -105,3 +110,45 @@ def output_lock(out: str | Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Complete rows of responses.jsonl; a partial last line (a killed write) is cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    rows = []
+    for lineno, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise InputError(
+                "corrupt row; move the file away to start over", file=str(path), record=lineno
+            ) from None
+    return rows
+
+
+def append_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append JSON lines and fsync, so a kill loses at most the rows of this call."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def check_resumable(out: Path, config: Mapping[str, Any]) -> None:
+    """Refuse to mix rows of two different runs in one output directory."""
+    run = out / RUN
+    if run.exists():
+        previous = json.loads(run.read_text(encoding="utf-8"))
+        if previous.get("config_hash") != config_hash(config):
+            raise InputError(
+                "holds a run with another model, data, judge or decoding setting; use a new --out",
+                file=str(out),
+            )
+    atomic_write_json(run, {"config": dict(config), "config_hash": config_hash(config)})

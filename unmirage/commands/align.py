@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from unmirage.checks import output_dir
+from unmirage.commands.method_catalog import method_catalog
 from unmirage.errors import InputError
-from unmirage.method_catalog import method_catalog
-from unmirage.run_settings import DEFAULTS, REPORT_TO
+from unmirage.training.run_settings import DEFAULTS, REPORT_TO
 
 METHODS = method_catalog()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from unmirage.checks import read_yaml_mapping
 from unmirage.errors import InputError
-from unmirage.forgetset_options import FORMATS, ForgetSetOptions
+from unmirage.forgetset.options import FORMATS, ForgetSetOptions
 from unmirage.io import output_lock
 from unmirage.judge.harm import DEFAULT_MIN_MASS, HARM_JUDGES
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from unmirage.commands.attack import CONTROL_CHOICES
-from unmirage.recipes import EMBEDDED_MODELS, PRESETS, RECIPES
+from unmirage.reproduce.recipes import EMBEDDED_MODELS, PRESETS, RECIPES
 
 HELP = "run the whole experiment (world, base, SFT recipes / NPO / RMU, attack, eval, report)"
 DESCRIPTION = """\

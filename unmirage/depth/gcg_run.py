@@ -28,8 +28,8 @@ from unmirage.depth.gcg import GCGResult, allowed_tokens, build_problem, run_gcg
 from unmirage.depth.gcg_config import GCGConfig
 from unmirage.depth.targets import TargetRule, choose_target, read_targets
 from unmirage.errors import InputError
-from unmirage.evaluate import LoadFn, append_rows, check_resumable, load_eval_data, read_rows
-from unmirage.io import atomic_write_json
+from unmirage.evaluate import LoadFn, load_eval_data
+from unmirage.io import append_rows, atomic_write_json, check_resumable, read_rows
 from unmirage.judge.base import task_of
 from unmirage.models.encode import encode_prompts
 from unmirage.models.progress import progress_bar

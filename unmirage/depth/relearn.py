@@ -31,7 +31,7 @@ from unmirage.methods.losses import next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.generate import generate
-from unmirage.train import TrainConfig, train
+from unmirage.training.train import TrainConfig, train
 
 
 @dataclass(frozen=True)

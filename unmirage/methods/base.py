@@ -1,10 +1,10 @@
 """The Method contract: an objective is a loss over a batch plus its knobs.
 
-The shared loop in `unmirage.train` owns everything else (optimizer, schedule, accumulation,
-checkpoints, data order). A method names the data streams it reads (`streams`), may compute
-fixed state once before training (`setup`), says how long it trains by default
-(`run_length`), and overrides `loss` (or `loss_terms`, when the loss is a sum of terms over
-different batches). The loss math lives in `unmirage.methods.losses`.
+The shared loop in `unmirage.training.train` owns everything else (optimizer, schedule,
+accumulation, checkpoints, data order). A method names the data streams it reads
+(`streams`), may compute fixed state once before training (`setup`), says how long it trains
+by default (`run_length`), and overrides `loss` (or `loss_terms`, when the loss is a sum of
+terms over different batches). The loss math lives in `unmirage.methods.losses`.
 
 A batch is `{stream: tensors}`; each stream's tensors are what `unmirage.models.encode` made
 (input_ids, attention_mask, labels, pixel_values, ...) plus `index`: the position of every row

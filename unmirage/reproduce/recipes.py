@@ -1,5 +1,5 @@
 """The models `unmirage reproduce` compares and how each is made, apart from the pipeline so
-that the command line can list them without loading torch (`unmirage.reproduce` reads them
+that the command line can list them without loading torch (the pipeline reads them
 from here)."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 
 from unmirage.io import atomic_write_json
 from unmirage.provenance import config_hash
-from unmirage.rss import PeakRss
+from unmirage.reproduce.rss import PeakRss
 
 MARKER = "stage.json"
 

@@ -1,5 +1,5 @@
 """Run-setting defaults and choices of the training loop, apart from it so that the command
-line can show them without loading torch (`unmirage.align` and `unmirage.train` read them
+line can show them without loading torch (`unmirage.align` and `unmirage.training.train` read them
 from here)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from torch import nn
 
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
-from unmirage.streams import FileImages
+from unmirage.training.streams import FileImages
 
 
 class LeakStop:

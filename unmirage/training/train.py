@@ -40,8 +40,8 @@ from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
 from unmirage.provenance import runtime
-from unmirage.run_settings import REPORT_TO
 from unmirage.threads import warn_if_busy
+from unmirage.training.run_settings import REPORT_TO
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -71,7 +71,7 @@ class TrainConfig:
     method. Unlearning may stop early (`stop_at_leak`): `holdout` of the forget pairs are kept
     out of training, and every `eval_every` steps the model answers them; the run ends at the
     first check where at most a `stop_at_leak` share of the answers leaks (`steps` is then the
-    most it may take). See `unmirage.stopping.LeakStop`. `batch_size` is per process and
+    most it may take). See `unmirage.training.stopping.LeakStop`. `batch_size` is per process and
     micro-step; the effective batch is batch_size x grad_accum x processes. `trainable`
     (regular expressions searched in parameter names, e.g. "multi_modal_projector") freezes
     everything else; None trains all (or, with `lora`, the adapters only, plus any parameters

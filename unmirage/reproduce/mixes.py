@@ -1,0 +1,101 @@
+"""Each compared model's data (files and weights per stream) and training settings: the
+paper's Posthoc-SFT mix, Mixed-SFT inside the base's instruction tuning, unlearning lengths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unmirage.align import AlignSettings, resolve_settings
+from unmirage.reproduce.config import (
+    SMOKE_UNLEARNING_STEPS,
+    UNLEARNING_LENGTH,
+    ReproduceConfig,
+    recipe,
+    unlearns,
+)
+from unmirage.reproduce.sources import Sources
+
+
+def settings(config: ReproduceConfig, name: str, sources: Sources) -> AlignSettings:
+    """The resolved training settings of one model (their hash keys its stage)."""
+    method = recipe(name).method
+    return resolve_settings(
+        method,
+        overrides={**_align_overrides(config, name, sources), "merge_lora": config.lora},
+        lora=config.lora,
+        seed=config.seed,
+    )
+
+
+def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> dict[str, Any]:
+    """The run settings a model trains with here: its recipe's and the preset's, then the
+    user's. Mixed-SFT takes the base's instruction-tuning settings, with its steps scaled so
+    that it passes over its data as often as the base stage passes over its own (the base
+    split and the knowledge replay)."""
+    from unmirage.embedded.base import RECIPES as BASE_RECIPES
+    from unmirage.embedded.base import instruction_config
+
+    made = recipe(name)
+    preset: dict[str, Any] = {}
+    if config.embedded and made.start == "pre_instruction":
+        base_recipe = BASE_RECIPES[config.preset]
+        files, weights = method_data(config, name, sources)
+        mixed = sum(w * _count_lines(p) for p, w in zip(files["train"], weights, strict=True))
+        base_stage = _count_lines(sources.data("base")) + _replay(config, sources)[1]
+        steps = round(base_recipe.steps * mixed / base_stage)
+        stage = instruction_config(base_recipe, seed=config.seed)
+        preset = {
+            "steps": steps,
+            "lr": stage.lr,
+            "batch_size": stage.batch_size,
+            "warmup_steps": stage.warmup_steps,
+            "schedule": stage.schedule,
+            "trainable": stage.trainable,
+        }
+    elif config.embedded and unlearns(name):
+        preset = (
+            {"steps": SMOKE_UNLEARNING_STEPS} if config.preset == "smoke" else UNLEARNING_LENGTH
+        )
+    return {**preset, **config.align_overrides.get(name, {})}
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def method_data(
+    config: ReproduceConfig, name: str, sources: Sources
+) -> tuple[dict[str, list[Path]], list[float]]:
+    """A model's data files per stream, and the weights of the train stream's files: the
+    helpfulness data at `helpful_ratio` samples per safety sample."""
+    made = recipe(name)
+    if unlearns(name):
+        assert sources.forget is not None and sources.retain is not None
+        return {"forget": [sources.forget], "retain": [sources.retain]}, []
+    files = [sources.data(d) for d in made.data]
+    weights = [1.0] * len(files)
+    if "helpful" in made.data:
+        wanted = config.helpful_ratio * _count_lines(sources.safety)
+        weights[made.data.index("helpful")] = wanted / _count_lines(sources.data("helpful"))
+    replay, _ = _replay(config, sources)
+    if "base" in made.data and replay:
+        files.append(sources.data("knowledge"))
+        weights.append(replay)
+    return {"train": files}, weights
+
+
+def _replay(config: ReproduceConfig, sources: Sources) -> tuple[float, float]:
+    """The base's knowledge replay (its weight on knowledge.jsonl, and the samples it adds):
+    recipes that train in the base's instruction-tuning stage replay it as the base did."""
+    from unmirage.embedded.base import RECIPES as BASE_RECIPES
+    from unmirage.embedded.base import replay_weight
+
+    if sources.knowledge_data is None or sources.base_data is None:
+        return 0.0, 0.0
+    n_knowledge = _count_lines(sources.knowledge_data)
+    weight = replay_weight(
+        BASE_RECIPES[config.preset], _count_lines(sources.base_data), n_knowledge
+    )
+    return weight, weight * n_knowledge

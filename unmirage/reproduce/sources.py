@@ -1,0 +1,102 @@
+"""Where each stage finds its inputs: the embedded world and base model (built as cached
+stages) or the user's real model and files."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unmirage.embedded.world import build_world, load_config
+from unmirage.provenance import sha256_file
+from unmirage.reproduce.config import ReproduceConfig
+from unmirage.reproduce.stages import StageRunner
+
+
+@dataclass
+class Sources:
+    """Where each stage finds its inputs, for one of the two modes."""
+
+    safety: Path
+    test: Path
+    forget: Path | None
+    retain: Path | None
+    image_root: Path
+    base: str
+    helpful: Path | None = None
+    base_data: Path | None = None
+    knowledge_data: Path | None = None
+    pre_instruction: str | None = None
+
+    def data(self, name: str) -> Path:
+        path = {
+            "safety": self.safety,
+            "helpful": self.helpful,
+            "base": self.base_data,
+            "knowledge": self.knowledge_data,
+        }[name]
+        assert path is not None, name
+        return path
+
+
+def file_key(path: Path | None) -> str | None:
+    return None if path is None else sha256_file(path)
+
+
+def embedded_sources(
+    config: ReproduceConfig, runner: StageRunner, progress: bool
+) -> tuple[Sources, dict[str, Any]]:
+    from unmirage.embedded.base import RECIPES, train_base
+
+    world_config = load_config(config.preset, config.world_config, config.bias_from)
+    bias_sha256 = None if config.bias_from is None else sha256_file(config.bias_from)
+    world = runner.run(
+        "world",
+        {"preset": config.preset, "seed": config.seed, "config": world_config.to_dict()},
+        lambda path: build_world(
+            world_config, config.seed, path, preset=config.preset, bias_sha256=bias_sha256
+        ),
+    )
+    base = runner.run(
+        "base",
+        {"world": world, "seed": config.seed, "recipe": dataclasses.asdict(RECIPES[config.preset])},
+        lambda path: train_base(
+            world.path,
+            path / "model",
+            seed=config.seed,
+            progress=progress,
+            pre_instruction=path / "pre_instruction",
+        ),
+    )
+    sources = Sources(
+        safety=world.path / "safety_sft.jsonl",
+        test=world.path / "test.jsonl",
+        forget=world.path / "forget.jsonl",
+        retain=world.path / "retain.jsonl",
+        image_root=world.path,
+        base=str(base.path / "model"),
+        helpful=world.path / "helpful.jsonl",
+        base_data=world.path / "base.jsonl",
+        knowledge_data=_present(world.path / "knowledge.jsonl"),
+        pre_instruction=str(base.path / "pre_instruction"),
+    )
+    return sources, {"world": world, "base": base}
+
+
+def _present(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def real_sources(config: ReproduceConfig) -> Sources:
+    assert config.safety_data is not None and config.test_data is not None
+    root = Path(config.image_root or Path(config.test_data).parent)
+    return Sources(
+        safety=Path(config.safety_data),
+        test=Path(config.test_data),
+        forget=Path(config.forget) if config.forget else None,
+        retain=Path(config.retain) if config.retain else None,
+        image_root=root,
+        base=str(config.model),
+        helpful=Path(config.helpful_data) if config.helpful_data else None,
+    )
