@@ -15,7 +15,7 @@ from typing import Any
 
 from unmirage.attack.build import ATTACKS as REWRITES
 from unmirage.checks import is_int
-from unmirage.data.formats import READERS
+from unmirage.data.formats import readers
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample, task_of
@@ -142,7 +142,7 @@ def _row(
 
 def _describe(benchmark: str) -> dict[str, str]:
     """The benchmark's title and what its categories are, for metrics.json and the report."""
-    reader = READERS.get(benchmark)
+    reader = readers().get(benchmark)
     if reader is None:
         return {"title": benchmark, "category_kind": "category"}
     return {"title": reader.title, "category_kind": reader.category_kind}

@@ -35,26 +35,33 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from unmirage.checks import is_int
+from unmirage.data.fields import (
+    Check,
+    Ref,
+    as_object,
+    boolean,
+    getter,
+    join_field,
+    mapping,
+    nonempty_list,
+    nonempty_str,
+    one_of,
+    opt_str,
+    plain_str,
+    record_id,
+    record_ref,
+    type_name,
+)
+from unmirage.data.formats.base import BENCHMARK_FORMATS
 from unmirage.data.images import ImageRoot
 from unmirage.data.sample import LABELS, SUBSETS, Sample
 from unmirage.errors import InputError
 
-BENCHMARK_FORMATS: tuple[str, ...] = (
-    "spavl",
-    "mmsafetybench",
-    "figstep",
-    "xstest",
-    "mossbench",
-    "vqav2",
-    "mc",
-)
-"""Readers in `unmirage.data.formats`, one module each."""
 FORMATS: tuple[str, ...] = ("auto", "vlguard", "llava", "jsonl", *BENCHMARK_FORMATS)
 
 VLGUARD_KEYS: dict[str, str] = {
@@ -68,13 +75,6 @@ LLAVA_ANNOTATION_KEY = "unmirage"
 """Extra key of a LLaVA record that carries our label, subset, category, source and meta."""
 
 IMAGE_TAG = "<image>"
-
-MAX_TEXT_CHARS = 1_000_000
-"""Longest query or response read (no VLM's context holds more; a bigger string is a broken
-or hostile file, which would otherwise stall tokenising and training)."""
-
-Ref = int | str
-"""How an error names a record: its index, with its id and line where known."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,9 @@ def read_data(
     sample id is an error unless `unique_ids` is False, as for an attack file made elsewhere
     that holds several rewrites of a query under its id (`unmirage attack --precomputed`).
     """
-    from unmirage.data.formats import READERS, Context
+    from unmirage.data.formats import Context, readers
+
+    known = readers()
 
     path = Path(path)
     name = str(path)
@@ -140,12 +142,12 @@ def read_data(
     records = None
     if fmt == "auto":
         fmt, records = _sniff(path)
-    if path.is_dir() and not (fmt in READERS and READERS[fmt].accepts_dir):
+    if path.is_dir() and not (fmt in known and known[fmt].accepts_dir):
         raise InputError(f"is a directory; the {fmt} format reads a file", file=name)
     default_source = source if source is not None else f"{fmt}:{path.name}"
     root: Path | None = Path(image_root) if image_root is not None else path.parent
-    if fmt in READERS:
-        reader = READERS[fmt]
+    if fmt in known:
+        reader = known[fmt]
         writes = reader.writes_images(path)
         if writes:
             root = Path(cache_dir) if cache_dir is not None else None
@@ -238,14 +240,14 @@ def _sniff(path: Path, text: str | None = None) -> tuple[str, list[Any] | None]:
         "cannot detect the format: the record has neither 'instr-resp' (VLGuard) nor "
         "'conversations' (LLaVA) nor a benchmark's keys; pass --format",
         file=str(path),
-        record=_ref(0, first),
+        record=record_ref(0, first),
     )
 
 
 def sample_from_dict(obj: Any, *, file: str | None = None, record: Ref | None = None) -> Sample:
     """Validate one `Sample.to_dict()`-shaped object field by field and build the Sample."""
     if not isinstance(obj, dict):
-        raise InputError(f"expected a JSON object, got {_type(obj)}", file=file, record=record)
+        raise InputError(f"expected a JSON object, got {type_name(obj)}", file=file, record=record)
     fields = _validate_fields(obj, _SAMPLE_FIELDS, ("id", "query"), file=file, record=record)
     return Sample(**fields)
 
@@ -273,7 +275,7 @@ def _parse_json_list(text: str, name: str) -> list[Any]:
             f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg}", file=name
         ) from None
     if not isinstance(data, list):
-        raise InputError(f"expected a JSON list of records, got {_type(data)}", file=name)
+        raise InputError(f"expected a JSON list of records, got {type_name(data)}", file=name)
     if not data:
         raise InputError("the list of records is empty", file=name)
     return data
@@ -301,23 +303,23 @@ def _parse_jsonl(text: str, name: str) -> list[tuple[Ref, Any]]:
 def _parse_vlguard(records: list[Any], name: str, source: str) -> list[tuple[Ref, Sample]]:
     out: list[tuple[Ref, Sample]] = []
     for index, rec in enumerate(records):
-        ref = _ref(index, rec)
-        rec = _object(rec, name, ref)
-        get = _getter(rec, name, ref)
-        rid = get("id", _nonempty_str)
-        image = get("image", _nonempty_str)
-        safe = get("safe", _bool)
-        entries = get("instr-resp", _nonempty_list)
+        ref = record_ref(index, rec)
+        rec = as_object(rec, name, ref)
+        get = getter(rec, name, ref)
+        rid = get("id", nonempty_str)
+        image = get("image", nonempty_str)
+        safe = get("safe", boolean)
+        entries = get("instr-resp", nonempty_list)
         category = None
         if not safe:
             parts = [
-                get(k, _opt_str, optional=True) for k in ("harmful_category", "harmful_subcategory")
+                get(k, opt_str, optional=True) for k in ("harmful_category", "harmful_subcategory")
             ]
             category = "/".join(p for p in parts if p) or None
         seen: dict[str, int] = {}
         for k, entry in enumerate(entries):
             prefix = f"instr-resp[{k}]"
-            entry = _object(entry, name, ref, prefix)
+            entry = as_object(entry, name, ref, prefix)
             keys = [key for key in VLGUARD_KEYS if key in entry]
             if len(keys) != 1:
                 raise InputError(
@@ -336,13 +338,13 @@ def _parse_vlguard(records: list[Any], name: str, source: str) -> list[tuple[Ref
                     record=ref,
                     field=f"{prefix}.{key}",
                 )
-            entry_get = _getter(entry, name, ref, prefix)
+            entry_get = getter(entry, name, ref, prefix)
             n = seen.get(subset, 0)
             seen[subset] = n + 1
             sample = Sample(
                 id=f"{rid}#{subset}" + (f".{n}" if n else ""),
-                query=entry_get(key, _nonempty_str),
-                response=entry_get("response", _opt_str, optional=True),
+                query=entry_get(key, nonempty_str),
+                response=entry_get("response", opt_str, optional=True),
                 image=image,
                 label="safe" if subset == "safe_safe" else "unsafe",
                 subset=subset,
@@ -356,15 +358,15 @@ def _parse_vlguard(records: list[Any], name: str, source: str) -> list[tuple[Ref
 def _parse_llava(records: list[Any], name: str, source: str) -> list[tuple[Ref, Sample]]:
     out: list[tuple[Ref, Sample]] = []
     for index, rec in enumerate(records):
-        ref = _ref(index, rec)
-        rec = _object(rec, name, ref)
-        get = _getter(rec, name, ref)
-        rid = str(get("id", _id))
-        image = get("image", _opt_str, optional=True)
-        turns = get("conversations", _nonempty_list)
+        ref = record_ref(index, rec)
+        rec = as_object(rec, name, ref)
+        get = getter(rec, name, ref)
+        rid = str(get("id", record_id))
+        image = get("image", opt_str, optional=True)
+        turns = get("conversations", nonempty_list)
         annotation: dict[str, Any] = {"source": source}
         if LLAVA_ANNOTATION_KEY in rec:
-            block = _object(rec[LLAVA_ANNOTATION_KEY], name, ref, LLAVA_ANNOTATION_KEY)
+            block = as_object(rec[LLAVA_ANNOTATION_KEY], name, ref, LLAVA_ANNOTATION_KEY)
             annotation |= _validate_fields(
                 block, _ANNOTATION_FIELDS, (), file=name, record=ref, prefix=LLAVA_ANNOTATION_KEY
             )
@@ -380,10 +382,10 @@ def _conversation_pairs(turns: list[Any], name: str, ref: Ref) -> list[tuple[str
     pairs: list[tuple[str, str | None]] = []
     for k, turn in enumerate(turns):
         prefix = f"conversations[{k}]"
-        turn = _object(turn, name, ref, prefix)
-        get = _getter(turn, name, ref, prefix)
-        role = get("from", _nonempty_str)
-        value = get("value", _str)
+        turn = as_object(turn, name, ref, prefix)
+        get = getter(turn, name, ref, prefix)
+        role = get("from", nonempty_str)
+        value = get("value", plain_str)
         expected = "human" if k % 2 == 0 else "gpt"
         if role != expected:
             raise InputError(
@@ -434,78 +436,18 @@ def _check_images(pairs: list[tuple[Ref, Sample]], root: ImageRoot, name: str) -
 
 # --- field validation -------------------------------------------------------------------
 
-Check = Callable[[Any], Any]
-"""Returns the validated value or raises ValueError with what was expected."""
-
-
-def _type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
-    return names.get(type(value), "null" if value is None else "a number")
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_type(value)}")
-    if len(value) > MAX_TEXT_CHARS:
-        raise ValueError(f"{len(value)} characters, over the cap of {MAX_TEXT_CHARS}")
-    return value
-
-
-def _nonempty_str(value: Any) -> str:
-    if not _str(value).strip():
-        raise ValueError("expected a non-empty string")
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _id(value: Any) -> str | int:
-    if is_int(value):
-        return value
-    return _nonempty_str(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {_type(value)}")
-    return value
-
-
-def _nonempty_list(value: Any) -> list[Any]:
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"expected a non-empty list, got {_type(value)}")
-    return value
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"expected an object, got {_type(value)}")
-    return value
-
-
-def _one_of(allowed: tuple[str, ...]) -> Check:
-    def check(value: Any) -> str | None:
-        if value is not None and value not in allowed:
-            raise ValueError(f"unknown value {value!r}; allowed: {', '.join(allowed)} or null")
-        return value
-
-    return check
-
-
 _ANNOTATION_FIELDS: dict[str, Check] = {
-    "label": _one_of(LABELS),
-    "subset": _one_of(SUBSETS),
-    "category": _opt_str,
-    "source": _str,
-    "meta": _mapping,
+    "label": one_of(LABELS),
+    "subset": one_of(SUBSETS),
+    "category": opt_str,
+    "source": plain_str,
+    "meta": mapping,
 }
 _SAMPLE_FIELDS: dict[str, Check] = {
-    "id": _nonempty_str,
-    "query": _nonempty_str,
-    "response": _opt_str,
-    "image": _opt_str,
+    "id": nonempty_str,
+    "query": nonempty_str,
+    "response": opt_str,
+    "image": opt_str,
     **_ANNOTATION_FIELDS,
 }
 
@@ -526,9 +468,9 @@ def _validate_fields(
                 f"unknown field; allowed: {', '.join(checks)}",
                 file=file,
                 record=record,
-                field=_join(prefix, key),
+                field=join_field(prefix, key),
             )
-    get = _getter(obj, file, record, prefix)
+    get = getter(obj, file, record, prefix)
     fields = {
         key: get(key, check) for key, check in checks.items() if key in obj or key in required
     }
@@ -538,45 +480,10 @@ def _validate_fields(
             f"label {label!r} contradicts subset {subset!r} (expects {_label_of(subset)!r})",
             file=file,
             record=record,
-            field=_join(prefix, "label"),
+            field=join_field(prefix, "label"),
         )
     return fields
 
 
 def _label_of(subset: str) -> str:
     return "safe" if subset == "safe_safe" else "unsafe"
-
-
-def _getter(
-    obj: Mapping[str, Any], file: str | None, record: Ref | None, prefix: str = ""
-) -> Callable[..., Any]:
-    """A field reader for one object: missing required fields and bad values name the field."""
-
-    def get(key: str, check: Check, *, optional: bool = False) -> Any:
-        if key not in obj:
-            if optional:
-                return None
-            raise InputError("missing field", file=file, record=record, field=_join(prefix, key))
-        try:
-            return check(obj.get(key))
-        except ValueError as err:
-            raise InputError(str(err), file=file, record=record, field=_join(prefix, key)) from None
-
-    return get
-
-
-def _object(value: Any, file: str, record: Ref, field: str | None = None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InputError(
-            f"expected a JSON object, got {_type(value)}", file=file, record=record, field=field
-        )
-    return value
-
-
-def _ref(index: int, rec: Any) -> Ref:
-    ident = rec.get("id") if isinstance(rec, dict) else None
-    return f"{index} (id {ident})" if isinstance(ident, str | int) and ident != "" else index
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from unmirage.data.formats import (
+from unmirage.data.formats.base import (
     Context,
     Pairs,
     Probe,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.checks import is_int
-from unmirage.data.formats import Context, Pairs, Probe, Reader, read_json, register
-from unmirage.data.loaders import _getter, _id, _nonempty_str, _object, _opt_str, _ref
+from unmirage.data.fields import as_object, getter, nonempty_str, opt_str, record_id, record_ref
+from unmirage.data.formats.base import Context, Pairs, Probe, Reader, read_json, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.utility import LETTERS
@@ -30,7 +30,7 @@ def _records(path: Path) -> list[tuple[Any, Any]]:
         data = read_json(path)
         if not isinstance(data, list) or not data:
             raise InputError("expected a non-empty JSON list of records", file=str(path))
-        return [(_ref(i, r), r) for i, r in enumerate(data)]
+        return [(record_ref(i, r), r) for i, r in enumerate(data)]
     out = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if line.strip():
@@ -70,16 +70,16 @@ def read(path: Path, ctx: Context) -> Pairs:
     name = str(path)
     out: Pairs = []
     for ref, rec in _records(path):
-        rec = _object(rec, name, ref)
-        get = _getter(rec, name, ref)
+        rec = as_object(rec, name, ref)
+        get = getter(rec, name, ref)
         options = get("options", _options)
         answer = get("answer", lambda v, o=options: _letter(v, o))
         listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
         sample = Sample(
-            id=str(get("id", _id)),
-            query=f"{get('question', _nonempty_str)}\n{listed}\n{PROMPT}",
-            image=get("image", _opt_str, optional=True),
-            category=get("category", _opt_str, optional=True),
+            id=str(get("id", record_id)),
+            query=f"{get('question', nonempty_str)}\n{listed}\n{PROMPT}",
+            image=get("image", opt_str, optional=True),
+            category=get("category", opt_str, optional=True),
             source=ctx.source,
             meta={
                 "benchmark": NAME,

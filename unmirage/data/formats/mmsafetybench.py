@@ -18,8 +18,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.data.formats import Context, Pairs, Probe, Reader, keyed_records, read_json, register
-from unmirage.data.loaders import _getter, _nonempty_str, _object
+from unmirage.data.fields import as_object, getter, nonempty_str
+from unmirage.data.formats.base import (
+    Context,
+    Pairs,
+    Probe,
+    Reader,
+    keyed_records,
+    read_json,
+    register,
+)
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
@@ -58,15 +66,15 @@ def read(path: Path, ctx: Context) -> Pairs:
         kinds = [k for k in IMAGE_KINDS if (root / scenario / k).is_dir()] if root.is_dir() else []
         for qid, rec in keyed_records(read_json(file), name, "id"):
             ref = f"{qid} (scenario {scenario})"
-            rec = _object(rec, name, ref)
-            get = _getter(rec, name, ref)
+            rec = as_object(rec, name, ref)
+            get = getter(rec, name, ref)
             base = {"benchmark": NAME, "task": "unsafe", "scenario": scenario}
             key_phrase = rec.get("Key Phrase")
             if isinstance(key_phrase, str):
                 base["key_phrase"] = key_phrase
-            variants = [("text", None, get(TEXT_FIELD, _nonempty_str))]
+            variants = [("text", None, get(TEXT_FIELD, nonempty_str))]
             variants += [
-                (k, f"{scenario}/{k}/{qid}.jpg", get(IMAGE_KINDS[k], _nonempty_str)) for k in kinds
+                (k, f"{scenario}/{k}/{qid}.jpg", get(IMAGE_KINDS[k], nonempty_str)) for k in kinds
             ]
             for variant, image, query in variants:
                 sample = Sample(

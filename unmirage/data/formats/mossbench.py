@@ -14,8 +14,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.data.formats import Context, Pairs, Probe, Reader, keyed_records, read_json, register
-from unmirage.data.loaders import _getter, _mapping, _nonempty_str, _object
+from unmirage.data.fields import as_object, getter, mapping, nonempty_str
+from unmirage.data.formats.base import (
+    Context,
+    Pairs,
+    Probe,
+    Reader,
+    keyed_records,
+    read_json,
+    register,
+)
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
@@ -37,10 +45,10 @@ def read(path: Path, ctx: Context) -> Pairs:
     out: Pairs = []
     for pid, rec in keyed_records(read_json(path), name, "pid"):
         ref = f"{pid}"
-        rec = _object(rec, name, ref)
-        get = _getter(rec, name, ref)
-        metadata = get("metadata", _mapping)
-        over = _getter(metadata, name, ref, "metadata")("over", _nonempty_str)
+        rec = as_object(rec, name, ref)
+        get = getter(rec, name, ref)
+        metadata = get("metadata", mapping)
+        over = getter(metadata, name, ref, "metadata")("over", nonempty_str)
         if over not in OVER_TYPES:
             raise InputError(
                 f"unknown oversensitivity type {over!r}; expected {', '.join(OVER_TYPES)}",
@@ -52,8 +60,8 @@ def read(path: Path, ctx: Context) -> Pairs:
         meta |= {k: metadata[k] for k in FLAGS if k in metadata}
         sample = Sample(
             id=f"mossbench-{pid}",
-            query=get("question", _nonempty_str),
-            image=get("image", _nonempty_str),
+            query=get("question", nonempty_str),
+            image=get("image", nonempty_str),
             label="safe",
             category=OVER_TYPES[over],
             source=ctx.source,

@@ -32,8 +32,16 @@ from typing import Any
 
 from PIL import Image
 
-from unmirage.data.formats import Context, Pairs, Probe, Reader, read_json, register, write_image
-from unmirage.data.loaders import _getter, _id, _nonempty_str, _object, _opt_str, _ref
+from unmirage.data.fields import as_object, getter, nonempty_str, opt_str, record_id, record_ref
+from unmirage.data.formats.base import (
+    Context,
+    Pairs,
+    Probe,
+    Reader,
+    read_json,
+    register,
+    write_image,
+)
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
@@ -154,25 +162,25 @@ def _read_file(path: Path, ctx: Context) -> Pairs:
     out: Pairs = []
     split: str | None = None
     for index, rec in enumerate(rows):
-        ref = _ref(index, rec)
-        rec = _object(rec, name, ref)
+        ref = record_ref(index, rec)
+        rec = as_object(rec, name, ref)
         split = split or _split(path, rec)
-        get = _getter(rec, name, ref)
-        rid = f"{split}/{get('id', _id)}" if "id" in rec else row_name(path, index)
+        get = getter(rec, name, ref)
+        rid = f"{split}/{get('id', record_id)}" if "id" in rec else row_name(path, index)
         if parquet:
             image = _embedded_image(get("image", lambda v: v), path, ref, index, ctx)
         else:
-            image = get("image", _nonempty_str)
-        classes = [get(f"class{k}", _opt_str, optional=True) for k in (1, 2, 3)]
+            image = get("image", nonempty_str)
+        classes = [get(f"class{k}", opt_str, optional=True) for k in (1, 2, 3)]
         meta: dict[str, Any] = {"benchmark": NAME, "task": TASKS[split], "variant": split}
         meta |= {f"class{k}": c for k, c in zip((2, 3), classes[1:], strict=True) if c}
         response = None
         if split in ("train", "validation"):
-            response = get("chosen", _nonempty_str)
-            meta["rejected"] = get("rejected", _nonempty_str)
+            response = get("chosen", nonempty_str)
+            meta["rejected"] = get("rejected", nonempty_str)
         sample = Sample(
             id=rid,
-            query=get("question", _nonempty_str),
+            query=get("question", nonempty_str),
             response=response,
             image=image,
             label="safe" if TASKS[split] == "benign" else "unsafe",

@@ -18,8 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from unmirage.data.formats import Context, Pairs, Probe, Reader, read_json, register
-from unmirage.data.loaders import _getter, _id, _nonempty_list, _nonempty_str, _object, _opt_str
+from unmirage.data.fields import as_object, getter, nonempty_list, nonempty_str, opt_str, record_id
+from unmirage.data.formats.base import Context, Pairs, Probe, Reader, read_json, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.utility import VQA_ANSWERS
@@ -46,23 +46,23 @@ def annotations_path(path: Path) -> Path:
 def _list(doc: Any, key: str, file: str) -> list[Any]:
     if not isinstance(doc, dict):
         raise InputError("expected a JSON object", file=file)
-    return _getter(doc, file, None)(key, _nonempty_list)
+    return getter(doc, file, None)(key, nonempty_list)
 
 
 def read(path: Path, ctx: Context) -> Pairs:
     name = str(path)
     doc = read_json(path)
     questions = _list(doc, "questions", name)
-    subtype = _getter(doc, name, None)("data_subtype", _opt_str, optional=True)
+    subtype = getter(doc, name, None)("data_subtype", opt_str, optional=True)
     ann_path = annotations_path(path)
     ann_name = str(ann_path)
     answers: dict[str, dict[str, Any]] = {}
     for index, ann in enumerate(_list(read_json(ann_path), "annotations", ann_name)):
-        ann = _object(ann, ann_name, index)
-        get = _getter(ann, ann_name, index)
-        qid = str(get("question_id", _id))
+        ann = as_object(ann, ann_name, index)
+        get = getter(ann, ann_name, index)
+        qid = str(get("question_id", record_id))
         ref = f"{index} (question_id {qid})"
-        given = _getter(ann, ann_name, ref)("answers", _nonempty_list)
+        given = getter(ann, ann_name, ref)("answers", nonempty_list)
         if len(given) != VQA_ANSWERS:
             raise InputError(
                 f"expected {VQA_ANSWERS} annotator answers, got {len(given)}",
@@ -71,25 +71,25 @@ def read(path: Path, ctx: Context) -> Pairs:
                 field="answers",
             )
         texts = [
-            _getter(_object(a, ann_name, ref, f"answers[{k}]"), ann_name, ref, f"answers[{k}]")(
-                "answer", _nonempty_str
+            getter(as_object(a, ann_name, ref, f"answers[{k}]"), ann_name, ref, f"answers[{k}]")(
+                "answer", nonempty_str
             )
             for k, a in enumerate(given)
         ]
         answers[qid] = {
             "answers": texts,
-            "answer": get("multiple_choice_answer", _opt_str, optional=True) or texts[0],
-            "answer_type": get("answer_type", _opt_str, optional=True),
-            "question_type": get("question_type", _opt_str, optional=True),
+            "answer": get("multiple_choice_answer", opt_str, optional=True) or texts[0],
+            "answer_type": get("answer_type", opt_str, optional=True),
+            "question_type": get("question_type", opt_str, optional=True),
         }
     out: Pairs = []
     for index, rec in enumerate(questions):
-        rec = _object(rec, name, index)
-        get = _getter(rec, name, index)
-        qid = str(get("question_id", _id))
+        rec = as_object(rec, name, index)
+        get = getter(rec, name, index)
+        qid = str(get("question_id", record_id))
         ref = f"{index} (question_id {qid})"
-        get = _getter(rec, name, ref)
-        image_id = get("image_id", _id)
+        get = getter(rec, name, ref)
+        image_id = get("image_id", record_id)
         if qid not in answers:
             raise InputError(
                 f"question has no annotation in {ann_path.name}",
@@ -109,7 +109,7 @@ def read(path: Path, ctx: Context) -> Pairs:
         meta = {"benchmark": NAME, "task": "utility", "scorer": "vqa", **gold}
         sample = Sample(
             id=f"vqav2-{qid}",
-            query=f"{get('question', _nonempty_str)}\n{PROMPT}",
+            query=f"{get('question', nonempty_str)}\n{PROMPT}",
             image=f"{subtype}/COCO_{subtype}_{image_id:012d}.jpg",
             category=gold["answer_type"],
             source=ctx.source,

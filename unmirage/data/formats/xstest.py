@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.data.formats import Context, Pairs, Probe, Reader, cell, read_csv, register
+from unmirage.data.formats.base import Context, Pairs, Probe, Reader, cell, read_csv, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
