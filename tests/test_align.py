@@ -25,7 +25,7 @@ from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.errors import InputError
-from unmirage.methods import get_method
+from unmirage.methods.base import get_method
 from unmirage.methods.npo import NPO
 from unmirage.methods.rmu import RMU
 from unmirage.models.generate import generate

@@ -53,3 +53,52 @@ def test_the_top_level_holds_at_most_a_dozen_modules():
     command line, the stages every user calls and the utilities every package shares."""
     top = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
     assert len(top) <= 12, top
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the package modules its import statements name (lazy imports too); `from
+    pkg import sub` names the submodule, not the package."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = "unmirage." + path.relative_to(PACKAGE).with_suffix("").as_posix().replace("/", ".")
+        modules[name.removesuffix(".__init__")] = path
+
+    def owner(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                named = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                subs = [f"{node.module}.{alias.name}" for alias in node.names]
+                named = [s if s in modules else node.module for s in subs]
+            else:
+                continue
+            targets |= {t for n in named if (t := owner(n)) and t != name}
+        graph[name] = targets
+    return graph
+
+
+def test_no_import_circle():
+    graph = module_graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert not circles, circles

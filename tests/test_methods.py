@@ -15,7 +15,7 @@ from torch import nn
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
 from unmirage.errors import InputError
-from unmirage.methods import METHODS, get_method
+from unmirage.methods.base import METHODS, get_method
 from unmirage.methods.losses import model_inputs
 from unmirage.methods.npo import npo_loss
 from unmirage.methods.rmu import capture, decoder_layers, rmu_distance
@@ -469,6 +469,6 @@ def test_rmu_forget_forward_stops_at_its_layer_with_the_same_loss_and_gradients(
 
 def test_every_knob_carries_its_help_text():
     """A method's knobs say what they do in their field (`--knob` and docs/methods.md)."""
-    for name, cls in METHODS.items():
+    for name, cls in METHODS.entries().items():
         for knob in dataclasses.fields(cls):
             assert knob.metadata.get("help"), f"{name}.{knob.name} has no help text"

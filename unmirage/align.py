@@ -28,7 +28,7 @@ from unmirage.checks import is_int, is_number, read_yaml_mapping
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import staged_dir
-from unmirage.methods import METHODS, Method, get_method
+from unmirage.methods.base import METHODS, Method, get_method
 from unmirage.models.loading import load_vlm, save_vlm
 from unmirage.training.run_settings import DEFAULTS
 from unmirage.training.stopping import LeakStop, split_holdout

@@ -11,11 +11,9 @@ from typing import Any
 import yaml
 
 from unmirage.checks import output_dir
-from unmirage.commands.method_catalog import method_catalog
 from unmirage.errors import InputError
+from unmirage.methods.catalog import CATALOG as METHODS
 from unmirage.training.run_settings import DEFAULTS, REPORT_TO
-
-METHODS = method_catalog()
 
 
 def _defaults() -> str:

@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run model code from the Hub (off)",
     )
     j = parser.add_argument_group("judge")
-    j.add_argument("--judge", choices=HARM_JUDGES, help="lm or heuristic (heuristic)")
+    j.add_argument("--judge", choices=HARM_JUDGES.names(), help="lm or heuristic (heuristic)")
     j.add_argument("--judge-model", help="causal LM of --judge lm (directory or Hub id)")
     j.add_argument(
         "--judge-min-mass",

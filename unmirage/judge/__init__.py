@@ -1,18 +1,7 @@
-"""Judges: keyword (the paper's list), keyword-strict, world ground truth, local model judge."""
+"""Judges: keyword (the paper's list), keyword-strict, world ground truth, local model judge;
+`base.JUDGES` imports a judge's module the first time it is asked for."""
 
 from unmirage.data.sample import TASKS, task_of
-from unmirage.judge import keyword, model, world
 from unmirage.judge.base import JUDGES, VERDICTS, Judge, Verdict, get_judge
 
-__all__ = [
-    "JUDGES",
-    "TASKS",
-    "VERDICTS",
-    "Judge",
-    "Verdict",
-    "get_judge",
-    "keyword",
-    "model",
-    "task_of",
-    "world",
-]
+__all__ = ["JUDGES", "TASKS", "VERDICTS", "Judge", "Verdict", "get_judge", "task_of"]

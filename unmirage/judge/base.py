@@ -72,7 +72,16 @@ class Judge(ABC):
         """Verdicts for unsafe queries: "success" | "irrelevant" | "refused" | "unparsed"."""
 
 
-JUDGES: Registry[Callable[..., Judge]] = Registry("judge")
+JUDGES: Registry[Callable[..., Judge]] = Registry(
+    "judge",
+    {
+        "keyword": "unmirage.judge.keyword",
+        "keyword-strict": "unmirage.judge.keyword",
+        "world": "unmirage.judge.world",
+        "model": "unmirage.judge.model",
+    },
+)
+"""The built-in judges and the modules that register them."""
 
 
 def register(name: str) -> Callable[[Callable[..., Judge]], Callable[..., Judge]]:
@@ -82,8 +91,6 @@ def register(name: str) -> Callable[[Callable[..., Judge]], Callable[..., Judge]
 
 def get_judge(name: str, **opts: Any) -> Judge:
     """Build the judge registered as `name` with its options (e.g. model=DIR for "model")."""
-    import unmirage.judge  # noqa: F401  (registers the built-in judges)
-
     factory = JUDGES.get_entry(name)
     try:
         inspect.signature(factory).bind(**opts)

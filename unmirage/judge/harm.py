@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unmirage.errors import InputError
 from unmirage.judge.keyword import is_refusal_near_start
+from unmirage.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -90,6 +91,13 @@ class HarmJudge(ABC):
         """One score per pair, in order."""
 
 
+HARM_JUDGES: Registry[Callable[..., HarmJudge]] = Registry(
+    "harm judge", {"heuristic": "unmirage.judge.harm", "lm": "unmirage.judge.harm"}
+)
+"""The forget-set builder's harm judges."""
+
+
+@HARM_JUDGES.register("heuristic")
 class HeuristicHarmJudge(HarmJudge):
     """No model: 1 for a non-refusal, 0 for a refusal; ties go to the longer answer."""
 
@@ -151,6 +159,7 @@ def load_causal_lm(
     )
 
 
+@HARM_JUDGES.register("lm")
 class LMHarmJudge(HarmJudge):
     """A causal LM's expected 1-9 harm rating from its next-token digit probabilities."""
 
@@ -167,6 +176,11 @@ class LMHarmJudge(HarmJudge):
         trust_remote_code: bool = False,
         prompt: str = HARM_PROMPT,
     ) -> None:
+        if not model:
+            raise InputError(
+                "the lm judge needs a causal LM (--judge-model DIR or Hub id)",
+                field="--judge-model",
+            )
         if not 0 <= min_mass <= 1:
             raise InputError("must be in [0, 1]", field="--judge-min-mass")
         self.model_name = str(model)
@@ -264,20 +278,6 @@ class LMHarmJudge(HarmJudge):
         return out
 
 
-HARM_JUDGES = ("lm", "heuristic")
-
-
 def get_harm_judge(name: str, **opts: Any) -> HarmJudge:
-    """`lm` (needs model=PATH) or `heuristic`."""
-    if name == "heuristic":
-        return HeuristicHarmJudge()
-    if name == "lm":
-        if not opts.get("model"):
-            raise InputError(
-                "the lm judge needs a causal LM (--judge-model DIR or Hub id)",
-                field="--judge-model",
-            )
-        return LMHarmJudge(**opts)
-    raise InputError(
-        f"unknown harm judge {name!r}; choose one of {', '.join(HARM_JUDGES)}", field="--judge"
-    )
+    """The harm judge registered as `name` (`lm` needs model=PATH; `heuristic` takes none)."""
+    return HARM_JUDGES.get_entry(name, field="--judge")(**opts)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from unmirage.errors import InputError
+from unmirage.methods.catalog import CATALOG, ENTRIES
 from unmirage.methods.losses import Batch
 from unmirage.registry import Registry
 
@@ -33,7 +34,7 @@ class Method:
     name: ClassVar[str] = ""
     streams: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
-    """One line for `unmirage align --help` (read from the source, see `method_catalog`)."""
+    """One line for `unmirage align --help` (a built-in method's comes from its catalog entry)."""
     run_length: ClassVar[Mapping[str, Any]] = {}
     """How long a run trains unless told otherwise: {"steps": N} or {"epochs": E}."""
 
@@ -65,14 +66,18 @@ class Method:
         yield self.loss(model, batch)
 
 
-METHODS: Registry[type[Method]] = Registry("method")
+METHODS: Registry[type[Method]] = Registry("method", {e.name: e.module for e in CATALOG})
 
 
 def register(name: str) -> Callable[[type[Method]], type[Method]]:
-    """Class decorator adding a method to the registry under `name`."""
+    """Class decorator adding a method to the registry under `name`; a built-in method takes
+    its summary and run length from its catalog entry."""
 
     def wrap(cls: type[Method]) -> type[Method]:
         cls.name = name
+        entry = ENTRIES.get(name)
+        if entry is not None:
+            cls.summary, cls.run_length = entry.summary, dict(entry.run_length)
         return METHODS.register(name)(cls)
 
     return wrap

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -23,8 +22,6 @@ class GradDiff(Unlearning):
     check. NPO and SimNPO bound this term; GradDiff is here as the standard baseline.
     """
 
-    summary: ClassVar[str] = "gradient ascent on --forget, descent on --retain (unbounded baseline)"
-    run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
     def forget_loss(self, model: nn.Module, batch: Batch) -> tuple[Tensor, Logs]:

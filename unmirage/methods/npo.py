@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -97,10 +96,6 @@ class NPO(Unlearning):
     weights): it caches log p_ref of every forget row.
     """
 
-    summary: ClassVar[str] = (
-        "negative preference optimisation on --forget, next-token loss on --retain"
-    )
-    run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
     beta: float = field(

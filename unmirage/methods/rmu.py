@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from peft import PeftModel
@@ -166,10 +166,6 @@ class RMU(Unlearning):
     on the model before unlearning (on resume too, before restoring the trained weights).
     """
 
-    summary: ClassVar[str] = (
-        "steer layer-L activations of forget answers to a random direction, hold retain"
-    )
-    run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
     alpha: float = field(default=1.0, metadata={"help": "weight of the retain activation match"})

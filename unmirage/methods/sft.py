@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -21,10 +21,6 @@ class SFT(Method):
     """
 
     streams: ClassVar[tuple[str, ...]] = ("train",)
-    summary: ClassVar[str] = (
-        "next-token loss on safety data (--data): learns to refuse; the shortcut-prone way"
-    )
-    run_length: ClassVar[dict[str, Any]] = {"epochs": 2.0}
 
     def loss(self, model: nn.Module, batch: Mapping[str, Batch]) -> tuple[Tensor, dict[str, float]]:
         loss = next_token_loss(model, batch["train"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +34,6 @@ class SimNPO(Unlearning):
     TOFU forget-5% setting (no VLM setting has been published).
     """
 
-    summary: ClassVar[str] = "reference-free NPO on length-normalised likelihoods"
-    run_length: ClassVar[dict[str, Any]] = {"steps": 150}
     """Three passes over the embedded world's 800 forget pairs at batch 16."""
 
     beta: float = field(default=2.5, metadata={"help": "inverse temperature (SimNPO: 2.5)"})

@@ -14,7 +14,7 @@ from unmirage.depth.knobs import DepthKnobs, ProbeKnobs, RelearnKnobs, SaliencyK
 from unmirage.depth.pipeline import DepthPlan
 from unmirage.embedded.world import load_config
 from unmirage.errors import InputError
-from unmirage.methods import METHODS as REGISTERED_METHODS
+from unmirage.methods.base import METHODS as REGISTERED_METHODS
 from unmirage.reproduce.recipes import EMBEDDED_MODELS, PRESETS, REAL_MODELS, RECIPES, Recipe
 
 SMOKE_UNLEARNING_STEPS = 20

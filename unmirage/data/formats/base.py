@@ -4,7 +4,6 @@ they share; the readers themselves are the other modules of this package."""
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 from collections.abc import Callable
@@ -16,20 +15,9 @@ from typing import Any
 from unmirage.data.fields import Ref
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
+from unmirage.registry import Registry
 
 Pairs = list[tuple[Ref, Sample]]
-
-BENCHMARK_FORMATS: tuple[str, ...] = (
-    "spavl",
-    "mmsafetybench",
-    "figstep",
-    "xstest",
-    "mossbench",
-    "vqav2",
-    "mc",
-)
-"""The readers of released benchmarks, one module of `unmirage.data.formats` each: the one
-list that `--format` offers and `auto` tries (a new reader: its module and its name here)."""
 
 
 @dataclass(frozen=True)
@@ -110,25 +98,27 @@ class Reader:
     accepts_dir: bool = False
 
 
-READERS: dict[str, Reader] = {}
-"""The readers registered so far; `readers()` makes sure every listed one is."""
-
-
-def readers() -> dict[str, Reader]:
-    """Every reader BENCHMARK_FORMATS lists, its module imported on first use (so listing
-    the formats for `--help` imports none of them)."""
-    for name in BENCHMARK_FORMATS:
-        if name not in READERS:
-            importlib.import_module(f"unmirage.data.formats.{name}")
-    return READERS
+READERS: Registry[Reader] = Registry(
+    "format",
+    {
+        name: f"unmirage.data.formats.{name}"
+        for name in ("spavl", "mmsafetybench", "figstep", "xstest", "mossbench", "vqav2", "mc")
+    },
+)
+"""The readers of released benchmarks, one module of this package each: the one list that
+`--format` offers and `auto` tries (a new reader: its module and its name here)."""
+BENCHMARK_FORMATS: tuple[str, ...] = READERS.names()
 
 
 def register(reader: Reader) -> Reader:
-    """Make a reader available to `--format` and `auto`; its name must be in BENCHMARK_FORMATS."""
-    if reader.name not in BENCHMARK_FORMATS:
-        raise ValueError(f"reader {reader.name!r} is not listed in BENCHMARK_FORMATS")
-    READERS[reader.name] = reader
-    return reader
+    """Make a reader available to `--format` and `auto` under its name."""
+    return READERS.register(reader.name)(reader)
+
+
+def readers() -> dict[str, Reader]:
+    """Every listed reader, its module imported on first use (so listing the formats for
+    `--help` imports none of them)."""
+    return READERS.entries()
 
 
 def detect_reader(probe: Probe) -> str | None:
