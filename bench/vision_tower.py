@@ -18,9 +18,9 @@ import time
 import torch
 from torch import nn
 
+from unmirage.embedded.presets import PRESETS
 from unmirage.embedded.tiny import TinyLlavaSpec, build_tiny_llava
 from unmirage.embedded.vision_warmup import processed_pixels, warm_up_vision_tower
-from unmirage.embedded.world import PRESETS
 from unmirage.embedded.world.tower_corpus import TowerCorpus, tower_corpus
 
 TOKENIZER_TEXT = ["a tiny corpus for the tokenizer, which this bench never uses"] * 20
@@ -50,7 +50,7 @@ def features(model, processor, corpus: TowerCorpus) -> torch.Tensor:
 
 
 def measure(preset: str, images: int, steps: int, seed: int) -> dict:
-    config = PRESETS[preset]
+    config = PRESETS[preset].world
     corpus = tower_corpus(config, images, seed=seed)
     fit = tower_corpus(config, 3000, seed=seed + 1000, exclude=set(corpus.names))
     held_out = tower_corpus(config, 1500, seed=seed + 2000, exclude={*corpus.names, *fit.names})

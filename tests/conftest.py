@@ -17,8 +17,9 @@ from test_models_fixtures import SMALL_SPEC
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.presets import load_world_config
 from unmirage.embedded.tiny import build_tiny_llava
-from unmirage.embedded.world import build_world, load_config
+from unmirage.embedded.world import build_world
 from unmirage.methods.sft import SFT
 from unmirage.training.train import TrainConfig, train
 
@@ -43,7 +44,7 @@ def vlguard_test() -> Path:
 def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`unmirage world --preset smoke --seed 0`: base, safety_sft, forget, retain, test."""
     out = tmp_path_factory.mktemp("smoke-world")
-    build_world(load_config("smoke"), 0, out, preset="smoke")
+    build_world(load_world_config("smoke"), 0, out, preset="smoke")
     return out
 
 

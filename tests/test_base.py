@@ -14,7 +14,7 @@ from unmirage.cli import main
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.embedded import base as base_module
-from unmirage.embedded.world import load_config
+from unmirage.embedded.presets import PRESETS, load_world_config
 from unmirage.embedded.world.tower_corpus import read_tower_corpus, tower_corpus
 
 SHORT = ["--steps", "6", "--vision-steps", "3", "--grounding-steps", "3", "--quiet"]
@@ -79,7 +79,7 @@ def test_the_tower_corpus_leaves_out_every_test_image(trained):
     manifest = json.loads((world / "world.json").read_text())
     stored = read_tower_corpus(world, manifest["tower"], 300)
     assert test and not test & set(stored.names) and len(stored) == 300
-    drawn = tower_corpus(load_config("smoke"), 300, seed=manifest["seed"], exclude=test)
+    drawn = tower_corpus(load_world_config("smoke"), 300, seed=manifest["seed"], exclude=test)
     assert stored.names == drawn.names and np.array_equal(stored.pixels, drawn.pixels)
     assert all(np.array_equal(stored.labels[k], drawn.labels[k]) for k in drawn.labels)
     assert np.array_equal(stored.cells, drawn.cells) and stored.label_names == drawn.label_names
@@ -117,7 +117,7 @@ def test_knowledge_replay_is_its_share_of_instruction_tuning():
     from unmirage.errors import InputError
     from unmirage.training.streams import mix
 
-    recipe = base_module.RECIPES["default"]
+    recipe = PRESETS["default"].base
     weight = base_module.replay_weight(recipe, 6000, 3600)
     base = [f"b{i}" for i in range(6000)]
     knowledge = [f"k{i}" for i in range(3600)]

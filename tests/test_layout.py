@@ -10,12 +10,14 @@ MAY_USE_EMBEDDED = {
     "embedded",
     "reproduce",
     "commands/world.py",
+    "commands/reproduce.py",
     "commands/base.py",
     "commands/gcg.py",
 }
-"""The embedded package itself, `reproduce` (whose default is the embedded world), the two
-commands that build a world and its base model, and `gcg`, whose default target for a world
-query is the world's answer template (`unmirage.depth` itself takes the rule as an argument)."""
+"""The embedded package itself, `reproduce` and its command (whose default is the embedded
+world, its presets included), the two commands that build a world and its base model, and
+`gcg`, whose default target for a world query is the world's answer template
+(`unmirage.depth` itself takes the rule as an argument)."""
 
 
 def imported_modules(path: Path) -> set[str]:

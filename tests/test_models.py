@@ -14,13 +14,13 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.sample import Sample
+from unmirage.embedded.presets import PRESETS
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.embedded.vision_warmup import (
     processed_pixels,
     warm_up_vision_tower,
     whiten_projector_input,
 )
-from unmirage.embedded.world import PRESETS
 from unmirage.embedded.world.tower_corpus import tower_corpus
 from unmirage.errors import InputError
 from unmirage.models.chat import render_prompt
@@ -197,7 +197,7 @@ def test_load_vlm_names_the_problem(tmp_path):
 
 def test_vision_warm_up_learns_and_whitening_folds_into_the_projector():
     model, processor = build_tiny_llava(CORPUS * 5, replace(SMALL_SPEC, image_size=32))
-    corpus = tower_corpus(PRESETS["smoke"], 64, seed=0)
+    corpus = tower_corpus(PRESETS["smoke"].world, 64, seed=0)
     # 200 steps: with fourteen classes the loss is at 0.16 of its start (100 steps: 0.69)
     losses = warm_up_vision_tower(model, processor, corpus, steps=200, batch_size=16, lr=1e-2)
     assert losses["last_loss"] < 0.6 * losses["first_loss"]

@@ -7,7 +7,8 @@ import pytest
 from unmirage.audit import audit
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import SUBSETS
-from unmirage.embedded.world import PRESETS, build_world, load_config
+from unmirage.embedded.presets import PRESETS, load_world_config
+from unmirage.embedded.world import build_world
 from unmirage.embedded.world.config import (
     TRAIN_OPENER_WORDS,
     VLGUARD_FIRST_WORDS,
@@ -36,7 +37,7 @@ def test_default_first_words_are_the_counted_vlguard_ones(vlguard_audit):
 def test_bias_from_the_real_audit(vlguard_audit, tmp_path):
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(vlguard_audit))
-    targets = sft_first_word_targets(load_config("smoke", bias_from=path))
+    targets = sft_first_word_targets(load_world_config("smoke", bias_from=path))
     assert targets["safe_safe"]["what"] == pytest.approx(513 / 558)
     assert targets["unsafe_image"]["share"] == pytest.approx(76 / 442)
     real = vlguard_audit["first_word"]["unsafe_image"]["counts"]
@@ -48,7 +49,7 @@ def test_bias_from_the_real_audit(vlguard_audit, tmp_path):
 
 
 def test_auditing_the_world_finds_its_first_words(tmp_path):
-    manifest = build_world(PRESETS["smoke"], 0, tmp_path, preset="smoke")
+    manifest = build_world(PRESETS["smoke"].world, 0, tmp_path, preset="smoke")
     result = audit(load_samples(tmp_path / "safety_sft.jsonl"))
     for subset in SUBSETS:
         assert (

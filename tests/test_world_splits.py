@@ -13,10 +13,11 @@ from PIL import Image
 from scipy import ndimage
 
 from unmirage.data.loaders import load_samples
+from unmirage.embedded.presets import PRESETS, load_world_config
 from unmirage.embedded.targets import world_target
-from unmirage.embedded.world import PRESETS, build_world
+from unmirage.embedded.world import build_world
 from unmirage.embedded.world.build import file_hashes
-from unmirage.embedded.world.config import VLGUARD_OTHER_OPENERS, load_config
+from unmirage.embedded.world.config import VLGUARD_OTHER_OPENERS
 from unmirage.embedded.world.entities import (
     BACKGROUND,
     CLASSES,
@@ -38,7 +39,7 @@ from unmirage.embedded.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
 from unmirage.judge.keyword import is_refusal
 from unmirage.text import tokenize
 
-SMOKE = PRESETS["smoke"]
+SMOKE = PRESETS["smoke"].world
 
 
 def first_word(text):
@@ -136,7 +137,7 @@ def test_bias_from_audit_replaces_first_words(tmp_path):
         "safe_safe": {"n": 4, "counts": {"share": 4}},
     }
     audit.write_text(json.dumps({"first_word": first_word, "other": {}}))
-    config = load_config("smoke", bias_from=audit)
+    config = load_world_config("smoke", bias_from=audit)
     targets = sft_first_word_targets(config)
     ui = targets["unsafe_image"]
     others = VLGUARD_OTHER_OPENERS["unsafe_image"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from unmirage.embedded.world import PRESETS
+from unmirage.embedded.presets import PRESETS
 from unmirage.embedded.world.entities import BACKGROUND, COLOURS
 from unmirage.embedded.world.render import GRID, cell_bounds
 from unmirage.embedded.world.tower_corpus import tower_corpus
 
-SMOKE = PRESETS["smoke"]
+SMOKE = PRESETS["smoke"].world
 
 
 def test_labels_match_the_pixels():

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from unmirage.commands.attack import CONTROL_CHOICES
-from unmirage.reproduce.recipes import EMBEDDED_MODELS, PRESETS, RECIPES
+from unmirage.embedded.presets import PRESETS
+from unmirage.reproduce.recipes import EMBEDDED_MODELS, RECIPES
 
 HELP = "run the whole experiment (world, base, SFT recipes / NPO / RMU, attack, eval, report)"
 DESCRIPTION = """\
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default="default",
-        choices=PRESETS,
+        choices=list(PRESETS),
         help="embedded world and model size (default: default)",
     )
     parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (K-shot; 3)")

@@ -6,7 +6,8 @@ import argparse
 import time
 
 from unmirage.checks import output_dir
-from unmirage.embedded.world.config import FIELD_HELP, PRESETS
+from unmirage.embedded.presets import PRESETS, load_world_config
+from unmirage.embedded.world.config import FIELD_HELP
 from unmirage.provenance import sha256_file
 
 HELP = "generate the procedural safety world (images, knowledge, VLGuard-like splits)"
@@ -63,10 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unmirage.embedded.world import build_world, load_config
+    from unmirage.embedded.world import build_world
 
     out = output_dir(args.out)
-    config = load_config(args.preset, args.config, args.bias_from)
+    config = load_world_config(args.preset, args.config, args.bias_from)
     bias_sha = sha256_file(args.bias_from) if args.bias_from is not None else None
     start = time.perf_counter()
     manifest = build_world(config, args.seed, out, preset=args.preset, bias_sha256=bias_sha)

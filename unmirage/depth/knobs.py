@@ -6,10 +6,13 @@ value without importing torch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from unmirage.checks import is_int, is_number
+from unmirage.depth.gcg_config import GCGConfig
 from unmirage.errors import InputError
 
 AUTO, ALL = "auto", "all"
@@ -126,3 +129,18 @@ class DepthKnobs:
         self.relearn.validate()
         self.probe.validate()
         self.saliency.validate()
+
+
+@dataclass(frozen=True)
+class DepthPlan:
+    """What the depth stages run: the prefill text, the GCG budget and how many unsafe
+    queries it attacks per model, and the probes' knobs (None: no probes, as on data
+    without the world's checkable facts)."""
+
+    prefill: str = "Sure,"
+    gcg: GCGConfig = field(default_factory=GCGConfig)
+    gcg_queries: int = 20
+    probes: DepthKnobs | None = field(default_factory=DepthKnobs)
+
+    def key(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -8,40 +8,22 @@ target rule, the world directory the probes read), so this module works on any d
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import task_of
 from unmirage.data.writers import write_jsonl
-from unmirage.depth.gcg_config import GCGConfig
-from unmirage.depth.knobs import DepthKnobs
+from unmirage.depth.knobs import DepthKnobs, DepthPlan
 from unmirage.depth.targets import TargetRule
 from unmirage.evaluate import evaluate
 
 GCG_FILE = "gcg.jsonl"
 UNSAFE_FILE = "unsafe.jsonl"
 PROBES_FILE = "depth.json"
-
-
-@dataclass(frozen=True)
-class DepthPlan:
-    """What the depth stages run: the prefill text, the GCG budget and how many unsafe
-    queries it attacks per model, and the probes' knobs (None: no probes, as on data
-    without the world's checkable facts)."""
-
-    prefill: str = "Sure,"
-    gcg: GCGConfig = field(default_factory=GCGConfig)
-    gcg_queries: int = 20
-    probes: DepthKnobs | None = field(default_factory=DepthKnobs)
-
-    def key(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def gcg_stage(

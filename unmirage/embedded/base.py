@@ -28,13 +28,13 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
+from unmirage.embedded.presets import PRESETS, BaseRecipe
 from unmirage.embedded.tiny import TinyLlavaSpec, build_tiny_llava
 from unmirage.embedded.vision_warmup import warm_up_vision_tower, whiten_projector_input
 from unmirage.embedded.world.config import WorldConfig, apply_overrides
@@ -58,46 +58,6 @@ KNOWLEDGE_DIR = "knowledge"
 model is done; the knowledge stage's model is the one before instruction tuning."""
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Steps and rates of the base training for one world preset."""
-
-    vision_steps: int
-    vision_images: int
-    grounding_steps: int
-    knowledge_steps: int
-    steps: int
-    batch_size: int
-    lr: float
-    warmup_steps: int
-    init_std: float = 0.06
-    knowledge_replay: float = 0.2
-
-
-RECIPES: dict[str, Recipe] = {
-    "smoke": Recipe(
-        vision_steps=100,
-        vision_images=2000,
-        grounding_steps=10,
-        knowledge_steps=60,
-        steps=40,
-        batch_size=16,
-        lr=1e-3,
-        warmup_steps=4,
-    ),
-    "default": Recipe(
-        vision_steps=2000,
-        vision_images=40000,
-        grounding_steps=200,
-        knowledge_steps=300,
-        steps=500,
-        batch_size=32,
-        lr=1e-3,
-        warmup_steps=30,
-    ),
-}
-
-
 def read_manifest(world: Path) -> dict[str, Any]:
     path = world / "world.json"
     if not path.is_file():
@@ -113,9 +73,9 @@ def read_manifest(world: Path) -> dict[str, Any]:
     return manifest
 
 
-def choose_recipe(manifest: dict[str, Any], **overrides: int | float | None) -> Recipe:
+def choose_recipe(manifest: dict[str, Any], **overrides: int | float | None) -> BaseRecipe:
     """The preset's recipe with the given fields replaced (None keeps the default)."""
-    recipe = RECIPES.get(str(manifest.get("preset")), RECIPES["default"])
+    recipe = PRESETS.get(str(manifest.get("preset")), PRESETS["default"]).base
     for name, value in overrides.items():
         may_be_zero = name in (
             "vision_steps",
@@ -160,7 +120,7 @@ def train_base(
     progress: bool = True,
     pre_instruction: str | Path | None = None,
     **overrides: int | float | None,
-) -> Recipe | None:
+) -> BaseRecipe | None:
     """Build and train the world's base model into `out` (resumable).
 
     `overrides` replace fields of the preset's recipe (steps, vision_steps, vision_images,
@@ -217,7 +177,7 @@ def train_base(
 def _pre_instruction_model(
     world: Path,
     manifest: dict[str, Any],
-    recipe: Recipe,
+    recipe: BaseRecipe,
     record: dict[str, Any],
     base: list[Sample],
     knowledge: list[Sample],
@@ -245,7 +205,7 @@ def _pre_instruction_model(
     return model, processor
 
 
-def replay_weight(recipe: Recipe, n_base: int, n_knowledge: int) -> float:
+def replay_weight(recipe: BaseRecipe, n_base: int, n_knowledge: int) -> float:
     """How often knowledge.jsonl is taken (`streams.mix` weight) so that its samples are
     `recipe.knowledge_replay` of the instruction-tuning data (0 without a knowledge split)."""
     if not n_knowledge:
@@ -299,7 +259,7 @@ def _run_stage(
     )
 
 
-def instruction_config(recipe: Recipe, *, seed: int, **fields: Any) -> TrainConfig:
+def instruction_config(recipe: BaseRecipe, *, seed: int, **fields: Any) -> TrainConfig:
     """The run settings of the instruction-tuning stage (projector and language model)."""
     return TrainConfig(
         steps=recipe.steps,
@@ -316,7 +276,7 @@ def instruction_config(recipe: Recipe, *, seed: int, **fields: Any) -> TrainConf
 def initial_model(
     world: Path,
     manifest: dict[str, Any],
-    recipe: Recipe,
+    recipe: BaseRecipe,
     base: list[Sample],
     seed: int,
     *,

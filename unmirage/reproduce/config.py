@@ -9,31 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.attack import CONTROLS
-from unmirage.depth.gcg_config import GCGConfig
-from unmirage.depth.knobs import DepthKnobs, ProbeKnobs, RelearnKnobs, SaliencyKnobs
-from unmirage.depth.pipeline import DepthPlan
-from unmirage.embedded.world import load_config
+from unmirage.depth.knobs import DepthPlan
+from unmirage.embedded.presets import PRESETS, load_world_config, preset
 from unmirage.errors import InputError
 from unmirage.methods.base import METHODS as REGISTERED_METHODS
-from unmirage.reproduce.recipes import EMBEDDED_MODELS, PRESETS, REAL_MODELS, RECIPES, Recipe
+from unmirage.reproduce.recipes import EMBEDDED_MODELS, REAL_MODELS, RECIPES, ModelRecipe
 
-SMOKE_UNLEARNING_STEPS = 20
-"""Unlearning steps on the smoke preset: enough to run every stage (CI), not to unlearn."""
-UNLEARNING_LENGTH: dict[str, Any] = {
-    "steps": 450,
-    "stop_at_leak": 0.02,
-    "holdout": 0.1,
-    "eval_every": 25,
-}
-"""Unlearning length on the default preset: train until at most 2% of a held-out tenth of
-the forget pairs leak (checked every 25 steps), at most 450 steps (docs/methods.md)."""
 PAPER_HELPFUL_RATIO = 5000 / 3000
 """Posthoc-SFT's helpfulness samples per safety sample (5,000 with VLGuard's ~3,000)."""
 
 
-def recipe(name: str) -> Recipe:
+def recipe(name: str) -> ModelRecipe:
     """The recipe of a model name: one of RECIPES, or an unlearning method from the base."""
-    return RECIPES.get(name) or Recipe(name)
+    return RECIPES.get(name) or ModelRecipe(name)
 
 
 def unlearns(name: str) -> bool:
@@ -42,23 +30,6 @@ def unlearns(name: str) -> bool:
 
 
 DEFAULT_PREFILL = "Sure,"
-DEPTH_BUDGETS: dict[str, DepthPlan] = {
-    "smoke": DepthPlan(
-        gcg=GCGConfig(steps=4, candidates=16, topk=8, suffix_len=4),
-        gcg_queries=2,
-        probes=DepthKnobs(
-            relearn=RelearnKnobs(steps=(0, 2, 5), queries=8),
-            probe=ProbeKnobs(train_queries=60),
-            saliency=SaliencyKnobs(queries=4, figure_queries=1),
-        ),
-    ),
-    "default": DepthPlan(gcg=GCGConfig(), gcg_queries=20),
-}
-"""The depth stages' budget per preset: smoke only runs every stage (CI). Default: GCG at its
-own default knobs (30 steps of 64 candidates) on 20 unsafe queries per model. With the prompt
-prefix cached a step costs about 0.14 s on the default model (two threads, idle machine), so
-a model that resists every query costs about 65 s of GCG (NPO and RMU, seed 0); the other
-probes take 25-35 s per model (docs/depth.md, Budget)."""
 
 
 @dataclass
@@ -107,7 +78,7 @@ class ReproduceConfig:
         prefill and query count; the probes need the world's facts, so real data skips them."""
         if not self.depth:
             return None
-        plan = DEPTH_BUDGETS[self.preset]
+        plan = PRESETS[self.preset].depth
         return dataclasses.replace(
             plan,
             prefill=self.prefill,
@@ -117,8 +88,7 @@ class ReproduceConfig:
         )
 
     def validate(self) -> None:
-        if self.preset not in PRESETS:
-            raise InputError(f"unknown preset (choose from {', '.join(PRESETS)})", field="preset")
+        preset(self.preset)
         if self.k < 1:
             raise InputError("must be at least 1", field="k")
         if self.control not in CONTROLS:
@@ -152,7 +122,7 @@ class ReproduceConfig:
                 raise InputError(
                     "needs --model (these options are for real models)", field=given[0]
                 )
-            load_config(self.preset, self.world_config, self.bias_from)
+            load_world_config(self.preset, self.world_config, self.bias_from)
             return
         for name in ("world_config", "bias_from"):
             if getattr(self, name) is not None:

@@ -8,8 +8,6 @@ from typing import Any
 
 from unmirage.align import AlignSettings, resolve_settings
 from unmirage.reproduce.config import (
-    SMOKE_UNLEARNING_STEPS,
-    UNLEARNING_LENGTH,
     ReproduceConfig,
     recipe,
     unlearns,
@@ -33,13 +31,13 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
     user's. Mixed-SFT takes the base's instruction-tuning settings, with its steps scaled so
     that it passes over its data as often as the base stage passes over its own (the base
     split and the knowledge replay)."""
-    from unmirage.embedded.base import RECIPES as BASE_RECIPES
     from unmirage.embedded.base import instruction_config
+    from unmirage.embedded.presets import PRESETS
 
     made = recipe(name)
     preset: dict[str, Any] = {}
     if config.embedded and made.start == "pre_instruction":
-        base_recipe = BASE_RECIPES[config.preset]
+        base_recipe = PRESETS[config.preset].base
         files, weights = method_data(config, name, sources)
         mixed = sum(w * _count_lines(p) for p, w in zip(files["train"], weights, strict=True))
         base_stage = _count_lines(sources.data("base")) + _replay(config, sources)[1]
@@ -54,9 +52,7 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
             "trainable": stage.trainable,
         }
     elif config.embedded and unlearns(name):
-        preset = (
-            {"steps": SMOKE_UNLEARNING_STEPS} if config.preset == "smoke" else UNLEARNING_LENGTH
-        )
+        preset = dict(PRESETS[config.preset].unlearning)
     return {**preset, **config.align_overrides.get(name, {})}
 
 
@@ -89,13 +85,13 @@ def method_data(
 def _replay(config: ReproduceConfig, sources: Sources) -> tuple[float, float]:
     """The base's knowledge replay (its weight on knowledge.jsonl, and the samples it adds):
     recipes that train in the base's instruction-tuning stage replay it as the base did."""
-    from unmirage.embedded.base import RECIPES as BASE_RECIPES
     from unmirage.embedded.base import replay_weight
+    from unmirage.embedded.presets import PRESETS
 
     if sources.knowledge_data is None or sources.base_data is None:
         return 0.0, 0.0
     n_knowledge = _count_lines(sources.knowledge_data)
     weight = replay_weight(
-        BASE_RECIPES[config.preset], _count_lines(sources.base_data), n_knowledge
+        PRESETS[config.preset].base, _count_lines(sources.base_data), n_knowledge
     )
     return weight, weight * n_knowledge

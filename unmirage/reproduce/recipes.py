@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRESETS = ("smoke", "default")
 EMBEDDED_MODELS = ("sft-posthoc", "sft-mixed", "npo", "rmu")
 REAL_MODELS = ("sft", "npo", "rmu")
 
 
 @dataclass(frozen=True)
-class Recipe:
+class ModelRecipe:
     """How one compared model is made: its objective, where it starts and, for SFT, which
     data it is trained on ("safety", "helpful", "base": the world's base split)."""
 
@@ -22,14 +21,14 @@ class Recipe:
     note: str = ""
 
 
-RECIPES: dict[str, Recipe] = {
-    "sft": Recipe("sft", data=("safety",), note="safety data only: not the paper's recipe"),
-    "sft-posthoc": Recipe(
+RECIPES: dict[str, ModelRecipe] = {
+    "sft": ModelRecipe("sft", data=("safety",), note="safety data only: not the paper's recipe"),
+    "sft-posthoc": ModelRecipe(
         "sft",
         data=("safety", "helpful"),
         note="the paper's Posthoc-SFT: the base model fine-tuned on safety + helpfulness data",
     ),
-    "sft-mixed": Recipe(
+    "sft-mixed": ModelRecipe(
         "sft",
         start="pre_instruction",
         data=("base", "safety", "helpful"),

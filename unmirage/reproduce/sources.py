@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unmirage.embedded.world import build_world, load_config
+from unmirage.embedded.presets import PRESETS, load_world_config
+from unmirage.embedded.world import build_world
 from unmirage.provenance import sha256_file
 from unmirage.reproduce.config import ReproduceConfig
 from unmirage.reproduce.stages import StageRunner
@@ -47,9 +48,9 @@ def file_key(path: Path | None) -> str | None:
 def embedded_sources(
     config: ReproduceConfig, runner: StageRunner, progress: bool
 ) -> tuple[Sources, dict[str, Any]]:
-    from unmirage.embedded.base import RECIPES, train_base
+    from unmirage.embedded.base import train_base
 
-    world_config = load_config(config.preset, config.world_config, config.bias_from)
+    world_config = load_world_config(config.preset, config.world_config, config.bias_from)
     bias_sha256 = None if config.bias_from is None else sha256_file(config.bias_from)
     world = runner.run(
         "world",
@@ -60,7 +61,11 @@ def embedded_sources(
     )
     base = runner.run(
         "base",
-        {"world": world, "seed": config.seed, "recipe": dataclasses.asdict(RECIPES[config.preset])},
+        {
+            "world": world,
+            "seed": config.seed,
+            "recipe": dataclasses.asdict(PRESETS[config.preset].base),
+        },
         lambda path: train_base(
             world.path,
             path / "model",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from unmirage.embedded.world.config import PRESETS, WorldConfig, load_config
+from unmirage.embedded.world.config import WorldConfig, load_config
 
 if TYPE_CHECKING:
     from unmirage.embedded.world.build import build_world
 
-__all__ = ["PRESETS", "WorldConfig", "build_world", "load_config"]
+__all__ = ["WorldConfig", "build_world", "load_config"]
 
 
 def __getattr__(name: str) -> Any:

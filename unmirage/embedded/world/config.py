@@ -1,4 +1,5 @@
-"""The world's configuration: every size and knob, two presets, strict validation.
+"""The world's configuration: every size and knob, strict validation (the presets' worlds are
+in `unmirage.embedded.presets`).
 
 A YAML file overrides fields (mappings merge one level deep); an audit's "first_word" block
 replaces the safety SFT split's first-word statistics. Every problem is an `InputError`
@@ -263,41 +264,23 @@ class WorldConfig:
         return asdict(self)
 
 
-PRESETS: dict[str, WorldConfig] = {
-    "default": WorldConfig(),
-    "smoke": WorldConfig(
-        knowledge_size=144,
-        base_size=240,
-        sft_safe_images=40,
-        sft_unsafe_images=38,
-        helpful_size=197,
-        forget_size=40,
-        retain_size=80,
-        test_unsafe=30,
-        test_benign=30,
-        test_utility=30,
-        tower_images=2000,
-    ),
-}
-
 FIELD_HELP: dict[str, str] = {f.name: f.metadata["help"] for f in fields(WorldConfig)}
 """Each field's help text, in field order."""
 
 
 def load_config(
-    preset: str = "default",
+    preset: WorldConfig,
     config_file: str | Path | None = None,
     bias_from: str | Path | None = None,
+    *,
+    where: str = "the preset",
 ) -> WorldConfig:
-    """The preset, overridden by a YAML file, with first words from an audit; validated."""
-    if preset not in PRESETS:
-        raise InputError(
-            f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}", field="preset"
-        )
-    config = PRESETS[preset]
+    """A preset's world (`where` names it in errors), overridden by a YAML file, with first
+    words from an audit; validated."""
+    config = preset
     if config_file is not None:
         config = apply_overrides(config, read_yaml(config_file), str(config_file))
-    validate(config, str(config_file) if config_file is not None else f"preset {preset}")
+    validate(config, str(config_file) if config_file is not None else where)
     if bias_from is not None:
         config = replace(config, first_words=read_audit_first_words(bias_from, config))
         validate(config, str(bias_from))
