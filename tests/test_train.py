@@ -153,7 +153,7 @@ def test_trainable_patterns_freeze_everything_else(tmp_path, world):
 def test_lora_saves_an_adapter_and_a_merged_model(tmp_path, world):
     samples, root = world
     model, processor = fresh_model(samples)
-    cfg = config(steps=3, checkpoint_every=0, lora=LoraOptions(r=4, alpha=8))
+    cfg = config(steps=3, checkpoint_every=0, lora=LoraOptions(r=4, alpha=8), merge_lora=True)
     trained = train(model, processor, SFT(), {"train": samples}, root, cfg, tmp_path / "l")
     assert (tmp_path / "l" / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "l" / "adapter" / "adapter_config.json").is_file()
@@ -206,3 +206,10 @@ def test_bad_config_is_an_input_error(world, tmp_path):
         train(model, processor, SFT(), {"train": samples}, root, TrainConfig(), tmp_path / "c")
     with pytest.raises(InputError, match="needs a non-empty 'train'"):
         train(model, processor, SFT(), {"train": []}, root, config(), tmp_path / "c")
+
+
+def test_the_api_and_the_command_line_share_the_training_defaults():
+    from unmirage.training.run_settings import DEFAULTS
+
+    defaults = TrainConfig()
+    assert {k: getattr(defaults, k) for k in DEFAULTS} == DEFAULTS

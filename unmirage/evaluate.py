@@ -13,12 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from unmirage.attack.build import ATTACKS as REWRITES
 from unmirage.checks import is_int
 from unmirage.data.formats import readers
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import read_data
-from unmirage.data.sample import Sample, task_of
+from unmirage.data.sample import ATTACKS, Sample, task_of
 from unmirage.errors import InputError
 from unmirage.io import RUN, append_rows, atomic_write_json, check_resumable, read_rows
 from unmirage.judge.base import Judge, get_judge
@@ -67,7 +66,6 @@ def load_eval_data(
     return out
 
 
-ATTACKS: tuple[str, ...] = (*REWRITES, "gcg")
 """The attack kinds eval counts: `unmirage attack`'s rewrites and `unmirage gcg`'s suffixes."""
 
 

@@ -1,8 +1,8 @@
 """One-word attacks: trigger selection, rewrite rules, K-shot / over-prudence / control sets."""
 
 from unmirage.attack.build import (
-    ATTACKS,
     CONTROLS,
+    REWRITES,
     build_attack,
     check_control,
     from_precomputed,
@@ -11,8 +11,8 @@ from unmirage.attack.triggers import Triggers, load_audit_triggers, parse_trigge
 from unmirage.attack.write import attack_files
 
 __all__ = [
-    "ATTACKS",
     "CONTROLS",
+    "REWRITES",
     "Triggers",
     "attack_files",
     "build_attack",

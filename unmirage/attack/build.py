@@ -21,11 +21,11 @@ from typing import Any
 
 from unmirage.attack.rules import NP, Request, Rewrite, Rewriter, frames, request_of, rewrites
 from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
-from unmirage.data.sample import Sample, task_of
+from unmirage.data.sample import ATTACKS, Sample, task_of
 from unmirage.errors import InputError
 from unmirage.text import first_word, tokenize
 
-ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence")
+REWRITES: tuple[str, ...] = ATTACKS[:3]
 RANKS = 3
 """Triggers of each kind that get rows of their own (the first is the headline attack)."""
 OWN_OPENER = "own_opener"

@@ -12,7 +12,7 @@ import yaml
 
 from unmirage.checks import output_dir
 from unmirage.errors import InputError
-from unmirage.methods.catalog import CATALOG as METHODS
+from unmirage.methods.catalog import CATALOG
 from unmirage.training.run_settings import DEFAULTS, REPORT_TO
 
 
@@ -23,13 +23,13 @@ def _defaults() -> str:
 def _lengths() -> str:
     """Each method's default run length, grouped: "sft 2 epochs; npo, rmu 150 steps"."""
     groups: dict[str, list[str]] = {}
-    for m in METHODS:
+    for m in CATALOG:
         ((unit, value),) = m.run_length.items()
         groups.setdefault(f"{value:g} {unit}", []).append(m.name)
     return "; ".join(f"{', '.join(names)} {length}" for length, names in groups.items())
 
 
-HELP = "safety fine-tuning or unlearning of a model (" + ", ".join(m.name for m in METHODS) + ")"
+HELP = "safety fine-tuning or unlearning of a model (" + ", ".join(m.name for m in CATALOG) + ")"
 
 DESCRIPTION = f"""\
 Train a vision-language model with one objective and write a plain Hugging Face model
@@ -38,7 +38,7 @@ directory to --out (with --lora: a PEFT adapter in OUT/adapter, merged into OUT 
 (the resolved configuration: method knobs, run settings, model, data files and their sha256).
 
 methods:
-{chr(10).join(f"  {m.name:<9} {m.summary}" for m in METHODS)}
+{chr(10).join(f"  {m.name:<9} {m.summary}" for m in CATALOG)}
 Only response tokens count in every loss (never prompt, image placeholders or padding).
 
 settings, later ones win: defaults < --config FILE < flags (--lr ...) and --knob KEY=VALUE.
@@ -77,7 +77,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--method", help=f"one of {', '.join(sorted(m.name for m in METHODS))}")
+    parser.add_argument("--method", help=f"one of {', '.join(sorted(m.name for m in CATALOG))}")
     parser.add_argument("--model", help="model directory or Hugging Face id to start from")
     parser.add_argument(
         "--data",

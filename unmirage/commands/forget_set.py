@@ -10,7 +10,7 @@ from typing import Any
 
 from unmirage.checks import read_yaml_mapping
 from unmirage.errors import InputError
-from unmirage.forgetset.options import FORMATS, ForgetSetOptions
+from unmirage.forgetset.options import SOURCES, ForgetSetOptions
 from unmirage.io import output_lock
 from unmirage.judge.harm import DEFAULT_MIN_MASS, HARM_JUDGES
 
@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         help="VLGuard train JSON (or, with --format spavl, SPA-VL files or directories)",
     )
-    a("--format", dest="fmt", choices=FORMATS, help="vlguard (default) or spavl")
+    a("--format", dest="fmt", choices=SOURCES, help="vlguard (default) or spavl")
     a(
         "--model",
         dest="models",

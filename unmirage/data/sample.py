@@ -22,6 +22,9 @@ utility question with a scorer."""
 LABELS: tuple[str, ...] = ("safe", "unsafe")
 SUBSETS: tuple[str, ...] = ("safe_safe", "safe_unsafe", "unsafe_image")
 TASKS: tuple[str, ...] = ("unsafe", "benign", "utility")
+ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence", "gcg")
+"""The kinds of attacked query (`meta.attack`): one-word rewrites, their no-trigger control,
+over-prudence rewrites (`unmirage attack`), GCG suffixes (`unmirage gcg`)."""
 
 
 @dataclass(frozen=True)

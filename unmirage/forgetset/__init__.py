@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from unmirage.forgetset.options import FORMATS, ForgetSetOptions
+from unmirage.forgetset.options import SOURCES, ForgetSetOptions
 
-__all__ = ["FORMATS", "ForgetSetOptions", "build_forget_set"]
+__all__ = ["SOURCES", "ForgetSetOptions", "build_forget_set"]
 
 
 def __getattr__(name: str) -> Any:

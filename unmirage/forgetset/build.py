@@ -12,7 +12,7 @@ from unmirage.data.formats.spavl import data_files
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_llava_json
 from unmirage.errors import InputError
-from unmirage.forgetset.options import FORMATS, ForgetSetOptions
+from unmirage.forgetset.options import SOURCES, ForgetSetOptions
 from unmirage.forgetset.sets import Built
 from unmirage.forgetset.spavl import build_spavl
 from unmirage.forgetset.vlguard import LoadFn, SampleFn, build_vlguard
@@ -59,8 +59,8 @@ def build_forget_set(
 
 
 def _check_options(opts: ForgetSetOptions) -> None:
-    if opts.fmt not in FORMATS:
-        raise InputError(f"unknown format {opts.fmt!r}; choose {' or '.join(FORMATS)}")
+    if opts.fmt not in SOURCES:
+        raise InputError(f"unknown format {opts.fmt!r}; choose {' or '.join(SOURCES)}")
     if not opts.data:
         raise InputError("give --data", field="--data")
     if opts.fmt == "vlguard":

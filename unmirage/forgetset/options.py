@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMATS = ("vlguard", "spavl")
+SOURCES = ("vlguard", "spavl")
 
 
 @dataclass

@@ -14,7 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 50,
     "merge_lora": False,
 }
-"""Run settings shared by every method (TrainConfig fields)."""
+"""Run settings shared by every method: the defaults of `TrainConfig`'s fields, so the Python
+API and the command line train alike."""
 
 REPORT_TO = ("none", "tensorboard", "wandb")
 """Experiment trackers the training loop can report to."""

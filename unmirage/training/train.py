@@ -41,7 +41,7 @@ from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
 from unmirage.provenance import runtime
 from unmirage.threads import warn_if_busy
-from unmirage.training.run_settings import REPORT_TO
+from unmirage.training.run_settings import DEFAULTS, REPORT_TO
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -78,22 +78,24 @@ class TrainConfig:
     `trainable` names).
     """
 
-    lr: float = 1e-4
+    lr: float = DEFAULTS["lr"]
     steps: int | None = None
     epochs: float | None = None
-    batch_size: int = 8
+    batch_size: int = DEFAULTS["batch_size"]
     grad_accum: int = 1
-    warmup_steps: int = 0
-    schedule: str = "cosine"
+    warmup_steps: int = DEFAULTS["warmup_steps"]
+    schedule: str = DEFAULTS["schedule"]
     weight_decay: float = 0.0
     max_grad_norm: float | None = 1.0
     seed: int = 0
-    checkpoint_every: int = 100
+    checkpoint_every: int = DEFAULTS["checkpoint_every"]
     keep_checkpoints: bool = False
+    """Keep OUT/checkpoints after the run (it holds the last checkpoint only; each save
+    replaces the one before)."""
     max_length: int | None = None
     trainable: list[str] | None = None
     lora: LoraOptions | None = None
-    merge_lora: bool = True
+    merge_lora: bool = DEFAULTS["merge_lora"]
     mixed_precision: str = "no"
     report_to: str = "none"
     holdout: float = 0.0

@@ -47,7 +47,7 @@ from unmirage.errors import InputError
 
 NAME = "spavl"
 SPLITS = ("train", "validation", "harm", "help")
-TASKS = {"train": "unsafe", "validation": "unsafe", "harm": "unsafe", "help": "benign"}
+SPLIT_TASKS = {"train": "unsafe", "validation": "unsafe", "harm": "unsafe", "help": "benign"}
 _SPLIT_WORD = re.compile(r"(?<![a-z])(train|validation|harm|help)(?![a-z])")
 SUFFIXES = (".parquet", ".json", ".jsonl")
 """The files a directory stands for."""
@@ -172,7 +172,7 @@ def _read_file(path: Path, ctx: Context) -> Pairs:
         else:
             image = get("image", nonempty_str)
         classes = [get(f"class{k}", opt_str, optional=True) for k in (1, 2, 3)]
-        meta: dict[str, Any] = {"benchmark": NAME, "task": TASKS[split], "variant": split}
+        meta: dict[str, Any] = {"benchmark": NAME, "task": SPLIT_TASKS[split], "variant": split}
         meta |= {f"class{k}": c for k, c in zip((2, 3), classes[1:], strict=True) if c}
         response = None
         if split in ("train", "validation"):
@@ -183,7 +183,7 @@ def _read_file(path: Path, ctx: Context) -> Pairs:
             query=get("question", nonempty_str),
             response=response,
             image=image,
-            label="safe" if TASKS[split] == "benign" else "unsafe",
+            label="safe" if SPLIT_TASKS[split] == "benign" else "unsafe",
             category=classes[0] or None,
             source=ctx.source,
             meta=meta,

@@ -38,9 +38,6 @@ COUNT_WORDS: tuple[str, ...] = (
     "nine",
 )
 
-KNOWLEDGE_KINDS: tuple[str, ...] = ("steps", "purpose", "materials")
-"""What can be asked about any class; the same kinds for benign and hazard classes."""
-
 
 @dataclass(frozen=True)
 class ObjectClass:
