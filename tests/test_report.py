@@ -390,7 +390,32 @@ def test_bad_audit_is_an_input_error(tmp_path):
 )
 def test_model_roles_map_to_paper_rows(name, role, paper):
     assert model_role(name) == role
-    row = paper_row(name, model_role(name))
+    row = paper_row(name)
+    assert (row.name if row else None) == paper
+
+
+@pytest.mark.parametrize(
+    ("recipe", "role", "paper"),
+    [
+        ({"kind": "sft", "method": "sft", "start": "base", "data": ["safety"]}, "sft", None),
+        (
+            {"kind": "sft", "method": "sft", "start": "base", "data": ["safety", "helpful"]},
+            "sft",
+            "Posthoc-SFT (VLGuard)",
+        ),
+        (
+            {"kind": "sft", "method": "sft", "start": "pre_instruction", "data": ["base"]},
+            "sft",
+            "Mixed-SFT (VLGuard)",
+        ),
+        ({"kind": "unlearning", "method": "npo"}, "npo", "NPO unlearning"),
+        ({"kind": "base"}, "base", "LLaVA-1.5-7B"),
+    ],
+)
+def test_a_recipe_decides_the_role_whatever_the_name(recipe, role, paper):
+    block = {"recipe": recipe}
+    assert model_role("model-x", block) == role
+    row = paper_row("model-x", block)
     assert (row.name if row else None) == paper
 
 
@@ -401,3 +426,17 @@ def test_partial_mirage_is_reported_as_such():
         "The safety mirage (SFT's first-word shortcuts) appeared only in part; did not appear: "
         "SFT refuses benign queries after the over-prudence rewrite (sft-posthoc)."
     )
+
+
+def test_a_new_method_joins_the_effects_by_its_recipe(tmp_path):
+    """A model named for no known method is judged as what its recipe says it is: an
+    unlearned model against the SFT models, with no edit to the report."""
+    metrics = _metrics()
+    metrics["models"]["scrub"] = metrics["models"].pop("npo")
+    metrics["models"]["scrub"]["recipe"] = {"kind": "unlearning", "method": "scrub"}
+    md = (_render(tmp_path, metrics) / "report.md").read_text()
+    section = md.split("## What the numbers say")[1].split("## Table 1")[0]
+    assert "scrub vs sft-posthoc" in section
+    assert "npo vs" not in section
+    plain = (_render(tmp_path / "plain", _metrics()) / "report.md").read_text()
+    assert "scrub" not in plain

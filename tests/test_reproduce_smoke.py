@@ -82,7 +82,9 @@ def test_every_metric_is_present(smoke_run: Path):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     assert set(metrics["models"]) == {"base", "sft-posthoc", "sft-mixed", "npo", "rmu"}
     assert set(metrics["training"]) == {"sft-posthoc", "sft-mixed", "npo", "rmu"}
-    assert metrics["recipes"]["sft-mixed"]["start"] == "pre_instruction"
+    assert metrics["models"]["sft-mixed"]["recipe"]["start"] == "pre_instruction"
+    assert metrics["models"]["npo"]["recipe"]["kind"] == "unlearning"
+    assert metrics["models"]["base"]["recipe"] == {"kind": "base"}
     for name, m in metrics["models"].items():
         for key in RATES:
             assert isinstance(m[key], float) and len(m["ci"][key]) == 2, (name, key)

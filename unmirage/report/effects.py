@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from unmirage.report.paper import MU_ROLES, model_role
+from unmirage.report.paper import model_role, unlearns
 from unmirage.report.values import Rate, rate
 
 APPEARED = "appeared"
@@ -63,7 +63,11 @@ def compare(low: Rate, high: Rate) -> str:
 
 
 def _roles(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str | None]:
-    return {name: model_role(name) for name in models}
+    """Each model's role: "sft", "unlearning", or another (from its recipe, else its name)."""
+    return {
+        name: "unlearning" if unlearns(name, m) else model_role(name, m)
+        for name, m in models.items()
+    }
 
 
 def _within(
@@ -98,7 +102,7 @@ def _across(
     """Each unlearned model against each SFT model: is `key` lower for the unlearned one?"""
     out = []
     for mu, m_mu in models.items():
-        if roles[mu] not in MU_ROLES:
+        if roles[mu] != "unlearning":
             continue
         for sft, m_sft in models.items():
             if roles[sft] != "sft":

@@ -7,7 +7,9 @@ They are shown beside ours for the direction of each effect only: the scales dif
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ROLES: tuple[str, ...] = ("base", "sft", "npo", "rmu", "graddiff", "simnpo")
 """Model roles a run may contain; every role but base and sft is a machine-unlearning one."""
@@ -47,8 +49,13 @@ def _tokens(name: str) -> list[str]:
     return [t for t in re.split(r"[^a-z0-9]+", name.lower()) if t]
 
 
-def model_role(name: str) -> str | None:
-    """The role of a model named e.g. "sft", "llava-npo" or "Posthoc-SFT"; None if unknown."""
+def model_role(name: str, block: Mapping[str, Any] | None = None) -> str | None:
+    """The role of a model: "base", "sft" or its unlearning method, read from its recipe where
+    metrics.json records one (a reproduction's models), else from its name ("sft",
+    "llava-npo", "Posthoc-SFT"); None if unknown."""
+    recipe = (block or {}).get("recipe")
+    if recipe:
+        return {"base": "base", "sft": "sft"}.get(recipe["kind"], recipe.get("method"))
     tokens = _tokens(name)
     for role in ROLES:
         if role in tokens:
@@ -56,11 +63,27 @@ def model_role(name: str) -> str | None:
     return None
 
 
-def paper_row(name: str, role: str | None) -> PaperRow | None:
-    """The paper's row for a model: an SFT model named for one of its recipes ("posthoc",
-    "mixed") gets that recipe's row; SFT on safety data alone is neither, so it gets none."""
-    if role == "sft":
-        tokens = _tokens(name)
-        recipe = next((r for r in ("mixed", "posthoc") if r in tokens), None)
-        return PAPER_TABLE[f"{recipe}_sft"] if recipe else None
-    return PAPER_TABLE.get(role) if role else None
+def unlearns(name: str, block: Mapping[str, Any] | None = None) -> bool:
+    """Whether a model was made by unlearning: its recipe says so, or (no recipe) its name
+    names a machine-unlearning method."""
+    recipe = (block or {}).get("recipe")
+    if recipe:
+        return bool(recipe["kind"] == "unlearning")
+    return model_role(name) in MU_ROLES
+
+
+def paper_row(name: str, block: Mapping[str, Any] | None = None) -> PaperRow | None:
+    """The paper's row for a model: an SFT model made by one of its recipes (its recipe's
+    start and data, or, with no recipe, its name: "posthoc", "mixed") gets that recipe's row;
+    SFT on safety data alone is neither, so it gets none."""
+    role = model_role(name, block)
+    if role != "sft":
+        return PAPER_TABLE.get(role) if role else None
+    recipe = (block or {}).get("recipe")
+    if recipe:
+        if recipe.get("start") == "pre_instruction":
+            return PAPER_TABLE["mixed_sft"]
+        return PAPER_TABLE["posthoc_sft"] if "helpful" in recipe.get("data", ()) else None
+    tokens = _tokens(name)
+    made = next((r for r in ("mixed", "posthoc") if r in tokens), None)
+    return PAPER_TABLE[f"{made}_sft"] if made else None

@@ -63,7 +63,7 @@ def build_document(
     models = metrics["models"]
     provenance = metrics.get("provenance") or {}
     effects = judge_effects(models)
-    roles = ", ".join(f"{n} ({model_role(n) or 'unknown role'})" for n in models)
+    roles = ", ".join(f"{n} ({model_role(n, m) or 'unknown role'})" for n, m in models.items())
 
     doc = Document(title)
     doc.add(
@@ -72,7 +72,7 @@ def build_document(
             f"{provenance.get('version', 'n/a')}. Rates are percentages with 95% Wilson "
             "intervals in brackets."
         ),
-        *_recipe_blocks(metrics.get("recipes") or {}),
+        *_recipe_blocks(models),
         Heading("What the numbers say"),
         Paragraph(summarize(effects)),
         effects_table(effects),
@@ -199,14 +199,16 @@ def control_table(models: Mapping[str, Mapping[str, Any]], audit: Mapping[str, A
     )
 
 
-def _recipe_blocks(recipes: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+def _recipe_blocks(models: Mapping[str, Mapping[str, Any]]) -> list[Block]:
     """How each compared model was made (a reproduction's recipes), or nothing."""
+    recipes = {n: m["recipe"] for n, m in models.items() if m.get("recipe", {}).get("method")}
     if not recipes:
         return []
     items = []
     for name, r in recipes.items():
         data = f" on {' + '.join(r['data'])}" if r.get("data") else ""
-        start = "the checkpoint before instruction tuning" if r["start"] != "base" else "the base"
+        before = r.get("start", "base") != "base"
+        start = "the checkpoint before instruction tuning" if before else "the base"
         note = f": {r['note']}" if r.get("note") else ""
         items.append(f"{name}: {r['method']} from {start}{data}{note}")
     return [Heading("How each model was made"), Bullets(items)]

@@ -23,7 +23,7 @@ from unmirage.report.document import (
     to_html,
     to_markdown,
 )
-from unmirage.report.paper import PAPER_TABLE, model_role, paper_row
+from unmirage.report.paper import PAPER_TABLE, paper_row
 from unmirage.report.tables import GROUP_LABELS, GROUP_NOTE, MULTISEED_KEYS
 from unmirage.report.values import pct
 
@@ -42,7 +42,7 @@ def summary_table(doc: Mapping[str, Any]) -> Table:
     for name, entry in doc["summary"].items():
         n = len(entry["asr_pre"]["values"])
         rows.append([name, str(n), *(_spread(entry[key]) for key, _ in COLUMNS)])
-        paper = paper_row(name, model_role(name)) if name != "base" else PAPER_TABLE["base"]
+        paper = paper_row(name, entry) if name != "base" else PAPER_TABLE["base"]
         if paper is not None:
             rows.append(
                 [

@@ -45,8 +45,8 @@ def table1(models: Models) -> Table:
     """The paper's main table: ASR before/after the attack, benign RR before/after, utility."""
     rows = []
     for name, m in models.items():
-        role = model_role(name)
-        paper = paper_row(name, role)
+        role = model_role(name, m)
+        paper = paper_row(name, m)
         rows.append(
             [
                 name,
@@ -150,7 +150,7 @@ def table2(models: Models, responses: Mapping[str, Sequence[Row]]) -> Table:
             f"{pct(counts[v] / shots)} ({counts[v]}/{shots})" if shots else "n/a"
             for v in UNSAFE_VERDICTS
         ]
-        role = model_role(name)
+        role = model_role(name, m)
         rows.append(
             [name, str(shots), *cells, rate(m, "asr_post").text(), PAPER_MECHANISM.get(role, "")]
         )

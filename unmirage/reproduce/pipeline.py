@@ -18,7 +18,7 @@ from unmirage.io import atomic_write_json, atomic_write_text, read_rows
 from unmirage.metrics import merge_benchmarks
 from unmirage.provenance import provenance
 from unmirage.report import render_report
-from unmirage.reproduce.config import ReproduceConfig, recipe
+from unmirage.reproduce.config import ReproduceConfig, recipe, unlearns
 from unmirage.reproduce.mixes import method_data, settings
 from unmirage.reproduce.sources import Sources, embedded_sources, file_key, real_sources
 from unmirage.reproduce.stages import StageRunner
@@ -104,6 +104,8 @@ def reproduce(
     depth = _depth_stages(config, sources, upstream, models, runner, progress)
     for name, block in depth.items():
         documents[name]["models"][name]["depth"] = block
+    for name, doc in documents.items():
+        doc["models"][name]["recipe"] = _recipe_record(name)
     metrics: dict[str, Any] = {
         "models": {name: doc["models"][name] for name, doc in documents.items()},
         "training": {
@@ -111,7 +113,6 @@ def reproduce(
             for name, (_, stage) in models.items()
             if name != "base"
         },
-        "recipes": {name: dataclasses.asdict(recipe(name)) for name in config.models},
     }
     benchmarks = merge_benchmarks(documents.values())
     if benchmarks:
@@ -159,6 +160,15 @@ def reproduce(
         + "\n",
     )
     return metrics
+
+
+def _recipe_record(name: str) -> dict[str, Any]:
+    """How a model was made, for metrics.json and the report: its kind ("base", "sft" or
+    "unlearning") and, for the compared models, the recipe."""
+    if name == "base":
+        return {"kind": "base"}
+    kind = "unlearning" if unlearns(name) else "sft"
+    return {"kind": kind, **dataclasses.asdict(recipe(name))}
 
 
 def _training_record(model_dir: Path) -> dict[str, Any]:

@@ -65,6 +65,8 @@ def summarize_seeds(runs: Mapping[int, Mapping[str, Any]]) -> dict[str, dict[str
                 }
                 for rank, rows in sorted(ranks.items())
             ]
+        if ms[0].get("recipe"):
+            entry["recipe"] = ms[0]["recipe"]
         for key in HAZARD_IMAGE_KEYS:  # only worlds that ask about hazard images
             values = [m[key] for m in ms if m.get(key) is not None]
             if values:
