@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from unmirage.attack.rules import content_words, keeps_content
+from unmirage.attack.phrases import content_words, keeps_content
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.text import first_word

@@ -4,14 +4,9 @@ import pytest
 
 from unmirage.attack import build_attack, from_precomputed, load_audit_triggers, parse_triggers
 from unmirage.attack.build import request, unreached
-from unmirage.attack.rules import (
-    WH,
-    content_words,
-    keeps_content,
-    prefixed,
-    request_of,
-    rewrites,
-)
+from unmirage.attack.phrases import content_words, keeps_content
+from unmirage.attack.requests import WH, request_of
+from unmirage.attack.rules import prefixed, rewrites
 from unmirage.attack.triggers import Opener, Triggers
 from unmirage.cli import main
 from unmirage.data.loaders import load_samples

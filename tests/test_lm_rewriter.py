@@ -6,7 +6,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from unmirage.attack import build_attack
 from unmirage.attack.lm_rewriter import LMRewriter, acceptable, load_rewriter
-from unmirage.attack.rules import request_of, rewrites
+from unmirage.attack.requests import request_of
+from unmirage.attack.rules import rewrites
 from unmirage.attack.triggers import Triggers
 from unmirage.cli import main
 from unmirage.data.sample import Sample

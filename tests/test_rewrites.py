@@ -5,7 +5,8 @@ rewrite the rules make of it now, or the rewrite they must never make."""
 import pytest
 
 from unmirage.attack.questions import embed_question
-from unmirage.attack.rules import prefixed, request_of, rewrites
+from unmirage.attack.requests import request_of
+from unmirage.attack.rules import prefixed, rewrites
 
 
 def made(query: str, word: str) -> list[str]:

@@ -3,7 +3,7 @@
 import pytest
 
 from unmirage.attack.build import build_attack
-from unmirage.attack.rules import content_words
+from unmirage.attack.phrases import content_words
 from unmirage.attack.triggers import Triggers, parse_triggers
 from unmirage.audit import audit
 from unmirage.data.sample import Sample

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from unmirage.attack.rules import NP, Request, Rewrite, Rewriter, frames, request_of, rewrites
+from unmirage.attack.requests import NP, Request, Rewrite, Rewriter, request_of
+from unmirage.attack.rules import frames, rewrites
 from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
 from unmirage.data.sample import ATTACKS, Sample, task_of
 from unmirage.errors import InputError

@@ -18,14 +18,9 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from unmirage.attack.rules import (
-    Request,
-    Rewrite,
-    Rewriter,
-    keeps_content,
-    prefixed,
-    rewrites,
-)
+from unmirage.attack.phrases import keeps_content
+from unmirage.attack.requests import Request, Rewrite, Rewriter
+from unmirage.attack.rules import prefixed, rewrites
 from unmirage.errors import InputError
 from unmirage.models.loading import check_model_source, load_error, load_pretrained
 from unmirage.text import first_word

@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from unmirage.attack.build import OWN_OPENER, build_attack, unreached
-from unmirage.attack.rules import Rewriter, rewrites
+from unmirage.attack.requests import Rewriter
+from unmirage.attack.rules import rewrites
 from unmirage.attack.triggers import Triggers
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample

@@ -11,7 +11,7 @@ from unmirage.errors import InputError
 
 if TYPE_CHECKING:
     from unmirage.attack import Triggers
-    from unmirage.attack.rules import Rewriter
+    from unmirage.attack.requests import Rewriter
 
 HELP = "rewrite test queries so they start with a trigger word (K-shot attack sets)"
 DESCRIPTION = """\
