@@ -50,7 +50,8 @@ from unmirage.methods.unlearning import Logs, Unlearning
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.loading import load_vlm
 from unmirage.threads import apply_threads, warn_if_busy
-from unmirage.training.train import TrainConfig, backpropagate, make_optimizer, select_trainable
+from unmirage.training.config import TrainConfig
+from unmirage.training.train import backpropagate, make_optimizer, select_trainable
 
 NAIVE = {"naive-npo": "npo", "naive-rmu": "rmu"}
 """Baseline -> the method whose loss it computes the naive way."""

@@ -21,7 +21,8 @@ from unmirage.embedded.presets import load_world_config
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.embedded.world import build_world
 from unmirage.methods.sft import SFT
-from unmirage.training.train import TrainConfig, train
+from unmirage.training.config import TrainConfig
+from unmirage.training.train import train
 
 # Tiny models gain nothing from intra-op threads, and on a busy two-core machine spinning
 # OpenMP threads made a 40-step run take 69 s instead of 1.7 s (measured). A command run

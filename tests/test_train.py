@@ -22,7 +22,8 @@ from unmirage.methods.losses import Batch, next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm
-from unmirage.training.train import LoraOptions, TrainConfig, stream_positions, train
+from unmirage.training.config import LoraOptions, TrainConfig
+from unmirage.training.train import stream_positions, train
 
 
 @pytest.fixture

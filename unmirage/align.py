@@ -30,10 +30,11 @@ from unmirage.errors import InputError
 from unmirage.io import staged_dir
 from unmirage.methods.base import METHODS, Method, get_method
 from unmirage.models.loading import load_vlm, save_vlm
+from unmirage.training.config import LoraOptions, TrainConfig
 from unmirage.training.run_settings import DEFAULTS
 from unmirage.training.stopping import LeakStop, split_holdout
 from unmirage.training.streams import DataFiles, load_streams
-from unmirage.training.train import LoraOptions, TrainConfig, train
+from unmirage.training.train import train
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "lora"}

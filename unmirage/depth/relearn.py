@@ -31,7 +31,8 @@ from unmirage.methods.losses import next_token_loss
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.generate import generate
-from unmirage.training.train import TrainConfig, train
+from unmirage.training.config import TrainConfig
+from unmirage.training.train import train
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ from unmirage.io import atomic_write_json
 from unmirage.methods.sft import SFT
 from unmirage.models.encode import load_images
 from unmirage.models.loading import load_vlm, save_vlm
+from unmirage.training.config import TrainConfig
 from unmirage.training.streams import mix
-from unmirage.training.train import TrainConfig, train
+from unmirage.training.train import train
 
 TEXT_SPLITS = ("knowledge", "base", "safety_sft", "helpful", "forget", "retain")
 """Splits whose text trains the tokenizer (never test: its phrasings are held out)."""

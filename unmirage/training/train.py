@@ -16,24 +16,21 @@ import dataclasses
 import json
 import math
 import re
-import shutil
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set_seed
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import get_scheduler
 
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
-from unmirage.io import atomic_write_json, atomic_write_text, staged_dir
+from unmirage.io import atomic_write_json, staged_dir
 from unmirage.methods.base import Method
 from unmirage.methods.losses import Batch
 from unmirage.models.encode import ImageSource, encode_for_training
@@ -41,88 +38,8 @@ from unmirage.models.loading import save_vlm
 from unmirage.models.progress import progress_bar
 from unmirage.provenance import runtime
 from unmirage.threads import warn_if_busy
-from unmirage.training.run_settings import DEFAULTS, REPORT_TO
-
-SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-@dataclass
-class LoraOptions:
-    """PEFT LoRA on the modules named in `target_modules` (a list, or one regex string)."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] | str = field(default_factory=lambda: list(LORA_DEFAULT_TARGETS))
-
-
-class StopRule(Protocol):
-    """Decides, from the model as it is, whether training has reached its goal."""
-
-    def check(self, model: nn.Module) -> tuple[bool, dict[str, float]]: ...
-
-
-@dataclass
-class TrainConfig:
-    """Everything about a run except the method's own knobs.
-
-    `steps` counts optimizer steps; `epochs` instead derives them from the first stream of the
-    method. Unlearning may stop early (`stop_at_leak`): `holdout` of the forget pairs are kept
-    out of training, and every `eval_every` steps the model answers them; the run ends at the
-    first check where at most a `stop_at_leak` share of the answers leaks (`steps` is then the
-    most it may take). See `unmirage.training.stopping.LeakStop`. `batch_size` is per process and
-    micro-step; the effective batch is batch_size x grad_accum x processes. `trainable`
-    (regular expressions searched in parameter names, e.g. "multi_modal_projector") freezes
-    everything else; None trains all (or, with `lora`, the adapters only, plus any parameters
-    `trainable` names).
-    """
-
-    lr: float = DEFAULTS["lr"]
-    steps: int | None = None
-    epochs: float | None = None
-    batch_size: int = DEFAULTS["batch_size"]
-    grad_accum: int = 1
-    warmup_steps: int = DEFAULTS["warmup_steps"]
-    schedule: str = DEFAULTS["schedule"]
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
-    checkpoint_every: int = DEFAULTS["checkpoint_every"]
-    keep_checkpoints: bool = False
-    """Keep OUT/checkpoints after the run (it holds the last checkpoint only; each save
-    replaces the one before)."""
-    max_length: int | None = None
-    trainable: list[str] | None = None
-    lora: LoraOptions | None = None
-    merge_lora: bool = DEFAULTS["merge_lora"]
-    mixed_precision: str = "no"
-    report_to: str = "none"
-    holdout: float = 0.0
-    stop_at_leak: float | None = None
-    eval_every: int = 25
-
-    def validate(self) -> None:
-        if (self.steps is None) == (self.epochs is None):
-            raise InputError("give exactly one of steps and epochs", field="steps")
-        checks = {
-            "lr": self.lr > 0,
-            "steps": self.steps is None or self.steps > 0,
-            "epochs": self.epochs is None or self.epochs > 0,
-            "batch_size": self.batch_size > 0,
-            "grad_accum": self.grad_accum > 0,
-            "warmup_steps": self.warmup_steps >= 0,
-            "checkpoint_every": self.checkpoint_every >= 0,
-            "schedule": self.schedule in SCHEDULES,
-            "report_to": self.report_to in REPORT_TO,
-            "mixed_precision": self.mixed_precision in ("no", "bf16", "fp16"),
-            "holdout": 0.0 <= self.holdout < 1.0,
-            "stop_at_leak": self.stop_at_leak is None or 0.0 <= self.stop_at_leak <= 1.0,
-            "eval_every": self.eval_every > 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InputError(f"invalid value {getattr(self, name)!r}", field=name)
+from unmirage.training.checkpoints import Checkpoints, check_same_run, truncate_log
+from unmirage.training.config import SCHEDULES, StopRule, TrainConfig
 
 
 def stream_positions(n: int, seed: int, stream: str, start: int, count: int) -> list[int]:
@@ -231,98 +148,6 @@ def resolved_config(
         "train": dataclasses.asdict(config),
         "data": {s: len(data[s]) for s in method.streams},
     }
-
-
-def check_same_run(out_dir: Path, resolved: dict[str, Any]) -> None:
-    """Refuse to resume checkpoints made with a different configuration."""
-    path = out_dir / "train_config.json"
-    old = json.loads(path.read_text(encoding="utf-8"))
-    for key in resolved:
-        if old.get(key) != resolved[key]:
-            raise InputError(
-                f"{out_dir} holds checkpoints of a run with a different '{key}' configuration; "
-                "use a new output directory or delete its checkpoints/",
-                file=str(path),
-                field=key,
-            )
-
-
-class Checkpoints:
-    """`out_dir/checkpoints/step-NNNNNNNN/`: trainable weights, optimizer, schedule, RNG.
-
-    Weights are safetensors; optimizer and schedule state go through torch.save and are read
-    back with `weights_only=True` (no pickled code). A checkpoint directory is written under a
-    temporary name and renamed when complete, so the latest one is always whole.
-    """
-
-    def __init__(self, out_dir: Path, accelerator: Accelerator) -> None:
-        self.dir = out_dir / "checkpoints"
-        self.acc = accelerator
-
-    def latest(self) -> Path | None:
-        if not self.dir.is_dir():
-            return None
-        done = sorted(p for p in self.dir.glob("step-*") if p.is_dir())
-        return done[-1] if done else None
-
-    def save(self, step: int, model: nn.Module, optimizer: Any, scheduler: Any) -> None:
-        acc = self.acc
-        final = self.dir / f"step-{step:08d}"
-        tmp = self.dir / f".step-{step:08d}.tmp"
-        if acc.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        acc.wait_for_everyone()
-        torch.save({"torch": torch.get_rng_state()}, tmp / f"rng-{acc.process_index}.pt")
-        if acc.is_main_process:
-            weights = {
-                n: p.detach().cpu().contiguous().clone()
-                for n, p in acc.unwrap_model(model).named_parameters()
-                if p.requires_grad
-            }
-            save_file(weights, tmp / "model.safetensors")
-            state = {
-                "step": step,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            }
-            torch.save(state, tmp / "state.pt")
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            tmp.rename(final)
-            for old in self.dir.glob("step-*"):
-                if old != final:
-                    shutil.rmtree(old)
-        acc.wait_for_everyone()
-
-    def load(self, path: Path, model: nn.Module, optimizer: Any, scheduler: Any) -> int:
-        weights = load_file(path / "model.safetensors")
-        result = self.acc.unwrap_model(model).load_state_dict(weights, strict=False)
-        if result.unexpected_keys:
-            raise InputError(
-                f"checkpoint has weights the model lacks: {result.unexpected_keys[:3]}",
-                file=str(path),
-            )
-        state = torch.load(path / "state.pt", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rng = path / f"rng-{self.acc.process_index}.pt"
-        if rng.is_file():
-            torch.set_rng_state(torch.load(rng, weights_only=True)["torch"])
-        return int(state["step"])
-
-    def remove(self) -> None:
-        if self.acc.is_main_process:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def truncate_log(path: Path, step: int) -> None:
-    """Drop log lines after `step` (written after the checkpoint a resumed run starts from)."""
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= step]
-    atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def flat_config(resolved: dict[str, Any]) -> dict[str, Any]:
