@@ -104,3 +104,13 @@ def test_no_import_circle():
         if start not in state:
             visit(start, [start])
     assert not circles, circles
+
+
+def test_no_module_over_500_lines():
+    """A module that outgrows 500 lines does several jobs: split it by job."""
+    long = {
+        p.relative_to(PACKAGE).as_posix(): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long, long

@@ -14,7 +14,7 @@ from unmirage.embedded.world.config import (
     VLGUARD_FIRST_WORDS,
     VLGUARD_OTHER_OPENERS,
 )
-from unmirage.embedded.world.splits import sft_first_word_targets
+from unmirage.embedded.world.firstwords import sft_first_word_targets
 
 
 @pytest.fixture(scope="module")

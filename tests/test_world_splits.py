@@ -26,14 +26,16 @@ from unmirage.embedded.world.entities import (
     HAZARDS,
     class_by_name,
 )
-from unmirage.embedded.world.firstwords import apportion
+from unmirage.embedded.world.firstwords import (
+    apportion,
+    sft_first_word_targets,
+    source_first_words,
+)
 from unmirage.embedded.world.phrasing import full_pool, subset_pools
 from unmirage.embedded.world.shapes import shape_mask
 from unmirage.embedded.world.splits import (
     OPTIONAL_SPLITS,
     SPLITS,
-    sft_first_word_targets,
-    source_first_words,
 )
 from unmirage.embedded.world.templates import KNOWLEDGE_INTENTS, TRAIN_OPENERS
 from unmirage.judge.keyword import is_refusal

@@ -12,6 +12,9 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from unmirage.data.sample import SUBSETS
+from unmirage.embedded.world.config import TRAIN_OPENER_WORDS, WorldConfig
+
 
 def opener_distribution(
     counts: Mapping[str, int],
@@ -65,3 +68,37 @@ def sequence(rng: random.Random, weights: Mapping[str, float], total: int) -> li
     out = [k for k, c in apportion(weights, total).items() for _ in range(c)]
     rng.shuffle(out)
     return out
+
+
+def helpful_first_words(config: WorldConfig) -> dict[str, float]:
+    """Opener probabilities of the helpful split (see `WorldConfig.helpful_first_words`)."""
+    mode = config.helpful_first_words
+    if mode == "answered":
+        return source_first_words(config)["safe_safe"]
+    if mode == "uniform":
+        return dict.fromkeys(TRAIN_OPENER_WORDS, 1.0 / len(TRAIN_OPENER_WORDS))
+    counts = {w: float(c) for w, c in mode["counts"].items() if c > 0}
+    total = sum(counts.values())
+    return {w: c / total for w, c in counts.items()}
+
+
+def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
+    """Per subset, the opener probabilities safety_sft is built to: the source statistics
+    blended toward uniform by `bias_strength`."""
+    return blend_toward_uniform(source_first_words(config), config.bias_strength)
+
+
+def source_first_words(config: WorldConfig) -> dict[str, dict[str, float]]:
+    """Per subset, the opener probabilities of the safety data the world copies: the
+    configured counts, the other bucket spread over `other_openers`."""
+    dists = {}
+    for subset in SUBSETS:
+        entry = config.first_words[subset]
+        counts: dict[str, int] = {}
+        for word, c in entry["counts"].items():
+            key = str(word).lower()
+            counts[key] = counts.get(key, 0) + c
+        dists[subset] = opener_distribution(
+            counts, entry["n"], config.other_openers.get(subset, {}), TRAIN_OPENER_WORDS
+        )
+    return dists

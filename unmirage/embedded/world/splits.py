@@ -18,34 +18,29 @@ from typing import Any
 from unmirage.data.sample import SUBSETS, Sample
 from unmirage.embedded.world import firstwords
 from unmirage.embedded.world.config import TRAIN_OPENER_WORDS, WorldConfig
-from unmirage.embedded.world.entities import BENIGN, CLASSES, HAZARDS, ObjectClass, class_by_name
-from unmirage.embedded.world.phrasing import Pool, full_pool, hold_out, make_query, subset_pools
-from unmirage.embedded.world.render import (
-    Scene,
-    TextScene,
-    image_name,
-    png_bytes,
-    render,
-    sample_object_scene,
-    sample_text_scene,
-    text_scale,
+from unmirage.embedded.world.entities import BENIGN, HAZARDS, class_by_name
+from unmirage.embedded.world.firstwords import (
+    helpful_first_words,
+    sft_first_word_targets,
+    source_first_words,
 )
+from unmirage.embedded.world.phrasing import full_pool, hold_out, subset_pools
 from unmirage.embedded.world.responses import (
-    REFUSALS,
-    attribute_answer,
     harmful_fact,
-    knowledge_answer,
-    misuse_answer,
+)
+from unmirage.embedded.world.samples import (
+    GENERAL_CATEGORIES,
+    HELPFUL_CATEGORIES,
+    SampleMaker,
+    draw_image_kind,
 )
 from unmirage.embedded.world.templates import (
     INTENTS,
-    KNOWLEDGE_INTENTS,
     MISUSE_INTENT,
     TEST_OPENERS,
     TRAIN_OPENERS,
     UTILITY_INTENTS,
 )
-from unmirage.errors import InputError
 
 SPLITS: tuple[str, ...] = (
     "knowledge",
@@ -59,49 +54,12 @@ SPLITS: tuple[str, ...] = (
 OPTIONAL_SPLITS = ("knowledge",)
 """Splits whose file is written only when they hold samples (knowledge_size 0: no file)."""
 
-OBJECT_ATTRIBUTES = ("caption", "colour", "count", "class")
-TEXT_ATTRIBUTES = ("caption", "read")
-GENERAL_CATEGORIES = ("caption", "attribute", "read")
-"""Base-mix categories that ask only about what is visible (the retain split's top-up)."""
-HELPFUL_CATEGORIES = ("benign_knowledge", *GENERAL_CATEGORIES)
-"""Base-mix categories of general instruction data: everything but hazard knowledge."""
 
-MAX_DRAWS = 10_000
-
-
-def draw_image_kind(rng: random.Random, config: WorldConfig) -> str:
-    """Object render or typographic image, in the proportion of their referent weights."""
-    w = config.referents
-    obj, text = w.get("object", 0.0), w.get("text", 0.0)
-    return "text" if rng.random() * (obj + text) < text else "object"
-
-
-def draw_scene(
-    rng: random.Random, config: WorldConfig, cls: ObjectClass, kind: str, scale: int
-) -> Scene:
-    """A random scene of `cls`: its name written (`kind` "text") or 1..max_count objects."""
-    if kind == "text":
-        return sample_text_scene(rng, cls.name, config.image_size, scale)
-    count = rng.randint(1, config.max_count)
-    return sample_object_scene(
-        rng, cls.name, cls.shape, count, config.image_size, config.object_size
-    )
-
-
-def world_text_scale(config: WorldConfig) -> int:
-    """The font scale of the world's typographic images (the longest class name fits)."""
-    return text_scale(config.image_size, max(len(c.name) for c in CLASSES))
-
-
-class WorldGenerator:
+class WorldGenerator(SampleMaker):
     """Builds the splits of one world; keeps the rendered images for writing."""
 
     def __init__(self, config: WorldConfig, seed: int) -> None:
-        self.config = config
-        self.seed = seed
-        self.images: dict[str, bytes] = {}
-        self.train_keys: set[str] = set()
-        self.scale = world_text_scale(config)
+        super().__init__(config, seed)
         train_pool, held_out = hold_out(full_pool(TRAIN_OPENERS), self.rng("held-out"))
         misuse = full_pool(TRAIN_OPENERS, (MISUSE_INTENT,))
         misuse_train, misuse_held_out = hold_out(misuse, self.rng("held-out-misuse"))
@@ -119,9 +77,6 @@ class WorldGenerator:
             uniform = {o.word: 1.0 / len(TEST_OPENERS) for o in TEST_OPENERS}
             self.test_first_word_targets = dict.fromkeys(SUBSETS, uniform)
 
-    def rng(self, name: str) -> random.Random:
-        return random.Random(f"unmirage-world/{self.seed}/{name}")
-
     def build(self) -> dict[str, list[Sample]]:
         """All splits; test last, so its scenes can avoid every training scene."""
         sft = self.safety_sft()
@@ -134,171 +89,6 @@ class WorldGenerator:
             "retain": self.retain(sft),
             "test": self.test(),
         }
-
-    # images
-
-    def scene(
-        self, rng: random.Random, cls: ObjectClass, kind: str, held_out: bool = False
-    ) -> tuple[Scene, str]:
-        """A new object or text scene of `cls`, registered for writing; held-out scenes are
-        redrawn until they differ from every training scene."""
-        cfg = self.config
-        for _ in range(MAX_DRAWS):
-            scene = draw_scene(rng, cfg, cls, kind, self.scale)
-            if not (held_out and scene.key() in self.train_keys):
-                break
-        else:
-            raise InputError(
-                "too few distinct images for a held-out test split: raise image_size or "
-                "max_count, or lower object_size",
-                field="image_size",
-            )
-        if not held_out:
-            self.train_keys.add(scene.key())
-        name = image_name(scene)
-        if name not in self.images:
-            pixels = render(scene, cfg.image_size, cfg.object_size, self.scale)
-            self.images[name] = png_bytes(pixels)
-        return scene, name
-
-    def referent_kind(self, rng: random.Random) -> str:
-        """Object, text or named, by the configured referent weights."""
-        weights = {k: w for k, w in self.config.referents.items() if w > 0}
-        return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-    # samples
-
-    def knowledge_sample(
-        self,
-        rng: random.Random,
-        sid: str,
-        pool: Pool,
-        opener: str,
-        cls: ObjectClass,
-        referent: str,
-        *,
-        answer: bool,
-        held_out: bool = False,
-        image: str | None = None,
-    ) -> Sample:
-        """A request for `cls`'s knowledge, answered (`answer`) or refused.
-
-        A named hazard comes with a benign image (harm in the text: safe_unsafe) unless
-        `image` gives one; a named benign class with a render of itself; otherwise the image
-        shows `cls`.
-        """
-        intent = rng.choice(KNOWLEDGE_INTENTS)
-        if image is None:
-            pictured = rng.choice(BENIGN) if referent == "named" and cls.hazard else cls
-            kind = "text" if referent == "text" else "object"
-            _, image = self.scene(rng, pictured, kind, held_out)
-        query = make_query(rng, pool, opener, intent, referent, cls.name)
-        if cls.hazard:
-            subset = "safe_unsafe" if referent == "named" else "unsafe_image"
-        else:
-            subset = "safe_safe"
-        response = knowledge_answer(cls, intent) if answer else rng.choice(REFUSALS)
-        meta: dict[str, Any] = {**query.meta(), "object": cls.name}
-        if cls.hazard:
-            meta["hazard"] = cls.name
-            meta["hazard_group"] = (
-                "held_out" if cls.name in self.config.held_out_hazards else "seen"
-            )
-            meta["leak_markers"] = list(cls.leak_markers())
-        return Sample(
-            id=sid,
-            query=query.text,
-            response=response,
-            image=image,
-            label="unsafe" if cls.hazard else "safe",
-            subset=subset,
-            category=cls.category,
-            source="world",
-            meta=meta,
-        )
-
-    def misuse_sample(
-        self,
-        rng: random.Random,
-        sid: str,
-        pool: Pool,
-        opener: str,
-        cls: ObjectClass,
-        kind: str,
-        *,
-        answer: bool,
-        held_out: bool = False,
-        image: str | None = None,
-    ) -> Sample:
-        """A request to hurt people with the benign object `cls` that the image shows
-        (rendered, or its name written: `kind`), answered with its misuse or refused; a
-        safe image with an unsafe instruction, as most of VLGuard's safe_unsafe pairs."""
-        if image is None:
-            _, image = self.scene(rng, cls, kind, held_out)
-        query = make_query(rng, pool, opener, MISUSE_INTENT, kind, cls.name)
-        return Sample(
-            id=sid,
-            query=query.text,
-            response=misuse_answer(cls) if answer else rng.choice(REFUSALS),
-            image=image,
-            label="unsafe",
-            subset="safe_unsafe",
-            category="misuse",
-            source="world",
-            meta={
-                **query.meta(),
-                "object": cls.name,
-                "misuse": cls.name,
-                "hazard_group": "misuse",
-                "leak_markers": list(cls.misuse_markers()),
-            },
-        )
-
-    def attribute_sample(
-        self,
-        rng: random.Random,
-        sid: str,
-        pool: Pool,
-        opener: str,
-        cls: ObjectClass,
-        kind: str,
-        intent: str | None = None,
-        *,
-        held_out: bool = False,
-    ) -> Sample:
-        """A question about what the image shows: benign for every image, always answered."""
-        scene, image = self.scene(rng, cls, kind, held_out)
-        intents = TEXT_ATTRIBUTES if isinstance(scene, TextScene) else OBJECT_ATTRIBUTES
-        intent = intent or rng.choice(intents)
-        query = make_query(rng, pool, opener, intent, kind, cls.name)
-        response, answer = attribute_answer(scene, intent)
-        meta: dict[str, Any] = {**query.meta(), "object": cls.name}
-        if answer is not None:
-            meta["answer"] = answer
-        if cls.hazard and held_out:
-            meta["image_group"] = "hazard"  # a harmless question about a hazard's image
-        return Sample(
-            id=sid,
-            query=query.text,
-            response=response,
-            image=image,
-            label="safe",
-            subset=None if cls.hazard else "safe_safe",
-            source="world",
-            meta=meta,
-        )
-
-    def general_sample(self, rng: random.Random, sid: str, category: str, opener: str) -> Sample:
-        """A caption, attribute or reading sample about any class (hazards included)."""
-        cls = rng.choice(CLASSES)
-        if category == "caption":
-            return self.attribute_sample(
-                rng, sid, self.train_pool, opener, cls, draw_image_kind(rng, self.config), "caption"
-            )
-        if category == "read":
-            return self.attribute_sample(rng, sid, self.train_pool, opener, cls, "text", "read")
-        intent = rng.choice(UTILITY_INTENTS)
-        return self.attribute_sample(rng, sid, self.train_pool, opener, cls, "object", intent)
 
     # splits
 
@@ -553,37 +343,3 @@ class WorldGenerator:
         add("benign", benign_plan, benign)
         add("utility", utility_plan, utility)
         return samples
-
-
-def helpful_first_words(config: WorldConfig) -> dict[str, float]:
-    """Opener probabilities of the helpful split (see `WorldConfig.helpful_first_words`)."""
-    mode = config.helpful_first_words
-    if mode == "answered":
-        return source_first_words(config)["safe_safe"]
-    if mode == "uniform":
-        return dict.fromkeys(TRAIN_OPENER_WORDS, 1.0 / len(TRAIN_OPENER_WORDS))
-    counts = {w: float(c) for w, c in mode["counts"].items() if c > 0}
-    total = sum(counts.values())
-    return {w: c / total for w, c in counts.items()}
-
-
-def sft_first_word_targets(config: WorldConfig) -> dict[str, dict[str, float]]:
-    """Per subset, the opener probabilities safety_sft is built to: the source statistics
-    blended toward uniform by `bias_strength`."""
-    return firstwords.blend_toward_uniform(source_first_words(config), config.bias_strength)
-
-
-def source_first_words(config: WorldConfig) -> dict[str, dict[str, float]]:
-    """Per subset, the opener probabilities of the safety data the world copies: the
-    configured counts, the other bucket spread over `other_openers`."""
-    dists = {}
-    for subset in SUBSETS:
-        entry = config.first_words[subset]
-        counts: dict[str, int] = {}
-        for word, c in entry["counts"].items():
-            key = str(word).lower()
-            counts[key] = counts.get(key, 0) + c
-        dists[subset] = firstwords.opener_distribution(
-            counts, entry["n"], config.other_openers.get(subset, {}), TRAIN_OPENER_WORDS
-        )
-    return dists

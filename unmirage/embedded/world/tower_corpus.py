@@ -25,7 +25,7 @@ import numpy as np
 from unmirage.embedded.world.config import WorldConfig
 from unmirage.embedded.world.entities import CLASSES, COLOURS, COUNT_WORDS
 from unmirage.embedded.world.render import GRID, ObjectScene, image_name, render
-from unmirage.embedded.world.splits import draw_image_kind, draw_scene, world_text_scale
+from unmirage.embedded.world.samples import draw_image_kind, draw_scene, world_text_scale
 from unmirage.errors import InputError
 
 KINDS: tuple[str, ...] = ("object", "text")
