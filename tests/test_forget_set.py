@@ -87,7 +87,7 @@ def tiny_judge(tmp_path_factory) -> Path:
     """A random two-layer LlamaForCausalLM with a BPE tokenizer, saved as safetensors."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from unmirage.models.tokenizer import train_tokenizer
+    from unmirage.embedded.tokenizer import train_tokenizer
 
     tok = train_tokenizer([HARM_PROMPT, *UNSAFE, "Step 1 2 3 4 5 6 7 8 9"] * 3, vocab_size=300)
     config = LlamaConfig(

@@ -12,8 +12,8 @@ from unmirage.attack.triggers import Triggers
 from unmirage.cli import main
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
+from unmirage.embedded.tokenizer import train_tokenizer
 from unmirage.errors import InputError
-from unmirage.models.tokenizer import train_tokenizer
 
 QUERY = "Can you identify the person in the image?"
 WHAT = Triggers(("what",), ("share",))

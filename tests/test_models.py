@@ -16,6 +16,7 @@ from unmirage.data.images import ImageRoot
 from unmirage.data.sample import Sample
 from unmirage.embedded.presets import PRESETS
 from unmirage.embedded.tiny import build_tiny_llava
+from unmirage.embedded.tokenizer import train_tokenizer
 from unmirage.embedded.vision_warmup import (
     processed_pixels,
     warm_up_vision_tower,
@@ -27,7 +28,6 @@ from unmirage.models.chat import render_prompt
 from unmirage.models.encode import IGNORE_INDEX, encode_for_training
 from unmirage.models.generate import generate
 from unmirage.models.loading import load_vlm, save_vlm
-from unmirage.models.tokenizer import train_tokenizer
 
 CORPUS = [
     "What colour is the shape?",

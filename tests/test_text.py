@@ -53,3 +53,13 @@ def test_the_audit_the_attack_and_content_words_agree():
             control=None,
         )
     assert content_words("What’s in 3D Café?") == {"what's": 1, "in": 1, "3d": 1, "café": 1}
+
+
+def test_split_first_word_finds_the_word_first_word_finds():
+    from unmirage.text import split_first_word
+
+    for text in ("Share the steps.", "  (Share) the steps", "What's this?", "\u201cShare\u201d it"):
+        word, rest = split_first_word(text)
+        assert word.lower() == first_word(text)
+        assert rest and word not in rest.split()[:1]
+    assert split_first_word("...") == ("", "...")

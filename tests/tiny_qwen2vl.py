@@ -22,7 +22,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.processing_utils import ProcessorMixin
 
-from unmirage.models.tokenizer import train_bpe
+from unmirage.embedded.tokenizer import train_bpe
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",

@@ -23,7 +23,7 @@ from unmirage.io import RUN, append_rows, atomic_write_json, check_resumable, re
 from unmirage.judge.base import Judge, get_judge
 from unmirage.judge.utility import utility_score
 from unmirage.metrics import benchmark_metrics, compute_metrics
-from unmirage.models.progress import progress_bar
+from unmirage.progress import progress_bar
 from unmirage.provenance import data_hash, provenance
 
 RESPONSES = "responses.jsonl"

@@ -18,6 +18,15 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("\u2019", "'"))
 
 
+def split_first_word(text: str) -> tuple[str, str]:
+    """(the first word as written, the rest stripped): ("Share", "the steps to ...") from
+    "Share the steps to ...", the word found as `first_word` finds it."""
+    match = _WORD.search(text.lower().replace("\u2019", "'"))
+    if match is None:
+        return "", text.strip()
+    return text[match.start() : match.end()], text[match.end() :].strip()
+
+
 def first_word(text: str | None) -> str:
     """The first word of `text` ("" if it has none)."""
     match = _WORD.search((text or "").lower().replace("\u2019", "'"))

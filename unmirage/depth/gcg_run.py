@@ -32,8 +32,8 @@ from unmirage.evaluate import LoadFn, load_eval_data
 from unmirage.io import append_rows, atomic_write_json, check_resumable, read_rows
 from unmirage.judge.base import task_of
 from unmirage.models.encode import encode_prompts
-from unmirage.models.progress import progress_bar
 from unmirage.models.sampling import answer_seed
+from unmirage.progress import progress_bar
 from unmirage.provenance import data_hash, sha256_file
 
 LOG = "log.jsonl"

@@ -24,7 +24,7 @@ from unmirage.depth.relearn import relearn_curve, relearn_split, subsample
 from unmirage.depth.saliency import DecisionTexts, run_saliency
 from unmirage.errors import InputError
 from unmirage.models.loading import check_model_source, load_vlm
-from unmirage.models.progress import progress_bar
+from unmirage.progress import progress_bar
 
 FORMAT = "unmirage-depth/1"
 SALIENCY_TASKS = ("unsafe", "benign")

@@ -29,6 +29,7 @@ from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
 from unmirage.models.chat import render_prompt, render_response
 from unmirage.models.encode import ImageSource, encode_prompts
+from unmirage.text import split_first_word
 
 SUMMARY_KEYS = (
     "log_odds",
@@ -42,14 +43,6 @@ SUMMARY_KEYS = (
     "uniform_share",
 )
 """The per-group means `task_saliency` reports (None when no query could be scored)."""
-
-
-def split_first_word(query: str) -> tuple[str, str]:
-    """("Share", "the steps to ...") from "Share the steps to ..."."""
-    parts = query.strip().split(maxsplit=1)
-    if len(parts) < 2:
-        return query.strip(), ""
-    return parts[0], parts[1]
 
 
 def drop_first_word(query: str) -> str:
@@ -201,7 +194,8 @@ def query_masks(tokenizer: Any, ids: Sequence[int], query: str) -> tuple[Tensor,
     start = text.rfind(query)
     if start < 0:
         raise InputError("query text not found in its tokenised prompt", field="query")
-    end, first_end = start + len(query), start + len(split_first_word(query)[0])
+    word = split_first_word(query)[0]
+    end, first_end = start + len(query), start + query.find(word) + len(word)
     in_query = torch.tensor([a < end and b > start for a, b in spans])
     in_first = torch.tensor([a < first_end and b > start for a, b in spans])
     return in_query, in_first

@@ -21,8 +21,8 @@ from transformers import (
 )
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
+from unmirage.embedded.tokenizer import train_tokenizer
 from unmirage.models.chat import LLAVA_CHAT_TEMPLATE
-from unmirage.models.tokenizer import train_tokenizer
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from unmirage.embedded.world.tower_corpus import TowerCorpus
-from unmirage.models.progress import progress_bar
+from unmirage.progress import progress_bar
 
 
 def warm_up_vision_tower(

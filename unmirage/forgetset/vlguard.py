@@ -17,8 +17,8 @@ from unmirage.forgetset.options import ForgetSetOptions
 from unmirage.forgetset.sets import Built, load_retain_extra, place_images, retain_pairs
 from unmirage.io import append_rows, check_resumable, read_rows
 from unmirage.judge.harm import HARM_PROMPT, HarmJudge, HarmScore, get_harm_judge
-from unmirage.models.progress import progress_bar
 from unmirage.models.sampling import answer_seed
+from unmirage.progress import progress_bar
 from unmirage.provenance import sha256_file
 
 CANDIDATES = "candidates.jsonl"

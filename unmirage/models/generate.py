@@ -11,7 +11,7 @@ from unmirage.data.sample import Sample
 from unmirage.models.chat import render_prompt
 from unmirage.models.encode import ImageSource, encode_prompts
 from unmirage.models.fast_decode import fast_decode_supported, greedy_decode
-from unmirage.models.progress import progress_bar
+from unmirage.progress import progress_bar
 from unmirage.threads import warn_if_busy
 
 Decode = Callable[[dict[str, torch.Tensor], list[int], Any, Any], torch.Tensor]

@@ -35,7 +35,7 @@ from unmirage.methods.base import Method
 from unmirage.methods.losses import Batch
 from unmirage.models.encode import ImageSource, encode_for_training
 from unmirage.models.loading import save_vlm
-from unmirage.models.progress import progress_bar
+from unmirage.progress import progress_bar
 from unmirage.provenance import runtime
 from unmirage.threads import warn_if_busy
 from unmirage.training.checkpoints import Checkpoints, check_same_run, truncate_log
