@@ -151,3 +151,22 @@ def test_real_options_without_a_model_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "safety_data" in err[0] and "--model" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_posthoc_mix_is_sized_by_samples_not_lines(tmp_path, indent):
+    """VLGuard's train.json is one line and instruction files may be pretty-printed: the
+    5,000 : 3,000 mix counts the samples the reader loads (a safe VLGuard image gives two)."""
+    from unmirage.reproduce.config import PAPER_HELPFUL_RATIO, ReproduceConfig
+    from unmirage.reproduce.mixes import method_data
+    from unmirage.reproduce.sources import real_sources
+
+    safety, helpful = tmp_path / "train.json", tmp_path / "helpful.json"
+    safety.write_text(json.dumps(_vlguard_records(6), indent=indent))  # 3 safe x 2 + 3 unsafe
+    helpful.write_text(json.dumps(_llava_records(10, "Sure"), indent=indent))
+    config = ReproduceConfig(
+        model="tiny", safety_data=str(safety), test_data=str(safety), helpful_data=str(helpful)
+    )
+    files, weights = method_data(config, "sft-posthoc", real_sources(config))
+    assert files["train"] == [safety, helpful]
+    assert weights == [1.0, pytest.approx(PAPER_HELPFUL_RATIO * 9 / 10)]

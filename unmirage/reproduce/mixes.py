@@ -3,6 +3,7 @@ paper's Posthoc-SFT mix, Mixed-SFT inside the base's instruction tuning, unlearn
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
     if config.embedded and made.start == "pre_instruction":
         base_recipe = PRESETS[config.preset].base
         files, weights = method_data(config, name, sources)
-        mixed = sum(w * _count_lines(p) for p, w in zip(files["train"], weights, strict=True))
-        base_stage = _count_lines(sources.data("base")) + _replay(config, sources)[1]
+        mixed = sum(w * count_samples(p) for p, w in zip(files["train"], weights, strict=True))
+        base_stage = count_samples(sources.data("base")) + _replay(config, sources)[1]
         steps = round(base_recipe.steps * mixed / base_stage)
         stage = instruction_config(base_recipe, seed=config.seed)
         preset = {
@@ -56,9 +57,18 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
     return {**preset, **config.align_overrides.get(name, {})}
 
 
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+def count_samples(path: Path) -> int:
+    """How many samples the trainer reads from `path` (records as the reader loads them, in
+    any supported format: a one-line or pretty-printed JSON counts the same)."""
+    stat = path.stat()
+    return _count_samples(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _count_samples(path: str, mtime_ns: int, size: int) -> int:
+    from unmirage.data.loaders import load_samples
+
+    return len(load_samples(path, check_images=False))
 
 
 def method_data(
@@ -73,8 +83,8 @@ def method_data(
     files = [sources.data(d) for d in made.data]
     weights = [1.0] * len(files)
     if "helpful" in made.data:
-        wanted = config.helpful_ratio * _count_lines(sources.safety)
-        weights[made.data.index("helpful")] = wanted / _count_lines(sources.data("helpful"))
+        wanted = config.helpful_ratio * count_samples(sources.safety)
+        weights[made.data.index("helpful")] = wanted / count_samples(sources.data("helpful"))
     replay, _ = _replay(config, sources)
     if "base" in made.data and replay:
         files.append(sources.data("knowledge"))
@@ -90,8 +100,8 @@ def _replay(config: ReproduceConfig, sources: Sources) -> tuple[float, float]:
 
     if sources.knowledge_data is None or sources.base_data is None:
         return 0.0, 0.0
-    n_knowledge = _count_lines(sources.knowledge_data)
+    n_knowledge = count_samples(sources.knowledge_data)
     weight = replay_weight(
-        PRESETS[config.preset].base, _count_lines(sources.base_data), n_knowledge
+        PRESETS[config.preset].base, count_samples(sources.base_data), n_knowledge
     )
     return weight, weight * n_knowledge
