@@ -687,3 +687,33 @@ def test_unusual_but_valid_images_load_as_the_rgb_they_show(make, rgb, tmp_path,
     assert loaded.mode == "RGB" and loaded.getpixel((4, 4)) == pytest.approx(rgb, abs=2)
     data = jsonl(Env(tmp_path, tmp_path, tmp_path), {**ROW, "image": "img.png"}, UNSAFE)
     assert main(["audit", str(data), "--min-count", "1", "--out", str(tmp_path / "a")]) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "make_out", "names"),
+    [
+        (
+            lambda w, b: ["attack", "--data", str(w / "test.jsonl"), "--triggers", "what"],
+            lambda p: p.mkdir(),
+            ("field '--out'", "is a directory"),
+        ),
+        (
+            lambda w, b: ["eval", "--model", str(b), "--data", str(w / "test.jsonl")],
+            lambda p: p.write_text("kept\n"),
+            ("field '--out'", "not a directory"),
+        ),
+    ],
+    ids=["attack-out-is-a-directory", "eval-out-is-a-file"],
+)
+def test_an_output_of_the_wrong_kind_is_one_line(
+    argv, make_out, names, smoke_world, smoke_base, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    make_out(out)
+    snapshot = _snapshot(out)
+    capsys.readouterr()
+    code = main([*argv(smoke_world, smoke_base), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert str(out) in err[0] and all(n in err[0] for n in names), err[0]
+    assert _snapshot(out) == snapshot

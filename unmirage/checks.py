@@ -42,6 +42,14 @@ def output_dir(path: str | Path) -> Path:
     return path
 
 
+def output_file(path: str | Path) -> Path:
+    """`path` as a Path if it can be an output file (absent, or a file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory; give a file path", file=str(path), field="--out")
+    return path
+
+
 def check_version(doc: Any, supported: int, *, file: str, what: str) -> None:
     """Refuse a file written by another unmirage version (its keys may mean other things);
     a hand-written file without "version" is read by its structure alone."""

@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from unmirage.checks import output_file
 from unmirage.data.loaders import FORMATS, load_samples
 from unmirage.errors import InputError
 
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.data:
         raise InputError("give --data: the test set to rewrite (or that --precomputed rewrote)")
+    output_file(args.out)
     note = ""
     missed: Counter[tuple[str, str]] = Counter()
     if args.precomputed:

@@ -6,6 +6,7 @@ import argparse
 import functools
 from typing import Any
 
+from unmirage.checks import output_dir
 from unmirage.data.loaders import FORMATS
 from unmirage.judge.base import JUDGES
 
@@ -109,6 +110,8 @@ def _summary(m: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from unmirage.evaluate import evaluate
+
+    output_dir(args.out)
 
     opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
     load_fn = None
