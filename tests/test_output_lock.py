@@ -96,3 +96,19 @@ def test_two_concurrent_processes_into_different_outs_write_identical_worlds(tmp
     for rel in a:
         if (outs[0] / rel).is_file():
             assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_a_killed_runs_staging_directory_is_swept_by_the_next_run(tmp_path):
+    from unmirage.io import staged_dir
+
+    out = tmp_path / "out"
+    stale = tmp_path / ".out.staging.k1ll3d"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "half.json").write_text("{")
+    other = tmp_path / ".other.staging.keep"
+    other.mkdir()
+    with staged_dir(out) as stage:
+        (stage / "done.json").write_text("{}")
+    assert not stale.exists() and other.exists()
+    assert (out / "done.json").read_text() == "{}"
+    assert [p.name for p in tmp_path.iterdir() if ".staging." in p.name] == [other.name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -58,10 +59,13 @@ def staged_dir(out: str | Path) -> Iterator[Path]:
 
     Files already in `out` are kept unless the staging directory writes the same name, so a
     command may add to an existing output directory without clobbering unrelated files, and a
-    failure leaves `out` exactly as it was.
+    failure leaves `out` exactly as it was. Staging directories a killed run left beside `out`
+    are removed first: one run writes an output at a time (the commands hold its lock).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{glob.escape(out.name)}.staging.*"):
+        shutil.rmtree(stale, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging."))
     try:
         yield stage
