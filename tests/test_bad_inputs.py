@@ -205,6 +205,16 @@ HUGE = "a " * 800_000
 CASES: list[Case] = [
     # --- JSON / JSONL syntax and text encoding
     Case(
+        "audit-data-without-labels",
+        lambda e: audit(jsonl(e, {"id": "a", "query": "What is this?"}), "--no-images"),
+        ("data.jsonl", "no answered ones"),
+    ),
+    Case(
+        "attack-data-without-labels",
+        lambda e: attack(jsonl(e, {"id": "a", "query": "What is this?"})),
+        ("data.jsonl", "record a", "field 'meta.task'"),
+    ),
+    Case(
         "audit-jsonl-truncated-last-line",
         lambda e: audit(jsonl(e, ROW, '{"id": "b", "que'), "--no-images"),
         ("data.jsonl", "record 1 (line 2)"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class InputError(Exception):
     """Bad input named precisely: which file, which record (index or id), which field."""
@@ -30,3 +33,14 @@ class InputError(Exception):
             parts.append(f"field '{self.field}'")
         where = ": ".join(parts)
         return f"{where}: {self.message}" if where else self.message
+
+
+@contextlib.contextmanager
+def naming_file(file: str) -> Iterator[None]:
+    """Errors about the records of `file`, raised where the file is not known, get its name."""
+    try:
+        yield
+    except InputError as err:
+        if err.file is None:
+            err.file = file
+        raise

@@ -13,7 +13,7 @@ from unmirage.attack.triggers import Triggers
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
-from unmirage.errors import InputError
+from unmirage.errors import InputError, naming_file
 
 
 def attack_files(
@@ -38,7 +38,8 @@ def attack_files(
     loaded = read_data(
         data, fmt, image_root=image_root, cache_dir=Path(out).parent, check_images=False
     )
-    rows = build_attack(loaded.samples, triggers, k, control=control, rewrite=rewrite)
+    with naming_file(str(data)):
+        rows = build_attack(loaded.samples, triggers, k, control=control, rewrite=rewrite)
     if not rows:
         raise InputError("no unsafe or benign queries to rewrite", file=str(data), field="data")
     write_jsonl(rows, out)

@@ -10,6 +10,7 @@ from unmirage.audit.render import plot_first_words, render_markdown
 from unmirage.audit.stats import AuditConfig, audit
 from unmirage.checks import output_dir
 from unmirage.data.sample import Sample
+from unmirage.errors import naming_file
 
 
 def audit_files(
@@ -37,7 +38,8 @@ def audit_files(
         sources.append(
             {"path": str(path), "format": fmt, "sha256": digest, "n_samples": len(loaded)}
         )
-    result = audit(samples, config or AuditConfig(), sources)
+    with naming_file(", ".join(str(p) for p in paths)):
+        result = audit(samples, config or AuditConfig(), sources)
     with staged_dir(out) as stage:
         atomic_write_json(stage / "audit.json", result)
         atomic_write_text(stage / "audit.md", render_markdown(result))
