@@ -727,3 +727,21 @@ def test_an_output_of_the_wrong_kind_is_one_line(
     assert code == 2 and len(err) == 1, err
     assert str(out) in err[0] and all(n in err[0] for n in names), err[0]
     assert _snapshot(out) == snapshot
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_generation(
+    smoke_base, tmp_path, capsys
+):
+    """The model loads (its progress lines may show), then one error line names the file,
+    the record and the field, and nothing is written."""
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({**ROW, "query": "what " * 3000}) + "\n")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    code = main(["eval", "--model", str(smoke_base), "--data", str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("unmirage eval: error: ") and str(data) in last, last
+    assert "record a" in last and "field 'query'" in last and "context holds" in last
+    assert not out.exists()

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from unmirage.data.sample import Sample
+from unmirage.errors import InputError
 from unmirage.models.chat import render_prompt
 from unmirage.models.encode import ImageSource, encode_prompts
 from unmirage.models.fast_decode import fast_decode_supported, greedy_decode
@@ -38,10 +39,8 @@ def answer_in_batches(
     """
     warn_if_busy()
     tok = processor.tokenizer
-    lengths = [
-        len(tok(render_prompt(processor, s, prefill), add_special_tokens=False).input_ids)
-        for s in samples
-    ]
+    lengths = prompt_lengths(processor, samples, prefill)
+    check_context(model, samples, lengths)
     order = sorted(range(len(samples)), key=lambda i: lengths[i])
     answers: list[str] = [""] * len(samples)
     device = next(model.parameters()).device
@@ -60,6 +59,35 @@ def answer_in_batches(
                 answers[i] = text.strip()
             bar.advance(task, len(rows))
     return answers
+
+
+def prompt_lengths(processor: Any, samples: Sequence[Sample], prefill: str = "") -> list[int]:
+    """Tokens of each sample's rendered prompt (its image as one placeholder token)."""
+    tok = processor.tokenizer
+    return [
+        len(tok(render_prompt(processor, s, prefill), add_special_tokens=False).input_ids)
+        for s in samples
+    ]
+
+
+def check_context(
+    model: Any, samples: Sequence[Sample], lengths: Sequence[int], *, file: str | None = None
+) -> None:
+    """Refuse a prompt longer than the model's context before anything is allocated for it
+    (a megabyte query would otherwise ask for hundreds of GB of attention)."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config() if config is not None else None
+    context = getattr(text, "max_position_embeddings", None)
+    if not isinstance(context, int):
+        return
+    for sample, n in zip(samples, lengths, strict=True):
+        if n >= context:
+            raise InputError(
+                f"its prompt has {n} tokens; the model's context holds {context}: shorten it",
+                file=file,
+                record=sample.id,
+                field="query",
+            )
 
 
 def new_tokens(
