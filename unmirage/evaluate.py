@@ -213,11 +213,12 @@ def evaluate(
 
             load_fn, generate_fn = load_fn or load_vlm, generate_fn or generate
         model, processor = load_fn(str(model_dir))  # a bad model fails before --out is touched
-        from unmirage.models.generate import check_context, prompt_lengths
+        if hasattr(processor, "tokenizer"):  # a real processor: prompts must fit the context
+            from unmirage.models.generate import check_context, prompt_lengths
 
-        for path, (_, group) in zip(data_files, pending, strict=True):
-            lengths = prompt_lengths(processor, group, prefill)
-            check_context(model, group, lengths, file=str(path))
+            for path, (_, group) in zip(data_files, pending, strict=True):
+                lengths = prompt_lengths(processor, group, prefill)
+                check_context(model, group, lengths, file=str(path))
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config)
     if total:
