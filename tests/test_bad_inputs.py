@@ -745,3 +745,29 @@ def test_a_prompt_longer_than_the_context_is_refused_before_generation(
     assert last.startswith("unmirage eval: error: ") and str(data) in last, last
     assert "record a" in last and "field 'query'" in last and "context holds" in last
     assert not out.exists()
+
+
+def test_a_hub_id_without_network_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    """No minutes of retries: the Hub is found unreachable at once and the model is not in
+    the local cache."""
+    from unmirage.models import loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda timeout=3.0: False)
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps(ROW) + "\n")
+    capsys.readouterr()
+    code = main(
+        [
+            "eval",
+            "--model",
+            "no-such-org/no-such-model",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "no-such-org/no-such-model" in err[0] and "Hub cannot be reached" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -7,9 +7,13 @@ for it.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel
@@ -56,7 +60,39 @@ def check_model_source(name_or_dir: str | Path, *, allow_pickle: bool = False) -
         _check_local_dir(path, allow_pickle)
     elif not HUB_ID.match(source):
         raise InputError("model directory not found", file=source)
+    elif not hub_reachable() and not _cached(source):
+        raise InputError(
+            "not a local directory, not in the Hugging Face cache, and the Hub cannot be "
+            "reached: download it where there is network (`hf download "
+            f"{source} --local-dir DIR`) and give DIR",
+            file=source,
+        )
     return source
+
+
+@functools.cache
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hub answers a TCP connection (never when HF_HUB_OFFLINE is set), checked
+    once: without it a missing network costs minutes of retries before the first error."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.create_connection((host or "huggingface.co", 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _cached(repo: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+
+
+def _offline(source: str) -> bool:
+    """Load a Hub id from the local cache only when the Hub cannot be reached."""
+    return not Path(source).exists() and not hub_reachable()
 
 
 def load_pretrained(
@@ -79,6 +115,7 @@ def load_pretrained(
             dtype=dtype if dtype is not None else "auto",
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
+            local_files_only=_offline(source),
         )
     except (OSError, ValueError, KeyError, ImportError) as err:
         raise load_error(err, source, what) from err
@@ -109,7 +146,9 @@ def load_vlm(
     """
     source = check_model_source(name_or_dir, allow_pickle=allow_pickle)
     try:
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
+        processor = AutoProcessor.from_pretrained(
+            source, trust_remote_code=trust_remote_code, local_files_only=_offline(source)
+        )
     except (OSError, ValueError, KeyError, ImportError) as err:
         raise load_error(err, source) from err
     model = load_pretrained(
