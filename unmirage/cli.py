@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from unmirage import __version__
 from unmirage.errors import InputError
@@ -45,15 +46,22 @@ Bad input ends with exit status 2 and one line naming the file, record and field
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument error is one line, like every other error (the usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="unmirage",
         description="See through the safety mirage of vision-language models, and fix it.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"unmirage {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         module = importlib.import_module(f"unmirage.commands.{name.replace('-', '_')}")
         p = sub.add_parser(
