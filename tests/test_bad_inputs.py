@@ -771,3 +771,17 @@ def test_a_hub_id_without_network_fails_in_one_line(tmp_path, capsys, monkeypatc
     assert code == 2 and len(err) == 1, err
     assert "no-such-org/no-such-model" in err[0] and "Hub cannot be reached" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "gcg"])
+def test_the_model_is_checked_before_the_data_it_will_read(command, tmp_path, capsys):
+    """Both are missing: the error names the model, the first thing to fix."""
+    data, model = tmp_path / "nodata.jsonl", tmp_path / "nomodel"
+    argv = {
+        "eval": ["eval", "--model", str(model), "--data", str(data)],
+        "gcg": ["gcg", str(model), "--queries", str(data)],
+    }[command]
+    capsys.readouterr()
+    code = main([*argv, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(model) in err[0], err

@@ -180,13 +180,13 @@ def test_keyword_judge_on_data_without_markers(tmp_path):
         run(files, tmp_path / "out2", FakeModel(), judge="world", judge_opts={"unknown": 1})
 
 
-def test_eval_cli_bad_data_exits_2(tmp_path, capsys):
+def test_eval_cli_bad_data_exits_2(smoke_base, tmp_path, capsys):
     (tmp_path / "t.jsonl").write_text('{"id": "a", "query": "q", "meta": {"task": "unsafe"}}\n')
     code = main(
         [
             "eval",
             "--model",
-            str(tmp_path),
+            str(smoke_base),
             "--data",
             str(tmp_path / "t.jsonl"),
             "--judge",

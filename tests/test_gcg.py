@@ -226,8 +226,8 @@ def test_gcg_on_tiny_qwen2vl_with_an_image(tmp_path: Path):
         (["--targets", "missing-targets.json"], "missing-targets.json"),
     ],
 )
-def test_bad_knobs_exit_2_with_one_line(knob, field, smoke_world, tmp_path, capsys):
-    argv = ["gcg", str(tmp_path / "no-model"), "--queries", str(smoke_world / "test.jsonl")]
+def test_bad_knobs_exit_2_with_one_line(knob, field, smoke_world, smoke_base, tmp_path, capsys):
+    argv = ["gcg", str(smoke_base), "--queries", str(smoke_world / "test.jsonl")]
     out = tmp_path / "out.jsonl"
     assert main([*argv, "--out", str(out), *knob]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -235,8 +235,8 @@ def test_bad_knobs_exit_2_with_one_line(knob, field, smoke_world, tmp_path, caps
     assert [p for p in tmp_path.iterdir() if p != lock_path(out)] == []
 
 
-def test_missing_queries_file_exits_2(tmp_path, capsys):
-    argv = ["gcg", str(tmp_path), "--queries", str(tmp_path / "nope.jsonl")]
+def test_missing_queries_file_exits_2(smoke_base, tmp_path, capsys):
+    argv = ["gcg", str(smoke_base), "--queries", str(tmp_path / "nope.jsonl")]
     assert main([*argv, "--out", str(tmp_path / "out.jsonl")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.jsonl" in err[0]

@@ -110,8 +110,10 @@ def _summary(m: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from unmirage.evaluate import evaluate
+    from unmirage.models.loading import check_model_source
 
     output_dir(args.out)
+    check_model_source(args.model, allow_pickle=args.allow_pickle)  # before the data
 
     opts: dict[str, Any] = {"model": args.judge_model} if args.judge == "model" else {}
     load_fn = None

@@ -75,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from unmirage.depth.gcg_run import gcg_attack, search_dir
     from unmirage.embedded.targets import world_target
+    from unmirage.models.loading import check_model_source
 
     config = GCGConfig(
         steps=args.steps,
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         early_stop=not args.no_early_stop,
         seed=args.seed,
     )
+    config.check()  # the flags first, then the model, then the data it will read
+    check_model_source(args.model)
     summary = gcg_attack(
         args.model,
         args.queries,
