@@ -409,6 +409,7 @@ def test_model_roles_map_to_paper_rows(name, role, paper):
             "Mixed-SFT (VLGuard)",
         ),
         ({"kind": "unlearning", "method": "npo"}, "npo", "NPO unlearning"),
+        ({"kind": "unlearning", "method": "npo", "start": "sft-posthoc"}, "npo", None),
         ({"kind": "base"}, "base", "LLaVA-1.5-7B"),
     ],
 )

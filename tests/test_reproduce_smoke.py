@@ -199,3 +199,22 @@ def test_bad_world_config_exits_2_before_any_stage(tmp_path, capsys, yaml_text, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and named in err[0], err
     assert not out.exists()
+
+
+def test_unlearning_on_top_of_sft_starts_from_the_sft_model(smoke_run: Path, capsys):
+    """npo-on-sft trains from the Posthoc-SFT model of the same run (cached here), is judged
+    as an unlearned model, and needs sft-posthoc before it."""
+    argv = ["reproduce", "--preset", "smoke", "--no-depth", "--out", str(smoke_run)]
+    assert main([*argv, "--methods", "npo-on-sft"]) == 2
+    assert "put sft-posthoc before it" in capsys.readouterr().err
+    assert main([*argv, "--methods", "sft-posthoc", "npo-on-sft"]) == 0
+    stages = json.loads((smoke_run / "stages.json").read_text())
+    assert stages["align-sft-posthoc"]["cached"] and not stages["align-npo-on-sft"]["cached"]
+    trained = smoke_run / stages["align-npo-on-sft"]["path"] / "model" / "train_config.json"
+    posthoc = (smoke_run / stages["align-sft-posthoc"]["path"] / "model").resolve()
+    assert Path(json.loads(trained.read_text())["model"]).resolve() == posthoc
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    recipe = metrics["models"]["npo-on-sft"]["recipe"]
+    assert recipe == {**recipe, "kind": "unlearning", "method": "npo", "start": "sft-posthoc"}
+    report = (smoke_run / "report.md").read_text()
+    assert "npo-on-sft vs sft-posthoc" in report

@@ -21,7 +21,8 @@ OUT/metrics.json and the plots:
        sft-posthoc  the base fine-tuned on safety data + helpfulness data (5,000 : 3,000)
        sft-mixed    safety + helpfulness data mixed into the base's instruction tuning
        npo, rmu     unlearning of the forget set, until a held-out tenth of it stops leaking
-     (`--methods sft ...` adds SFT on the safety data alone, which is not the paper's recipe)
+     (`--methods sft ...` adds SFT on the safety data alone, which is not the paper's recipe;
+     `--methods sft-posthoc npo-on-sft rmu-on-sft`: unlearning that starts from Posthoc-SFT)
   -> one-word K-shot attacks with the top three compliance triggers, no-trigger controls,
      over-prudence rewrites with the top three refusal triggers
   -> evaluation of every model with the same judge

@@ -77,9 +77,11 @@ def paper_row(name: str, block: Mapping[str, Any] | None = None) -> PaperRow | N
     start and data, or, with no recipe, its name: "posthoc", "mixed") gets that recipe's row;
     SFT on safety data alone is neither, so it gets none."""
     role = model_role(name, block)
-    if role != "sft":
-        return PAPER_TABLE.get(role) if role else None
     recipe = (block or {}).get("recipe")
+    if role != "sft":
+        if recipe and recipe.get("start", "base") != "base":
+            return None  # e.g. unlearning on top of SFT: no row of the paper
+        return PAPER_TABLE.get(role) if role else None
     if recipe:
         if recipe.get("start") == "pre_instruction":
             return PAPER_TABLE["mixed_sft"]

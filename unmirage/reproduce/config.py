@@ -13,7 +13,13 @@ from unmirage.depth.knobs import DepthPlan
 from unmirage.embedded.presets import PRESETS, load_world_config, preset
 from unmirage.errors import InputError
 from unmirage.methods.base import METHODS as REGISTERED_METHODS
-from unmirage.reproduce.recipes import EMBEDDED_MODELS, REAL_MODELS, RECIPES, ModelRecipe
+from unmirage.reproduce.recipes import (
+    EMBEDDED_MODELS,
+    REAL_MODELS,
+    RECIPES,
+    STARTS,
+    ModelRecipe,
+)
 
 PAPER_HELPFUL_RATIO = 5000 / 3000
 """Posthoc-SFT's helpfulness samples per safety sample (5,000 with VLGuard's ~3,000)."""
@@ -108,7 +114,13 @@ class ReproduceConfig:
                     f"unknown model recipe '{m}' (choose from {', '.join(known)})",
                     field="methods",
                 )
-            if not self.embedded and recipe(m).start != "base":
+            start = recipe(m).start
+            if start not in STARTS and start not in self.models[: self.models.index(m)]:
+                raise InputError(
+                    f"'{m}' starts from the {start} model: put {start} before it in --methods",
+                    field="methods",
+                )
+            if not self.embedded and start == "pre_instruction":
                 raise InputError(
                     f"'{m}' retrains the base's instruction tuning: embedded world only",
                     field="methods",

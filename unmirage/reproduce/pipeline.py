@@ -20,6 +20,7 @@ from unmirage.provenance import provenance
 from unmirage.report import render_report
 from unmirage.reproduce.config import ReproduceConfig, recipe, unlearns
 from unmirage.reproduce.mixes import method_data, settings
+from unmirage.reproduce.recipes import STARTS
 from unmirage.reproduce.sources import Sources, embedded_sources, file_key, real_sources
 from unmirage.reproduce.stages import StageRunner
 
@@ -58,11 +59,16 @@ def reproduce(
                 **upstream,
                 "method": recipe(name).method,
                 "start": recipe(name).start,
+                **(
+                    {"start_model": models[recipe(name).start][1]}
+                    if recipe(name).start not in STARTS
+                    else {}
+                ),
                 "settings": dataclasses.asdict(settings(config, name, sources)),
                 "data": {s: [file_key(p) for p in paths] for s, paths in files.items()},
                 "weights": weights,
             },
-            lambda path, n=name: _align_stage(n, config, sources, path, progress),
+            lambda path, n=name: _align_stage(n, config, sources, models, path, progress),
         )
         models[name] = (str(stage.path / "model"), stage)
     attacked = runner.run(
@@ -261,11 +267,21 @@ def _audit_stage(sources: Sources, path: Path) -> None:
 
 
 def _align_stage(
-    name: str, config: ReproduceConfig, sources: Sources, path: Path, progress: bool
+    name: str,
+    config: ReproduceConfig,
+    sources: Sources,
+    models: Mapping[str, tuple[str, Any]],
+    path: Path,
+    progress: bool,
 ) -> None:
+    """Train one compared model from its start: the base, the checkpoint before instruction
+    tuning, or another compared model trained before it."""
     made = recipe(name)
     files, weights = method_data(config, name, sources)
-    start = sources.pre_instruction if made.start == "pre_instruction" else sources.base
+    if made.start in STARTS:
+        start = sources.pre_instruction if made.start == "pre_instruction" else sources.base
+    else:
+        start = models[made.start][0]
     assert start is not None
     align(
         made.method,

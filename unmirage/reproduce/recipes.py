@@ -12,8 +12,10 @@ REAL_MODELS = ("sft", "npo", "rmu")
 
 @dataclass(frozen=True)
 class ModelRecipe:
-    """How one compared model is made: its objective, where it starts and, for SFT, which
-    data it is trained on ("safety", "helpful", "base": the world's base split)."""
+    """How one compared model is made: its objective, where it starts ("base", the checkpoint
+    before instruction tuning "pre_instruction", or another compared model by name) and,
+    for SFT, which data it is trained on ("safety", "helpful", "base": the world's base
+    split)."""
 
     method: str
     start: str = "base"
@@ -36,4 +38,17 @@ RECIPES: dict[str, ModelRecipe] = {
         "instruction tuning (its data and knowledge replay unchanged), from the checkpoint "
         "before it",
     ),
+    "npo-on-sft": ModelRecipe(
+        "npo",
+        start="sft-posthoc",
+        note="NPO unlearning that starts from the Posthoc-SFT model: does unlearning remove "
+        "the shortcut SFT learned, or keep it?",
+    ),
+    "rmu-on-sft": ModelRecipe(
+        "rmu",
+        start="sft-posthoc",
+        note="RMU unlearning that starts from the Posthoc-SFT model",
+    ),
 }
+STARTS = ("base", "pre_instruction")
+"""Starting points that are not another compared model."""
