@@ -66,9 +66,6 @@ def load_eval_data(
     return out
 
 
-"""The attack kinds eval counts: `unmirage attack`'s rewrites and `unmirage gcg`'s suffixes."""
-
-
 def check_eval_meta(sample: Sample, file: str) -> None:
     """The meta keys eval counts by: a task it knows, an attack kind this version writes, and
     integer shot and rank. An attack file of another version (other kinds) is refused here,
