@@ -459,10 +459,12 @@ FORMATS = ["spavl", "mmsafetybench", "figstep", "xstest", "mossbench", "vqav2", 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_malformed_file_exits_2_with_one_line(tmp_path: Path, fmt: str, capsys) -> None:
+def test_malformed_file_exits_2_with_one_line(
+    tmp_path: Path, fmt: str, smoke_base: Path, capsys
+) -> None:
     data, path, record, field, message = malformed(tmp_path)[fmt]
     out = tmp_path / "out"
-    args = ["eval", "--model", str(tmp_path / "no-model"), "--format", fmt]
+    args = ["eval", "--model", str(smoke_base), "--format", fmt]
     assert main([*args, "--data", str(data), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
