@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
-from unmirage.methods import METHODS, Method, get_method
+from unmirage.methods.base import METHODS, Method, get_method
 from unmirage.methods.losses import Batch, model_inputs, response_nll
 from unmirage.methods.npo import NPO, npo_loss
 from unmirage.methods.rmu import RMU, capture, rmu_distance
