@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.judge.base import score_utility
 from unmirage.judge.keyword import fold_text
@@ -30,7 +30,7 @@ def measure(model_dir: Path, world: Path, *, max_new_tokens: int = 40) -> dict:
     test = load_samples(world / "test.jsonl", image_root=world)
     t0 = time.monotonic()
     answers = generate(
-        model, processor, test, ImageRoot(world), max_new_tokens=max_new_tokens, progress=False
+        model, processor, test, Images(), max_new_tokens=max_new_tokens, progress=False
     )
     seconds = time.monotonic() - t0
     by_intent: dict[str, list[bool]] = defaultdict(list)

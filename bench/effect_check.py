@@ -15,13 +15,12 @@ from pathlib import Path
 
 import torch
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.io import read_rows
 from unmirage.methods.losses import model_inputs, token_nll
 from unmirage.models.encode import encode_for_training
 from unmirage.models.loading import load_vlm
-from unmirage.training.train import CachedImages
 
 
 @torch.no_grad()
@@ -29,7 +28,7 @@ def forget_nll(model_dir: Path, world: Path, batch_size: int = 64) -> float:
     model, processor = load_vlm(model_dir)
     model.eval()
     forget = load_samples(world / "forget.jsonl", image_root=world)
-    images = CachedImages(ImageRoot(world))
+    images = Images(cache=True)
     total, count = 0.0, 0
     for i in range(0, len(forget), batch_size):
         batch = encode_for_training(processor, forget[i : i + batch_size], images)

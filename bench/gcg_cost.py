@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 from timing import medians, side_by_side
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
@@ -107,7 +107,7 @@ def scoring_side_by_side(
     model.eval()
     sample = next(s for s in load_samples(queries) if world_target(s) or s.label == "unsafe")
     target = world_target(sample) or "Sure, here is"
-    problem = build_problem(processor, sample, target, ImageRoot(queries.parent))
+    problem = build_problem(processor, sample, target, Images())
     allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
     start = torch.full((config.suffix_len,), int(allowed.nonzero()[0, 0]))
     grad = torch.randn(config.suffix_len, len(allowed), generator=torch.Generator().manual_seed(0))

@@ -31,7 +31,7 @@ import transformers
 from PIL import Image
 from timing import CLOCKS, medians, side_by_side
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
@@ -63,7 +63,7 @@ def synthetic(root: Path, n: int) -> list[Sample]:
 
 
 def hf_generate(
-    model: Any, processor: Any, samples: Sequence[Sample], root: ImageRoot, max_new: int
+    model: Any, processor: Any, samples: Sequence[Sample], root: Images, max_new: int
 ) -> list[list[int]]:
     """New tokens of one `model.generate` call on `samples` (left-padded), cut after EOS."""
     tok = processor.tokenizer
@@ -141,13 +141,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     model.eval()
     if args.data:
         samples = load_samples(args.data)[: args.n]
-        root = ImageRoot(Path(args.data).parent)
         data = Path(args.data)
     else:
-        samples = synthetic(tmp, args.n)
-        root = ImageRoot(tmp)
         data = tmp / "prompts.jsonl"
-        write_jsonl(samples, data)
+        write_jsonl(synthetic(tmp, args.n), data)
+        samples = load_samples(data)
+    root = Images()
     subset = tmp / "subset.jsonl"
     write_jsonl(samples, subset)
     batches = eval_batches(samples, args.batch_size)

@@ -40,7 +40,7 @@ import transformers
 from timing import CLOCKS, medians, side_by_side
 from torch import Tensor, nn
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.methods.base import METHODS, Method, get_method
 from unmirage.methods.losses import Batch, model_inputs, response_nll
@@ -124,7 +124,7 @@ def pad_to(batch: dict[str, Tensor], width: int, pad_id: int) -> dict[str, Tenso
 
 def fixed_batches(setting: Setting, processor: Any) -> dict[str, dict[str, Tensor]]:
     """One batch per stream, the first rows of each split, all padded to the same width."""
-    images = ImageRoot(setting.world)
+    images = Images()
     batches = {}
     for stream, split in STREAM_SPLIT.items():
         rows = load_samples(setting.world / f"{split}.jsonl")[: setting.batch_size]

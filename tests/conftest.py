@@ -15,7 +15,6 @@ import torch
 from shared_data import VLGUARD_TEST, require
 from test_models_fixtures import SMALL_SPEC
 
-from unmirage.data.images import ImageRoot
 from unmirage.data.loaders import load_samples
 from unmirage.embedded.presets import load_world_config
 from unmirage.embedded.tiny import build_tiny_llava
@@ -63,7 +62,6 @@ def smoke_base(smoke_world: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         processor,
         SFT(),
         {"train": samples},
-        ImageRoot(smoke_world),
         config,
         out,
         progress=False,

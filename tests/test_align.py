@@ -22,7 +22,7 @@ from unmirage.align import (
     resolve_settings,
 )
 from unmirage.cli import main
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.errors import InputError
 from unmirage.methods.base import get_method
@@ -99,7 +99,7 @@ def test_every_method_trains_the_smoke_base(method, smoke_world, smoke_base, tmp
         assert resolved["knobs"]["steer"] == pytest.approx(5.0 * norm) and norm > 0
     model, processor = load_vlm(out)
     test = load_samples(smoke_world / "test.jsonl")[:2]
-    answers = generate(model, processor, test, ImageRoot(smoke_world), max_new_tokens=4,
+    answers = generate(model, processor, test, Images(), max_new_tokens=4,
                        progress=False)  # fmt: skip
     assert len(answers) == 2
 

@@ -785,3 +785,36 @@ def test_the_model_is_checked_before_the_data_it_will_read(command, tmp_path, ca
     code = main([*argv, "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(model) in err[0], err
+
+
+def test_ctrl_c_after_the_output_is_complete_exits_0(tmp_path, monkeypatch, capsys):
+    """An interrupt that lands once the command has written its output (here: while the
+    output lock is released) keeps the command's own exit status; one before it gives 130."""
+    import contextlib
+
+    import unmirage.cli
+
+    data = tmp_path / "d.jsonl"
+    rows = [
+        {"id": f"r{i}", "query": f"{w} is it {i}?", "label": label}
+        for i, (w, label) in enumerate([("What", "safe"), ("Share", "unsafe")] * 4)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    @contextlib.contextmanager
+    def interrupted_release(out):
+        yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(unmirage.cli, "output_lock", interrupted_release)
+    out = tmp_path / "audit"
+    assert main(["audit", str(data), "--no-images", "--out", str(out)]) == 0
+    assert (out / "audit.json").is_file()
+    assert "interrupted" not in capsys.readouterr().err
+
+    def interrupted_run(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("unmirage.commands.audit.run", interrupted_run)
+    assert main(["audit", str(data), "--no-images", "--out", str(tmp_path / "cut")]) == 130
+    assert capsys.readouterr().err.strip() == "unmirage audit: interrupted"

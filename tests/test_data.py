@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import struct
@@ -21,6 +22,7 @@ from unmirage.data import (
     write_jsonl,
     write_llava_json,
 )
+from unmirage.data.images import Images, parse_roots, root_for
 from unmirage.errors import InputError
 from unmirage.io import lock_path
 
@@ -240,6 +242,47 @@ def test_image_root_confinement(tmp_path: Path) -> None:
         with pytest.raises(InputError, match=message) as err:
             images.resolve(rel, file="d.json", record=3)
         assert (err.value.file, err.value.record, err.value.field) == ("d.json", 3, "image")
+
+
+def test_each_file_s_images_resolve_against_its_own_root(tmp_path: Path) -> None:
+    """Two files with a same-named image in different folders: each sample carries its file's
+    root, so one `Images` opens both right in one batch; the root is never written out."""
+    for folder, colour in (("a", (255, 0, 0)), ("b", (0, 0, 255))):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (4, 4), colour).save(tmp_path / folder / "x.png")
+        record = {"id": folder, "query": "What colour?", "response": "x", "image": "x.png"}
+        (tmp_path / f"{folder}.jsonl").write_text(json.dumps(record) + "\n")
+    a = load_samples(tmp_path / "a.jsonl", image_root=tmp_path / "a")
+    b = load_samples(tmp_path / "b.jsonl", image_root=tmp_path / "b")
+    images = Images(cache=True)
+    pixels = [images.load(s).getpixel((0, 0)) for s in (*a, *b)]
+    assert pixels == [(255, 0, 0), (0, 0, 255)]
+    assert "image_root" not in a[0].to_dict()
+    assert a[0] == dataclasses.replace(a[0], image_root=None)  # the root is not content
+    with pytest.raises(InputError, match="no image root") as err:
+        Images().load(dataclasses.replace(a[0], image_root=None))
+    assert (err.value.record, err.value.field) == ("a", "image")
+    bad = {"id": "c", "query": "q", "image": "x.png", "image_root": "/etc"}
+    (tmp_path / "c.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(InputError, match="unknown field") as err:
+        load_samples(tmp_path / "c.jsonl")
+    assert err.value.field == "image_root"  # a data file cannot choose its root
+
+
+def test_image_root_rule(tmp_path: Path) -> None:
+    files = ["data/vlguard.json", "llava.json"]
+    assert parse_roots(None, files) is None
+    assert parse_roots(["imgs"], files) == "imgs"
+    rule = parse_roots(["llava.json=coco", "./data/vlguard.json=vg", "all=imgs"], files)
+    assert rule == {"llava.json": "coco", "data/vlguard.json": "vg", "*": "all=imgs"}
+    assert root_for(rule, Path("data/vlguard.json")) == Path("vg")
+    assert root_for(rule, "other.json") == Path("all=imgs")  # not a file given: a directory
+    assert root_for({"llava.json": "coco"}, "other.json") is None  # the file's own directory
+    with pytest.raises(InputError, match="not two") as err:
+        parse_roots(["a", "b"], files)
+    assert err.value.field == "--image-root"
+    with pytest.raises(InputError, match="names no directory"):
+        parse_roots(["llava.json="], files)
 
 
 def test_image_caps_and_unreadable(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from unmirage.cli import main
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.depth.knobs import ProbeKnobs, RelearnKnobs, SaliencyKnobs
 from unmirage.depth.probe import (
     L2_GRID,
@@ -84,7 +84,7 @@ def test_relearning_lowers_the_relearn_loss_and_returns_a_curve(
     data = read_world(smoke_world)
     knobs = RelearnKnobs(steps=(0, 3, 6), hazard="krelith", queries=5, max_new_tokens=12, lr=3e-3)
     split = relearn_split(data.forget, data.test, knobs)
-    curve = relearn_curve(model, processor, split, ImageRoot(smoke_world), knobs)
+    curve = relearn_curve(model, processor, split, Images(), knobs)
     assert curve["steps"] == [0, 3, 6]
     assert curve["hazard"] == "krelith" and curve["pairs"] == len(split.pairs)
     assert curve["loss"][-1] < curve["loss"][0]
@@ -142,9 +142,7 @@ def test_default_layers_take_every_other_and_the_last() -> None:
 def test_probe_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None:
     model, processor = load_vlm(smoke_base)
     data = read_world(smoke_world)
-    out = run_probe(
-        model, processor, data.probe_train, data.test, ImageRoot(smoke_world), ProbeKnobs()
-    )
+    out = run_probe(model, processor, data.probe_train, data.test, Images(), ProbeKnobs())
     assert out["n_test"] == sum(1 for s in data.test if s.meta.get("hazard"))
     fact, hazard = out["labels"]["fact"], out["labels"]["hazard"]
     assert len(fact["classes"]) == 3 * len(HAZARDS) and len(hazard["classes"]) == len(HAZARDS)
@@ -188,7 +186,7 @@ def test_query_masks_cover_the_query_and_its_first_word(
 ) -> None:
     _, processor = load_vlm(smoke_base)
     sample = next(s for s in read_world(smoke_world).test if s.meta.get("hazard"))
-    enc = encode_prompts(processor, [sample], ImageRoot(smoke_world))
+    enc = encode_prompts(processor, [sample], Images())
     ids = enc["input_ids"][0].tolist()
     in_query, in_first = query_masks(processor.tokenizer, ids, sample.query)
     tok = processor.tokenizer
@@ -204,9 +202,7 @@ def test_saliency_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None
         "unsafe": [s for s in data.test if s.meta.get("task") == "unsafe"][:4],
         "benign": [s for s in data.test if s.meta.get("task") == "benign"][:4],
     }
-    out = run_saliency(
-        model, processor, groups, ImageRoot(smoke_world), data.decision, SaliencyKnobs()
-    )
+    out = run_saliency(model, processor, groups, Images(), data.decision, SaliencyKnobs())
     assert [p.requires_grad for p in model.parameters()] == flags
     for task in groups:
         s = out[task]
@@ -229,9 +225,9 @@ def test_saliency_leaves_out_queries_it_cannot_read_at_the_first_token(
     data = read_world(smoke_world)
     unsafe = [s for s in data.test if s.meta.get("task") == "unsafe"][:3]
     no_answers = DecisionTexts(refusals=data.decision.refusals, answers={})
-    out = run_saliency(
-        model, processor, {"unsafe": unsafe}, ImageRoot(smoke_world), no_answers, SaliencyKnobs()
-    )["unsafe"]
+    out = run_saliency(model, processor, {"unsafe": unsafe}, Images(), no_answers, SaliencyKnobs())[
+        "unsafe"
+    ]
     assert out["n"] == 0 and out["excluded"] == 3
     assert out["first_word_share"] is None and out["examples"] == []
 

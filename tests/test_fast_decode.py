@@ -10,7 +10,7 @@ import torch
 from test_models_fixtures import SMALL_SPEC, shape_samples
 from tiny_qwen2vl import build_tiny_qwen2vl
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.embedded.tiny import build_tiny_llava
@@ -51,7 +51,7 @@ def random_llava(tmp_path: Path):
         Sample(id="text", query="Which shape is shown?", image=None),
         Sample(id="long", query="What colour is the shape? " * 4, image=None),
     ]
-    return model.eval(), processor, samples, ImageRoot(tmp_path)
+    return model.eval(), processor, samples, Images()
 
 
 def test_same_tokens_as_generate_on_a_left_padded_batch(random_llava):
@@ -79,7 +79,7 @@ def test_same_tokens_on_a_trained_model(smoke_world: Path, smoke_base: Path):
     model, processor = load_vlm(smoke_base)
     model.eval()
     samples = load_samples(smoke_world / "test.jsonl")[:24]
-    root = ImageRoot(smoke_world)
+    root = Images()
     eos = model.generation_config.eos_token_id
     for start in range(0, len(samples), 8):
         assert_same_tokens(model, processor, samples[start : start + 8], root, 24, eos)

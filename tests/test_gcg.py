@@ -13,7 +13,7 @@ from tiny_qwen2vl import build_tiny_qwen2vl
 
 import unmirage.depth.gcg_run as gcg_run
 from unmirage.cli import main
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.depth.gcg import (
@@ -168,7 +168,7 @@ def test_allowed_tokens_and_retokenization(smoke_world: Path, smoke_base: Path):
     allowed = allowed_tokens(tok, model.get_input_embeddings().weight.shape[0])
     assert not allowed[tok.all_special_ids].any() and allowed.sum() > 100
     sample = next(s for s in load_samples(smoke_world / "test.jsonl") if world_target(s))
-    problem = build_problem(processor, sample, world_target(sample), ImageRoot(smoke_world))
+    problem = build_problem(processor, sample, world_target(sample), Images())
     suffix = initial_suffix(tok, problem, 3, allowed)
     assert retokenizes(tok, problem, suffix[None]).all()
     whole, left, right = split_token(tok, allowed)
@@ -206,7 +206,7 @@ def test_gcg_on_tiny_qwen2vl_with_an_image(tmp_path: Path):
     samples = shape_samples(tmp_path, 2, size=32)
     model, processor = build_tiny_qwen2vl([s.query for s in samples] * 5 + ["Sure, here"] * 5)
     sample = samples[0]
-    problem = build_problem(processor, sample, "Sure, here", ImageRoot(tmp_path))
+    problem = build_problem(processor, sample, "Sure, here", Images())
     assert "pixel_values" in problem.images and "image_grid_thw" in problem.images
     config = GCGConfig(steps=3, candidates=16, topk=8, suffix_len=3, early_stop=False)
     result = run_gcg(model, processor, problem, config, seed=0)
@@ -278,7 +278,7 @@ def test_cached_prefix_scores_equal_whole_prompt_forwards(smoke_world: Path, smo
     model, processor = load_vlm(smoke_base)
     model.eval()
     sample = next(s for s in load_samples(smoke_world / "test.jsonl") if world_target(s))
-    problem = build_problem(processor, sample, world_target(sample), ImageRoot(smoke_world))
+    problem = build_problem(processor, sample, world_target(sample), Images())
     allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
     suffixes = random_suffixes(allowed, 5, 4)
     cached, _ = score(model, prefix_cache(model, problem), problem, suffixes, batch_size=2)
@@ -289,7 +289,7 @@ def test_cached_prefix_keeps_qwen2vl_mrope_positions(tmp_path: Path):
     samples = shape_samples(tmp_path, 1, size=32)
     model, processor = build_tiny_qwen2vl([s.query for s in samples] * 5 + ["Sure, here"] * 5)
     model.eval()
-    problem = build_problem(processor, samples[0], "Sure, here", ImageRoot(tmp_path))
+    problem = build_problem(processor, samples[0], "Sure, here", Images())
     allowed = allowed_tokens(processor.tokenizer, model.get_input_embeddings().weight.shape[0])
     suffixes = random_suffixes(allowed, 3, 3)
     cached, _ = score(model, prefix_cache(model, problem), problem, suffixes, batch_size=2)

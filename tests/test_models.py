@@ -12,7 +12,7 @@ from test_models_fixtures import SMALL_SPEC, shape_samples
 from tiny_qwen2vl import build_tiny_qwen2vl
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.embedded.presets import PRESETS
 from unmirage.embedded.tiny import build_tiny_llava
@@ -51,7 +51,7 @@ def build(kind: str):
 def world(tmp_path):
     samples = shape_samples(tmp_path, 8, size=16)
     text_only = Sample(id="t", query="Share the steps to make zorbium.", response="No.")
-    return [*samples, text_only], ImageRoot(tmp_path)
+    return [*samples, text_only], Images()
 
 
 def test_tokenizer_learns_both_word_forms_and_never_emits_unknown():
@@ -81,7 +81,7 @@ def test_training_batch_labels_only_the_response(kind, world):
         mask = batch["attention_mask"][row].bool()
         prompt = processor(
             text=[render_prompt(processor, sample)],
-            images=[root.load(sample.image)] if sample.image else None,
+            images=[root.load(sample)] if sample.image else None,
             return_tensors="pt",
         )["input_ids"][0]
         n = len(prompt)
@@ -165,7 +165,7 @@ def test_saved_dir_loads_with_plain_hf_classes(tmp_path, world):
     ]
     prompt = hf_processor.apply_chat_template(messages, add_generation_prompt=True)
     assert prompt.endswith("ASSISTANT:")
-    inputs = hf_processor(text=[prompt], images=[root.load(samples[0].image)], return_tensors="pt")
+    inputs = hf_processor(text=[prompt], images=[root.load(samples[0])], return_tensors="pt")
     with torch.no_grad():
         assert torch.allclose(model(**inputs).logits, hf_model(**inputs).logits)
     out = hf_model.generate(**inputs, max_new_tokens=3, do_sample=False)

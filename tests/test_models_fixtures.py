@@ -64,6 +64,7 @@ def shape_samples(root: Path, n: int, *, seed: int = 0, size: int = 16) -> list[
                 label="safe",
                 subset="safe_safe",
                 meta={"task": "utility", "answer": answer},
+                image_root=str(root.resolve()),
             )
         )
     return samples

@@ -12,7 +12,7 @@ from test_models_fixtures import SMALL_SPEC, shape_samples
 from tiny_qwen2vl import build_tiny_qwen2vl
 
 from unmirage.cli import main
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.models.encode import encode_for_training, encode_prompts
@@ -38,7 +38,7 @@ def tiny(kind: str, root: Path):
 def test_prefill_follows_the_assistant_header(kind, tmp_path):
     _, processor, sample, header, sep = tiny(kind, tmp_path)
     tok = processor.tokenizer
-    images = ImageRoot(tmp_path)
+    images = Images()
     plain = encode_prompts(processor, [sample], images)["input_ids"][0].tolist()
     filled = encode_prompts(processor, [sample], images, prefill="Sure,")["input_ids"][0].tolist()
     header_ids = tok(header, add_special_tokens=False)["input_ids"]
@@ -55,7 +55,7 @@ def test_prefill_follows_the_assistant_header(kind, tmp_path):
 @pytest.mark.parametrize("kind", ["llava", "qwen2vl"])
 def test_generation_continues_after_the_prefill(kind, tmp_path):
     model, processor, sample, _, _ = tiny(kind, tmp_path)
-    images = ImageRoot(tmp_path)
+    images = Images()
     enc = encode_prompts(processor, [sample], images, prefill="Sure,")
     out = model.generate(**enc, do_sample=False, max_new_tokens=6)
     expected = processor.tokenizer.decode(
@@ -84,7 +84,7 @@ def test_eval_prefill_records_and_judges_the_continuation(smoke_world, smoke_bas
         model,
         processor,
         [samples[r["id"]] for r in first],
-        ImageRoot(smoke_world),
+        Images(),
         max_new_tokens=16,
         progress=False,
         prefill="Sure,",

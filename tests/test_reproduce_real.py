@@ -170,3 +170,91 @@ def test_the_posthoc_mix_is_sized_by_samples_not_lines(tmp_path, indent):
     files, weights = method_data(config, "sft-posthoc", real_sources(config))
     assert files["train"] == [safety, helpful]
     assert weights == [1.0, pytest.approx(PAPER_HELPFUL_RATIO * 9 / 10)]
+
+
+def _released_layout(tmp_path: Path) -> dict[str, Path]:
+    """VLGuard as released (train.json / test.json beside train/ and test/ image folders, paths
+    relative to those) and a LLaVA-665k-style mix whose COCO/GQA images sit under another root."""
+    vlguard, llava = tmp_path / "vlguard", tmp_path / "llava"
+    for split, n in (("train", 24), ("test", 6)):
+        for i in range(8):
+            (vlguard / split / "imgs").mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), (20 * i, 90, 30)).save(vlguard / split / "imgs" / f"{i}.png")
+        (vlguard / f"{split}.json").write_text(json.dumps(_vlguard_records(n)))
+    for folder in ("coco/train2017", "gqa/images"):
+        (llava / "data" / folder).mkdir(parents=True)
+    helpful = []
+    for i in range(6):
+        folder = "coco/train2017" if i % 2 else "gqa/images"
+        Image.new("RGB", (16, 16), (9, 9, 20 * i)).save(llava / "data" / folder / f"{i}.jpg")
+        helpful.append(
+            {
+                "id": f"h{i}",
+                "image": f"{folder}/{i}.jpg",
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat colour dominates the picture?"},
+                    {"from": "gpt", "value": "Blue."},
+                ],
+            }
+        )
+    (llava / "llava_v1_5_mix665k.json").write_text(json.dumps(helpful))
+    model, processor = build_tiny_llava([json.dumps(_vlguard_records(8))], SMALL_SPEC, seed=0)
+    save_vlm(model, processor, tmp_path / "tiny-llava")
+    return {
+        "model": tmp_path / "tiny-llava",
+        "train": vlguard / "train.json",
+        "test": vlguard / "test.json",
+        "helpful": llava / "llava_v1_5_mix665k.json",
+        "train_images": vlguard / "train",
+        "test_images": vlguard / "test",
+        "helpful_images": llava / "data",
+    }
+
+
+def test_each_input_resolves_its_images_against_its_own_root(tmp_path, capsys):
+    """The README's layout: VLGuard's two image folders and LLaVA-665k's data root, one
+    `--image-root NAME=DIR` each; without the helpful data's root its images are not found."""
+    p = _released_layout(tmp_path)
+    capsys.readouterr()
+    argv = [
+        "reproduce",
+        "--model", str(p["model"]),
+        "--safety-data", str(p["train"]),
+        "--image-root", f"safety={p['train_images']}",
+        "--test-data", str(p["test"]),
+        "--image-root", f"test={p['test_images']}",
+        "--helpful-data", str(p["helpful"]),
+        "--methods", "sft-posthoc",
+        "--no-depth", "--k", "1", "--max-new-tokens", "2", "--align-steps", "1",
+    ]  # fmt: skip
+    out = tmp_path / "no-helpful-root"
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(p["helpful"]) in err[0] and "image" in err[0], err
+
+    out = tmp_path / "run"
+    assert main([*argv, "--image-root", f"helpful={p['helpful_images']}", "--out", str(out)]) == 0
+    [stage] = (out / "stages").glob("align-sft-posthoc-*")
+    files = json.loads((stage / "model" / "train_config.json").read_text())["files"]["train"]
+    roots = {Path(f["file"]).name: Path(f["image_root"]) for f in files["files"]}
+    assert roots == {
+        "train.json": p["train_images"],
+        "llava_v1_5_mix665k.json": p["helpful_images"],
+    }
+    assert [f["samples"] for f in files["files"]] == [36, 6]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["sft-posthoc"]["n_unsafe"] == 6
+
+
+def test_an_image_root_for_an_input_not_given_exits_2(tmp_path, capsys):
+    p = _released_layout(tmp_path)
+    capsys.readouterr()
+    code = main(
+        [
+            "reproduce", "--model", str(p["model"]), "--safety-data", str(p["train"]),
+            "--test-data", str(p["test"]), "--image-root", f"forget={p['test_images']}",
+            "--methods", "sft", "--out", str(tmp_path / "run"),
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "forget" in err[0] and "image_root" in err[0], err

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from test_models_fixtures import SMALL_SPEC, shape_samples
 from torch import Tensor, nn
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.embedded.tiny import build_tiny_llava
 from unmirage.errors import InputError
 from unmirage.methods.base import Method
@@ -29,7 +29,7 @@ from unmirage.training.train import stream_positions, train
 @pytest.fixture
 def world(tmp_path):
     samples = shape_samples(tmp_path / "world", 24, size=16)
-    return samples, ImageRoot(tmp_path / "world")
+    return samples, Images()
 
 
 def fresh_model(samples):
@@ -62,7 +62,7 @@ def test_sft_learns_and_saves_a_plain_model_dir(tmp_path, world):
     samples, root = world
     model, processor = fresh_model(samples)
     out = tmp_path / "run"
-    train(model, processor, SFT(), {"train": samples}, root, config(steps=40), out, progress=False)
+    train(model, processor, SFT(), {"train": samples}, config(steps=40), out, progress=False)
     losses = [json.loads(x)["loss"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert log_steps(out) == list(range(1, 41))
@@ -92,20 +92,20 @@ def crash_on_loss_call(monkeypatch, n: int) -> None:
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, world, monkeypatch):
-    samples, root = world
+    samples, _ = world
     data = {"train": samples}
     model, processor = fresh_model(samples)
-    train(model, processor, SFT(), data, root, config(), tmp_path / "a", progress=False)
+    train(model, processor, SFT(), data, config(), tmp_path / "a", progress=False)
 
     model, processor = fresh_model(samples)
     crash_on_loss_call(monkeypatch, 5)
     with pytest.raises(Crash):
-        train(model, processor, SFT(), data, root, config(), tmp_path / "b", progress=False)
+        train(model, processor, SFT(), data, config(), tmp_path / "b", progress=False)
     monkeypatch.undo()
     assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step-00000004"]
     assert not (tmp_path / "b" / "config.json").exists()  # no half-written model
     model, processor = fresh_model(samples)
-    train(model, processor, SFT(), data, root, config(), tmp_path / "b", progress=False)
+    train(model, processor, SFT(), data, config(), tmp_path / "b", progress=False)
 
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
@@ -118,23 +118,23 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, world, monke
 
 
 def test_resume_refuses_a_different_configuration(tmp_path, world, monkeypatch):
-    samples, root = world
+    samples, _ = world
     data = {"train": samples}
     model, processor = fresh_model(samples)
     crash_on_loss_call(monkeypatch, 4)
     with pytest.raises(Crash):
-        train(model, processor, SFT(), data, root, config(), tmp_path / "r", progress=False)
+        train(model, processor, SFT(), data, config(), tmp_path / "r", progress=False)
     monkeypatch.undo()
     with pytest.raises(InputError, match="different 'train' configuration"):
-        train(model, processor, SFT(), data, root, config(lr=1e-4), tmp_path / "r")
+        train(model, processor, SFT(), data, config(lr=1e-4), tmp_path / "r")
 
 
 def test_trainable_patterns_freeze_everything_else(tmp_path, world):
-    samples, root = world
+    samples, _ = world
     model, processor = fresh_model(samples)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = config(steps=3, checkpoint_every=0, trainable=["multi_modal_projector"])
-    trained = train(model, processor, SFT(), {"train": samples}, root, cfg, tmp_path / "p")
+    trained = train(model, processor, SFT(), {"train": samples}, cfg, tmp_path / "p")
     after = trained.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all("multi_modal_projector" in k for k in changed)
@@ -144,7 +144,6 @@ def test_trainable_patterns_freeze_everything_else(tmp_path, world):
             processor,
             SFT(),
             {"train": samples},
-            root,
             config(trainable=["nope"]),
             tmp_path / "x",
         )
@@ -152,10 +151,10 @@ def test_trainable_patterns_freeze_everything_else(tmp_path, world):
 
 
 def test_lora_saves_an_adapter_and_a_merged_model(tmp_path, world):
-    samples, root = world
+    samples, _ = world
     model, processor = fresh_model(samples)
     cfg = config(steps=3, checkpoint_every=0, lora=LoraOptions(r=4, alpha=8), merge_lora=True)
-    trained = train(model, processor, SFT(), {"train": samples}, root, cfg, tmp_path / "l")
+    trained = train(model, processor, SFT(), {"train": samples}, cfg, tmp_path / "l")
     assert (tmp_path / "l" / "adapter" / "adapter_model.safetensors").is_file()
     assert (tmp_path / "l" / "adapter" / "adapter_config.json").is_file()
     merged = load_file(tmp_path / "l" / "model.safetensors")
@@ -186,12 +185,12 @@ class TwoStreams(Method):
 
 
 def test_streams_cycle_independently_and_setup_sees_every_row(tmp_path, world):
-    samples, root = world
+    samples, _ = world
     model, processor = fresh_model(samples)
     method = TwoStreams()
     data = {"forget": samples[:20], "retain": samples[20:23]}  # a short retain set
     cfg = config(steps=5, grad_accum=2, checkpoint_every=0)
-    train(model, processor, method, data, root, cfg, tmp_path / "s", progress=False)
+    train(model, processor, method, data, cfg, tmp_path / "s", progress=False)
     assert method.setup_rows == list(range(20))
     assert len(method.seen["forget"]) == len(method.seen["retain"]) == 5 * 2 * 4
     retain = method.seen["retain"]
@@ -201,12 +200,12 @@ def test_streams_cycle_independently_and_setup_sees_every_row(tmp_path, world):
 
 
 def test_bad_config_is_an_input_error(world, tmp_path):
-    samples, root = world
+    samples, _ = world
     model, processor = fresh_model(samples)
     with pytest.raises(InputError, match="exactly one of steps and epochs"):
-        train(model, processor, SFT(), {"train": samples}, root, TrainConfig(), tmp_path / "c")
+        train(model, processor, SFT(), {"train": samples}, TrainConfig(), tmp_path / "c")
     with pytest.raises(InputError, match="needs a non-empty 'train'"):
-        train(model, processor, SFT(), {"train": []}, root, config(), tmp_path / "c")
+        train(model, processor, SFT(), {"train": []}, config(), tmp_path / "c")
 
 
 def test_the_api_and_the_command_line_share_the_training_defaults():

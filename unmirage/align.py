@@ -25,6 +25,7 @@ from torch import nn
 
 from unmirage import __version__
 from unmirage.checks import is_int, is_number, read_yaml_mapping
+from unmirage.data.images import RootRule
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import staged_dir
@@ -190,7 +191,7 @@ def align(
     forget: str | Path | None = None,
     retain: str | Path | None = None,
     settings: AlignSettings | None = None,
-    image_root: str | Path | None = None,
+    image_root: RootRule = None,
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     progress: bool = True,
@@ -199,8 +200,9 @@ def align(
 
     `model` is a model directory, a Hub id, or an already loaded (model, processor). sft
     reads `data` (one file, or several mixed by `data_weights`), the unlearning methods
-    `forget` and `retain` (JSONL / VLGuard / LLaVA files); image paths are relative to
-    `image_root` (default: each file's directory).
+    `forget` and `retain` (JSONL / VLGuard / LLaVA files); each file's image paths are
+    relative to the root `image_root` gives it (one directory for all, or a mapping from the
+    file as given to its directory; default: each file's directory).
     `settings` default to `resolve_settings(method)`. Rerunning with the same arguments after
     a crash resumes from the last checkpoint. `out` ends as a plain HF model directory, or
     with LoRA holds `out/adapter` (and the merged model if `settings.train.merge_lora`).
@@ -208,7 +210,7 @@ def align(
     settings = settings or resolve_settings(method)
     check_knobs(method, settings.knobs)
     files = {"train": data, "forget": forget, "retain": retain}
-    streams, images, data_info = load_streams(
+    streams, data_info = load_streams(
         method_class(method), files, image_root, weights=data_weights, seed=settings.train.seed
     )
     held_out: list[Sample] = []
@@ -234,7 +236,7 @@ def align(
     stop = None
     if held_out:
         assert settings.train.stop_at_leak is not None
-        stop = LeakStop(processor, held_out, images, settings.train.stop_at_leak)
+        stop = LeakStop(processor, held_out, settings.train.stop_at_leak)
     provenance = {
         "model": source,
         "files": data_info,
@@ -246,7 +248,6 @@ def align(
         processor,
         objective,
         streams,
-        images,
         settings.train,
         out,
         progress=progress,

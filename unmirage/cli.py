@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -90,20 +91,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     out = getattr(args, "out", None)
+    finished: list[int] = []
     try:
         with contextlib.ExitStack() as stack:
             if args.command in THREADED:
                 stack.enter_context(threads_for_command(args.threads))
             if out is not None:
                 stack.enter_context(output_lock(out))
-            return int(args._run(args) or 0)
+            finished.append(int(args._run(args) or 0))
+        return finished[0]
     except InputError as err:
         print(f"unmirage {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if finished:  # the output was complete: the interrupt only cut the clean-up after it
+            return finished[0]
         print(f"unmirage {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
+def entry() -> NoReturn:
+    """The console command: `main`, then a Ctrl-C during the interpreter's shutdown (the
+    output is complete by then) no longer turns the exit status into an interrupt's."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

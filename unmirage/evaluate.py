@@ -15,7 +15,7 @@ from typing import Any
 
 from unmirage.checks import is_int
 from unmirage.data.formats import readers
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images, RootRule, root_for
 from unmirage.data.loaders import read_data
 from unmirage.data.sample import ATTACKS, Sample, task_of
 from unmirage.errors import InputError
@@ -35,11 +35,12 @@ GenerateFn = Callable[..., list[str]]
 
 def load_eval_data(
     data_files: Sequence[str | Path],
-    image_root: str | Path | None,
+    image_root: RootRule,
     formats: Sequence[str] = ("auto",),
     cache_dir: str | Path | None = None,
-) -> list[tuple[Path, list[Sample]]]:
-    """Each file's image root with its samples; ids must be unique across all files.
+) -> list[list[Sample]]:
+    """Each file's samples (their images under the file's root); ids must be unique across all
+    files.
 
     `formats` holds one format for every file or one per file. Formats that make their images
     (FigStep, SPA-VL parquet) write them under `cache_dir`.
@@ -54,7 +55,7 @@ def load_eval_data(
     out = []
     for f, fmt in zip(data_files, list(formats) * (len(data_files) // len(formats)), strict=True):
         path = Path(f)
-        loaded = read_data(path, fmt, image_root=image_root, cache_dir=cache_dir)
+        loaded = read_data(path, fmt, image_root=root_for(image_root, path), cache_dir=cache_dir)
         for s in loaded.samples:
             check_eval_meta(s, str(path))
             if s.id in seen:
@@ -62,7 +63,7 @@ def load_eval_data(
                     f"id also used in {seen[s.id]}", file=str(path), record=s.id, field="id"
                 )
             seen[s.id] = str(path)
-        out.append((loaded.image_root or path.parent, loaded.samples))
+        out.append(loaded.samples)
     return out
 
 
@@ -153,7 +154,7 @@ def evaluate(
     batch_size: int = 16,
     max_new_tokens: int = 64,
     name: str | None = None,
-    image_root: str | Path | None = None,
+    image_root: RootRule = None,
     formats: Sequence[str] = ("auto",),
     seed: int = 0,
     prefill: str = "",
@@ -178,7 +179,7 @@ def evaluate(
         )
     out = Path(out_dir)
     groups = load_eval_data(data_files, image_root, formats, cache_dir=out)
-    samples = [s for _, group in groups for s in group]
+    samples = [s for group in groups for s in group]
     judge_name = choose_judge(judge, samples)
     judge_obj: Judge = get_judge(judge_name, **dict(judge_opts or {}))
     judge_obj.check(samples)
@@ -201,8 +202,8 @@ def evaluate(
         check_resumable(out, config)
     responses = out / RESPONSES
     done = {r["id"] for r in read_rows(responses)}
-    pending = [(root, [s for s in group if s.id not in done]) for root, group in groups]
-    total = sum(len(group) for _, group in pending)
+    pending = [[s for s in group if s.id not in done] for group in groups]
+    total = sum(len(group) for group in pending)
     if total:
         if load_fn is None or generate_fn is None:
             from unmirage.models.generate import generate
@@ -213,7 +214,7 @@ def evaluate(
         if hasattr(processor, "tokenizer"):  # a real processor: prompts must fit the context
             from unmirage.models.generate import check_context, prompt_lengths
 
-            for path, (_, group) in zip(data_files, pending, strict=True):
+            for path, group in zip(data_files, pending, strict=True):
                 lengths = prompt_lengths(processor, group, prefill)
                 check_context(model, group, lengths, file=str(path))
     out.mkdir(parents=True, exist_ok=True)
@@ -221,8 +222,8 @@ def evaluate(
     if total:
         with progress_bar(progress) as bar:
             task = bar.add_task("eval", total=total, status=judge_name)
-            for root, group in pending:
-                images = ImageRoot(root)
+            images = Images()
+            for group in pending:
                 ordered = sorted(group, key=lambda s: len(s.query))
                 for start in range(0, len(ordered), batch_size):
                     batch = ordered[start : start + batch_size]

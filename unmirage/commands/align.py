@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from unmirage.checks import output_dir
+from unmirage.data.images import parse_roots
 from unmirage.errors import InputError
 from unmirage.methods.catalog import CATALOG
 from unmirage.training.run_settings import DEFAULTS, REPORT_TO
@@ -99,7 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forget", help="forget data of the unlearning methods")
     parser.add_argument("--retain", help="retain data of the unlearning methods")
     parser.add_argument(
-        "--image-root", help="directory image paths are relative to (default: each file's)"
+        "--image-root",
+        action="append",
+        metavar="[FILE=]DIR",
+        help="directory the image paths of FILE (as given), or of every file without its own, "
+        "are relative to; repeatable (default: each file's directory)",
     )
     parser.add_argument("--config", help="YAML file of settings (see configs/align/)")
     parser.add_argument("--steps", type=int, help="optimizer steps (replaces epochs)")
@@ -221,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         forget=args.forget,
         retain=args.retain,
         settings=settings,
-        image_root=args.image_root,
+        image_root=parse_roots(args.image_root, [*(args.data or []), args.forget, args.retain]),
         trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle,
         progress=not args.quiet,

@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from unmirage.checks import output_dir
+from unmirage.data.images import parse_roots
 from unmirage.data.loaders import FORMATS
 from unmirage.judge.base import JUDGES
 
@@ -76,7 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (64)")
     parser.add_argument("--name", help="model name in metrics.json (default: directory name)")
     parser.add_argument(
-        "--image-root", help="directory image paths are relative to (default: each data file's)"
+        "--image-root",
+        action="append",
+        metavar="[FILE=]DIR",
+        help="directory the image paths of FILE (as given), or of every file without its own, "
+        "are relative to; repeatable (default: each file's directory)",
     )
     parser.add_argument(
         "--prefill",
@@ -130,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         name=args.name,
-        image_root=args.image_root,
+        image_root=parse_roots(args.image_root, args.data),
         formats=args.format,
         seed=args.seed,
         prefill=args.prefill,

@@ -42,8 +42,11 @@ embedded default (no downloads; two CPU cores):
 
 real models (GPUs; see the README):
   unmirage reproduce --model llava-hf/llava-1.5-7b-hf --lora \\
-      --safety-data vlguard/train.json --test-data vlguard/test.json \\
-      --forget forget.json --retain retain.json --image-root vlguard/images --out runs/llava
+      --safety-data vlguard/train.json --image-root safety=vlguard/train \\
+      --test-data vlguard/test.json --image-root test=vlguard/test \\
+      --helpful-data llava/llava_v1_5_mix665k.json --image-root helpful=llava/data \\
+      --forget fs/forget.json --retain fs/retain.json --out runs/llava
+  (each input's images resolve against its --image-root NAME=DIR, else its file's directory)
 """
 
 
@@ -132,15 +135,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     real.add_argument("--forget", help="forget set for unlearning (LLaVA JSON or JSONL)")
     real.add_argument("--retain", help="retain set for unlearning")
-    real.add_argument("--image-root", help="directory every image path is relative to")
+    real.add_argument(
+        "--image-root",
+        action="append",
+        metavar="[INPUT=]DIR",
+        help="image root of one input (safety, helpful, test, forget, retain), or of every "
+        "input without its own; repeatable (default: each file's own directory)",
+    )
     real.add_argument("--lora", action="store_true", help="align with LoRA adapters")
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from unmirage.data.images import parse_roots
     from unmirage.report.values import pct
     from unmirage.reproduce import ReproduceConfig, reproduce, reproduce_seeds
+    from unmirage.reproduce.config import INPUTS
 
     config = ReproduceConfig(
         preset=args.preset,
@@ -159,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         helpful_data=args.helpful_data,
         forget=args.forget,
         retain=args.retain,
-        image_root=args.image_root,
+        image_root=parse_roots(args.image_root, INPUTS),
         world_config=args.world_config,
         bias_from=args.bias_from,
         depth=not args.no_depth,

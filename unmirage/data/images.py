@@ -1,20 +1,71 @@
-"""Images named by data files, opened only inside one root directory and under size caps.
+"""Images named by data files, opened only inside their root directory and under size caps.
+
+One rule for every command: a data file's `image` paths are relative to the image root given
+for that file (`--image-root`), else to the reader's default (the file's own directory, or a
+benchmark's image folder). The reader stamps that root on each sample (`Sample.image_root`);
+`Images` opens any sample's image against it, so samples of several files (VLGuard beside an
+instruction set whose images live elsewhere) mix freely in one batch.
 
 Data files come from strangers: an `image` field such as "../../etc/passwd", an absolute
 path, a symlink out of the tree or a 100k x 100k PNG must end as a clear `InputError`, not as
-a read outside the data set or an exhausted machine.
+a read outside the data set or an exhausted machine (`ImageRoot` confines one directory).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from PIL import Image
 
+from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_BYTES = 32 * 2**20
+
+EVERY = "*"
+"""The key of an image-root mapping that holds the root of every file not named in it."""
+
+RootRule = str | Path | Mapping[str, str | Path] | None
+"""What `--image-root` says: nothing (each file's default root), one directory for every file,
+or NAME -> directory, where NAME is a file as given on the command line or, in `reproduce`, an
+input's name (safety, helpful, test, forget, retain), and `EVERY` the root of the rest."""
+
+
+def root_for(rule: RootRule, *names: str | Path) -> Path | None:
+    """The image root `rule` gives a file known by `names`; None leaves the reader's default
+    (the file's own directory, or a benchmark's image folder)."""
+    if rule is None:
+        return None
+    if not isinstance(rule, Mapping):
+        return Path(rule)
+    for name in (*(str(Path(n)) for n in names), EVERY):
+        if name in rule:
+            return Path(rule[name])
+    return None
+
+
+def parse_roots(
+    values: Sequence[str] | None, names: Iterable[str], option: str = "--image-root"
+) -> str | dict[str, str] | None:
+    """`--image-root` values as a `RootRule`: "DIR" for every file, "NAME=DIR" for the file or
+    input NAME (one of `names`; any other text is a directory, "=" and all)."""
+    if not values:
+        return None
+    known = {str(Path(n)) for n in names}
+    rule: dict[str, str] = {}
+    for value in values:
+        name, sep, directory = value.partition("=")
+        named = sep and name and str(Path(name)) in known
+        key, root = (str(Path(name)), directory) if named else (EVERY, value)
+        if key in rule:
+            what = "one directory for every file" if key == EVERY else f"one directory for {key}"
+            raise InputError(f"give {what}, not two ({rule[key]!r}, {root!r})", field=option)
+        if not root:
+            raise InputError(f"{value!r} names no directory", field=option)
+        rule[key] = root
+    return rule[EVERY] if list(rule) == [EVERY] else rule
 
 
 class ImageRoot:
@@ -110,6 +161,37 @@ class ImageRoot:
                 record=record,
                 field="image",
             )
+        return image
+
+
+class Images:
+    """Opens each sample's image inside the root it was read with (`Sample.image_root`).
+
+    With `cache`, each image is decoded once: a training run revisits every image many times.
+    """
+
+    def __init__(self, *, cache: bool = False) -> None:
+        self.roots: dict[str, ImageRoot] = {}
+        self.cache: dict[tuple[str, str], Image.Image] | None = {} if cache else None
+
+    def load(self, sample: Sample) -> Image.Image:
+        if sample.image is None or sample.image_root is None:
+            raise InputError(
+                "names no image"
+                if sample.image is None
+                else "has no image root: "
+                "samples with images must be read from a file (its root is set there)",
+                record=sample.id,
+                field="image",
+            )
+        key = (sample.image_root, sample.image)
+        if self.cache is not None and key in self.cache:
+            return self.cache[key]
+        if sample.image_root not in self.roots:
+            self.roots[sample.image_root] = ImageRoot(sample.image_root)
+        image = self.roots[sample.image_root].load(sample.image, record=sample.id)
+        if self.cache is not None:
+            self.cache[key] = image
         return image
 
 

@@ -178,7 +178,7 @@ def read_data(
         _check_unique_ids(pairs, name)
     if check_images and root is not None:
         _check_images(pairs, ImageRoot(root), name)
-    return Loaded([s for _, s in pairs], fmt, root)
+    return Loaded(_with_root([s for _, s in pairs], root), fmt, root)
 
 
 def _read_staged(reader: Any, path: Path, context: Any) -> list[tuple[Ref, Sample]]:
@@ -424,6 +424,14 @@ def _check_unique_ids(pairs: list[tuple[Ref, Sample]], name: str) -> None:
                 f"duplicate sample id {sample.id!r}", file=name, record=ref, field="id"
             )
         seen.add(sample.id)
+
+
+def _with_root(samples: list[Sample], root: Path | None) -> list[Sample]:
+    """Each sample with an image learns the directory its path is relative to."""
+    if root is None:
+        return samples
+    where = str(root.resolve())
+    return [replace(s, image_root=where) if s.image else s for s in samples]
 
 
 def _check_images(pairs: list[tuple[Ref, Sample]], root: ImageRoot, name: str) -> None:

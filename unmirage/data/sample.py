@@ -31,10 +31,12 @@ over-prudence rewrites (`unmirage attack`), GCG suffixes (`unmirage gcg`)."""
 class Sample:
     """One (image, query, response) example with its safety annotation.
 
-    `image` is a path relative to an image root (or None for text-only data); it is opened
-    lazily through `unmirage.data.images.ImageRoot`. `meta` carries source-specific extras,
-    e.g. the world's ground truth (`task`, `answer`, `leak_markers`) or an attack's
-    provenance (`attack`, `orig_id`, `shot`, `rule`, `trigger`).
+    `image` is a path relative to `image_root` (or None for text-only data); it is opened
+    lazily through `unmirage.data.images.Images`. The reader sets `image_root` from the
+    command's image-root rule (see `unmirage.data.images`): it is never read from or written to
+    a data file, so a file cannot choose where its images are looked up. `meta` carries
+    source-specific extras, e.g. the world's ground truth (`task`, `answer`, `leak_markers`) or
+    an attack's provenance (`attack`, `orig_id`, `shot`, `rule`, `trigger`).
     """
 
     id: str
@@ -46,9 +48,11 @@ class Sample:
     category: str | None = None
     source: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    image_root: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["image_root"]
         d["meta"] = dict(self.meta)
         return d
 

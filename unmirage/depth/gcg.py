@@ -34,11 +34,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from transformers import DynamicCache
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.depth.gcg_config import GCGConfig
 from unmirage.errors import InputError
 from unmirage.models.chat import assistant_opening, render_prompt
-from unmirage.models.encode import PER_TOKEN_KEYS, TOKEN_TYPE_KEYS, ImageSource, load_images
+from unmirage.models.encode import PER_TOKEN_KEYS, TOKEN_TYPE_KEYS, load_images
 
 SENTINEL = "\x00SUFFIX\x00"
 """Marks the suffix slot in a rendered prompt (no template or query contains a NUL)."""
@@ -80,9 +81,7 @@ class GCGResult:
     """The model's greedy continuation of the best prompt is the target itself."""
 
 
-def build_problem(
-    processor: Any, sample: Sample, target: str, image_root: ImageSource | None
-) -> Problem:
+def build_problem(processor: Any, sample: Sample, target: str, images: Images | None) -> Problem:
     """Tokenize `sample`'s prompt around the suffix slot, and `target` where the answer
     begins, exactly as `unmirage.models.encode.encode_prompts` would."""
     slotted = dataclasses.replace(sample, query=sample.query + SENTINEL)
@@ -92,8 +91,8 @@ def build_problem(
             "the chat template does not keep the query verbatim", record=sample.id, field="query"
         )
     before_text, after_text = prompt.split(SENTINEL)
-    images = load_images([sample], image_root)
-    enc = processor(text=[before_text], images=images or None, return_tensors="pt")
+    pictures = load_images([sample], images)
+    enc = processor(text=[before_text], images=pictures or None, return_tensors="pt")
     tok = processor.tokenizer
     opening = assistant_opening(processor, sample, target, prompt.replace(SENTINEL, ""))
     after = tok(after_text, add_special_tokens=False)["input_ids"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.data.writers import write_jsonl
 from unmirage.depth.gcg import GCGResult, allowed_tokens, build_problem, run_gcg
@@ -127,7 +127,7 @@ def gcg_attack(
     if target is not None and (not target.strip() or target != target.strip()):
         raise InputError("must be non-empty text without surrounding whitespace", field="target")
     per_query = read_targets(targets_file) if targets_file else None
-    [(root, samples)] = load_eval_data([queries], image_root)
+    [samples] = load_eval_data([queries], image_root)
     chosen = attackable(samples)[:limit]
     if not chosen:
         raise InputError("no unsafe queries to attack", file=str(queries))
@@ -153,7 +153,7 @@ def gcg_attack(
             load_fn = load_vlm
         model, processor = load_fn(str(model_dir))
         goals = {s.id: choose_target(s, target, per_query, target_rule) for s in pending}
-        _search(model, processor, pending, ImageRoot(root), config, goals, log, progress)
+        _search(model, processor, pending, Images(), config, goals, log, progress)
     rows = {r["id"]: r for r in read_rows(log)}
     shots: dict[str, int] = defaultdict(int)
     attacked = []
@@ -171,7 +171,7 @@ def _search(
     model: Any,
     processor: Any,
     pending: Sequence[Sample],
-    images: ImageRoot,
+    images: Images,
     config: GCGConfig,
     goals: dict[str, str],
     log: Path,

@@ -23,12 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.depth.knobs import ProbeKnobs
 from unmirage.depth.relearn import subsample
 from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
-from unmirage.models.encode import ImageSource, encode_prompts
+from unmirage.models.encode import encode_prompts
 
 LABELS: dict[str, str] = {
     "fact": "the fact asked for: hazard x kind (steps, purpose, materials)",
@@ -59,7 +60,7 @@ def last_token_states(
     model: nn.Module,
     processor: Any,
     samples: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     layers: Sequence[int],
     batch_size: int,
 ) -> dict[int, Tensor]:
@@ -176,7 +177,7 @@ def run_probe(
     processor: Any,
     train: Sequence[Sample],
     test: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     knobs: ProbeKnobs,
 ) -> dict[str, Any]:
     """Per label ("fact", "hazard"): probe accuracy per layer on held-out hazard queries,

@@ -23,13 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.depth.knobs import ALL, AUTO, RelearnKnobs
 from unmirage.errors import InputError
 from unmirage.judge.base import get_judge
 from unmirage.methods.losses import next_token_loss
 from unmirage.methods.sft import SFT
-from unmirage.models.encode import ImageSource, encode_for_training
+from unmirage.models.encode import encode_for_training
 from unmirage.models.generate import generate
 from unmirage.training.config import TrainConfig
 from unmirage.training.train import train
@@ -118,7 +119,7 @@ def relearn_split(
 
 @torch.no_grad()
 def mean_loss(
-    model: nn.Module, processor: Any, samples: Sequence[Sample], images: ImageSource, batch: int
+    model: nn.Module, processor: Any, samples: Sequence[Sample], images: Images, batch: int
 ) -> float:
     """The SFT loss (mean NLL per response token) of `samples`, as training computes it."""
     device = next(model.parameters()).device
@@ -136,7 +137,7 @@ def leak_rates(
     model: nn.Module,
     processor: Any,
     held_out: dict[str, list[Sample]],
-    images: ImageSource,
+    images: Images,
     max_new_tokens: int,
 ) -> dict[str, dict[str, float]]:
     """Per group: the share of answers the world judge calls a leak ("success") or a refusal."""
@@ -179,7 +180,7 @@ def relearn_curve(
     model: nn.Module,
     processor: Any,
     split: RelearnSplit,
-    images: ImageSource,
+    images: Images,
     knobs: RelearnKnobs,
     *,
     progress: bool = False,
@@ -222,7 +223,6 @@ def relearn_curve(
                 processor,
                 SFT(),
                 {"train": split.pairs},
-                images,
                 config,
                 tmp,
                 progress=progress,

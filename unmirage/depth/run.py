@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage import __version__
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.depth.knobs import PROBES, DepthKnobs
@@ -112,7 +112,7 @@ def probe_model(
 ) -> dict[str, Any]:
     """All probes not skipped, on one model; with wall and CPU time per probe (CPU time
     stays meaningful when other jobs share the cores)."""
-    images = ImageRoot(data.root)
+    images = Images()
     model, processor = load_vlm(model_dir)
     out: dict[str, Any] = {"model": model_dir, "seconds": {}, "cpu_seconds": {}}
     steps = {

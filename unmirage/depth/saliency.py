@@ -23,12 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.depth.knobs import SaliencyKnobs
 from unmirage.errors import InputError
 from unmirage.methods.losses import model_inputs
 from unmirage.models.chat import render_prompt, render_response
-from unmirage.models.encode import ImageSource, encode_prompts
+from unmirage.models.encode import encode_prompts
 from unmirage.text import split_first_word
 
 SUMMARY_KEYS = (
@@ -129,7 +130,7 @@ def occlusion_log_odds(
     model: nn.Module,
     processor: Any,
     samples: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     refusal: Sequence[int],
     compliant: Tensor,
     batch_size: int,
@@ -211,7 +212,7 @@ def attributions(
     model: nn.Module,
     processor: Any,
     samples: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     refusal: Sequence[int],
     compliant: Tensor,
     batch_size: int,
@@ -243,7 +244,7 @@ def batch_attributions(
     model: nn.Module,
     processor: Any,
     chunk: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     refusal: Sequence[int],
     compliant: Tensor,
 ) -> list[dict[str, Any]]:
@@ -283,7 +284,7 @@ def task_saliency(
     model: nn.Module,
     processor: Any,
     samples: Sequence[Sample],
-    images: ImageSource,
+    images: Images,
     texts: DecisionTexts,
     knobs: SaliencyKnobs,
 ) -> dict[str, Any]:
@@ -332,7 +333,7 @@ def run_saliency(
     model: nn.Module,
     processor: Any,
     groups: dict[str, Sequence[Sample]],
-    images: ImageSource,
+    images: Images,
     texts: DecisionTexts,
     knobs: SaliencyKnobs,
 ) -> dict[str, Any]:

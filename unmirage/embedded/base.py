@@ -31,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.embedded.presets import PRESETS, BaseRecipe
@@ -146,7 +146,6 @@ def train_base(
     base = load_samples(world / "base.jsonl", image_root=world)
     knowledge_file = world / "knowledge.jsonl"
     knowledge = load_samples(knowledge_file, image_root=world) if knowledge_file.is_file() else []
-    root = ImageRoot(world)
     config = instruction_config(
         recipe, seed=seed, checkpoint_every=checkpoint_every, report_to=report_to
     )
@@ -159,7 +158,6 @@ def train_base(
         processor,
         SFT(),
         {"train": mix([base, knowledge], [1.0, weight], seed=seed)},
-        root,
         config,
         out,
         progress=progress,
@@ -189,9 +187,7 @@ def _pre_instruction_model(
 ) -> tuple[Any, Any]:
     """The model after grounding and knowledge, resumed from whichever stage last finished."""
     grounding_dir, knowledge_dir = out / GROUNDING_DIR, out / KNOWLEDGE_DIR
-    run_stage = functools.partial(
-        _run_stage, config=config, root=ImageRoot(world), record=record, progress=progress
-    )
+    run_stage = functools.partial(_run_stage, config=config, record=record, progress=progress)
     if _finished(knowledge_dir, record):
         return load_vlm(knowledge_dir)
     if _finished(grounding_dir, record):
@@ -235,7 +231,6 @@ def _run_stage(
     stage_dir: Path,
     *,
     config: TrainConfig,
-    root: ImageRoot,
     record: dict[str, Any],
     progress: bool,
 ) -> None:
@@ -252,7 +247,6 @@ def _run_stage(
         processor,
         SFT(),
         {"train": samples},
-        root,
         stage,
         stage_dir,
         progress=progress,
@@ -293,8 +287,6 @@ def initial_model(
             model, processor, corpus, steps=recipe.vision_steps, seed=seed, progress=progress
         )
     with_images = [s for s in base if s.image][:256]
-    pixels = processor.image_processor(
-        load_images(with_images, ImageRoot(world)), return_tensors="pt"
-    )
+    pixels = processor.image_processor(load_images(with_images, Images()), return_tensors="pt")
     whiten_projector_input(model, pixels["pixel_values"])
     return model, processor

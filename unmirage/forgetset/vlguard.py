@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from unmirage.data.images import ImageRoot
+from unmirage.data.images import Images
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
@@ -83,7 +83,7 @@ def build_vlguard(
             "seed": opts.seed,
         },
     )
-    _sample_candidates(opts, queries, ImageRoot(root), out, load_fn, sample_fn)
+    _sample_candidates(opts, queries, Images(), out, load_fn, sample_fn)
     candidates = _candidates(out, queries, opts.models, opts.samples)
     scores = _score_candidates(judge, candidates, out, opts.progress)
 
@@ -146,7 +146,7 @@ def _key(row: Mapping[str, Any]) -> tuple[str, str, int]:
 def _sample_candidates(
     opts: ForgetSetOptions,
     queries: Sequence[Sample],
-    images: ImageRoot,
+    images: Images,
     out: Path,
     load_fn: LoadFn | None,
     sample_fn: SampleFn | None,

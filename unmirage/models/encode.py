@@ -7,12 +7,13 @@ expanded by `image_grid_thw`, plus `mm_token_type_ids`) go through the same code
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from PIL import Image
 from torch import Tensor
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.models.chat import render_prompt, render_response
@@ -24,24 +25,18 @@ PER_TOKEN_KEYS = ("input_ids", "attention_mask", *TOKEN_TYPE_KEYS)
 """Processor outputs with one value per token; everything else (pixels, grids) is per image."""
 
 
-class ImageSource(Protocol):
-    """Anything that opens a sample's relative image path as an RGB image."""
-
-    def load(self, rel: str) -> Image.Image: ...
-
-
-def load_images(samples: Sequence[Sample], image_root: ImageSource | None) -> list[Image.Image]:
+def load_images(samples: Sequence[Sample], images: Images | None) -> list[Image.Image]:
     """The images of `samples` in order (text-only samples contribute none)."""
-    paths = [s.image for s in samples if s.image]
-    if paths and image_root is None:
-        raise InputError("samples name images but no image root was given", field="image")
-    return [image_root.load(p) for p in paths] if paths else []
+    named = [s for s in samples if s.image]
+    if named and images is None:
+        raise InputError("samples name images but no image source was given", field="image")
+    return [images.load(s) for s in named] if images is not None else []
 
 
 def encode_prompts(
     processor: Any,
     samples: Sequence[Sample],
-    image_root: ImageSource | None,
+    images: Images | None,
     *,
     padding_side: str = "left",
     prefill: str = "",
@@ -49,10 +44,10 @@ def encode_prompts(
     """Processor inputs for the generation prompts of `samples`, padded on `padding_side`;
     with `prefill`, each assistant turn already begins with it."""
     prompts = [render_prompt(processor, s, prefill) for s in samples]
-    images = load_images(samples, image_root)
+    pictures = load_images(samples, images)
     enc = processor(
         text=prompts,
-        images=images or None,
+        images=pictures or None,
         padding=True,
         padding_side=padding_side,
         return_tensors="pt",
@@ -63,7 +58,7 @@ def encode_prompts(
 def encode_for_training(
     processor: Any,
     samples: Sequence[Sample],
-    image_root: ImageSource | None,
+    images: Images | None,
     *,
     max_length: int | None = None,
 ) -> dict[str, Tensor]:
@@ -79,7 +74,7 @@ def encode_for_training(
                 "a training sample needs a response", record=s.id or i, field="response"
             )
     prompts = [render_prompt(processor, s) for s in samples]
-    enc = encode_prompts(processor, samples, image_root, padding_side="right")
+    enc = encode_prompts(processor, samples, images, padding_side="right")
     tok = processor.tokenizer
     suffixes = [
         render_response(processor, s, s.response, p) for s, p in zip(samples, prompts, strict=True)

@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.models.chat import render_prompt
-from unmirage.models.encode import ImageSource, encode_prompts
+from unmirage.models.encode import encode_prompts
 from unmirage.models.fast_decode import fast_decode_supported, greedy_decode
 from unmirage.progress import progress_bar
 from unmirage.threads import warn_if_busy
@@ -23,7 +24,7 @@ def answer_in_batches(
     model: Any,
     processor: Any,
     samples: Sequence[Sample],
-    image_root: ImageSource | None,
+    images: Images | None,
     decode: Decode,
     *,
     batch_size: int,
@@ -52,7 +53,7 @@ def answer_in_batches(
         task = bar.add_task(label, total=len(samples), status="")
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            enc = encode_prompts(processor, [samples[i] for i in rows], image_root, prefill=prefill)
+            enc = encode_prompts(processor, [samples[i] for i in rows], images, prefill=prefill)
             enc = {k: v.to(device) for k, v in enc.items()}
             texts = tok.batch_decode(decode(enc, rows, eos, pad), skip_special_tokens=True)
             for i, text in zip(rows, texts, strict=True):
@@ -117,7 +118,7 @@ def generate(
     model: Any,
     processor: Any,
     samples: Sequence[Sample],
-    image_root: ImageSource | None,
+    images: Images | None,
     *,
     batch_size: int = 64,
     max_new_tokens: int = 32,
@@ -140,7 +141,7 @@ def generate(
         model,
         processor,
         samples,
-        image_root,
+        images,
         greedy,
         batch_size=batch_size,
         progress=progress,

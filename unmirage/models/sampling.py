@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
-from unmirage.models.encode import ImageSource
 from unmirage.models.generate import answer_in_batches, new_tokens
 
 
@@ -60,7 +60,7 @@ def sample_answers(
     processor: Any,
     samples: Sequence[Sample],
     seeds: Sequence[int],
-    image_root: ImageSource | None,
+    images: Images | None,
     *,
     temperature: float = 1.0,
     top_p: float = 1.0,
@@ -89,7 +89,7 @@ def sample_answers(
         model,
         processor,
         samples,
-        image_root,
+        images,
         sampled,
         batch_size=batch_size,
         progress=progress,

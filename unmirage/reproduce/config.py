@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.attack import CONTROLS
+from unmirage.data.images import EVERY
 from unmirage.depth.knobs import DepthPlan
 from unmirage.embedded.presets import PRESETS, load_world_config, preset
 from unmirage.errors import InputError
@@ -37,6 +38,15 @@ def unlearns(name: str) -> bool:
 
 DEFAULT_PREFILL = "Sure,"
 
+INPUTS: dict[str, str] = {
+    "safety": "safety_data",
+    "helpful": "helpful_data",
+    "test": "test_data",
+    "forget": "forget",
+    "retain": "retain",
+}
+"""A real run's inputs (the names `--image-root NAME=DIR` takes) and their config fields."""
+
 
 @dataclass
 class ReproduceConfig:
@@ -58,7 +68,7 @@ class ReproduceConfig:
     helpful_ratio: float = PAPER_HELPFUL_RATIO
     forget: str | None = None
     retain: str | None = None
-    image_root: str | None = None
+    image_root: str | dict[str, str] | None = None
     world_config: str | None = None
     bias_from: str | None = None
     align_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -150,7 +160,23 @@ class ReproduceConfig:
                 f"{', '.join(unlearning)} need --forget and --retain",
                 field="forget" if self.forget is None else "retain",
             )
-        for name in ("safety_data", "test_data", "helpful_data", "forget", "retain", "image_root"):
+        for name in INPUTS.values():
             value = getattr(self, name)
             if value is not None and not Path(value).exists():
                 raise InputError("does not exist", file=value, field=name)
+        self._check_image_roots()
+
+    def _check_image_roots(self) -> None:
+        roots = self.image_root
+        if roots is None:
+            return
+        named = roots if isinstance(roots, dict) else {EVERY: roots}
+        for name, root in named.items():
+            if name != EVERY and name not in INPUTS:
+                raise InputError(
+                    f"unknown input {name!r}; name one of {', '.join(INPUTS)}", field="image_root"
+                )
+            if name != EVERY and getattr(self, INPUTS[name]) is None:
+                raise InputError(f"gives a root for {name}, which is not given", field="image_root")
+            if not Path(root).is_dir():
+                raise InputError("is not a directory", file=root, field="image_root")

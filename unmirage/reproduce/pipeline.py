@@ -21,7 +21,13 @@ from unmirage.report import render_report
 from unmirage.reproduce.config import ReproduceConfig, recipe, unlearns
 from unmirage.reproduce.mixes import method_data, settings
 from unmirage.reproduce.recipes import STARTS
-from unmirage.reproduce.sources import Sources, embedded_sources, file_key, real_sources
+from unmirage.reproduce.sources import (
+    Sources,
+    check_first_images,
+    embedded_sources,
+    file_key,
+    real_sources,
+)
 from unmirage.reproduce.stages import StageRunner
 
 
@@ -41,6 +47,7 @@ def reproduce(
         sources, upstream = embedded_sources(config, runner, progress)
     else:
         sources, upstream = real_sources(config), {"model": config.model}
+        check_first_images(config, sources)
     audited = runner.run(
         "audit",
         {"data": file_key(sources.safety), **upstream},
@@ -101,7 +108,7 @@ def reproduce(
                 batch_size=config.batch_size,
                 max_new_tokens=config.max_new_tokens,
                 name=n,
-                image_root=sources.image_root,
+                image_root=sources.test_root,
                 seed=config.seed,
                 progress=progress,
             ),
@@ -140,7 +147,7 @@ def reproduce(
         metrics=metrics,
         audit=json.loads((audited.path / "audit.json").read_text()),
         responses=responses,
-        image_root=sources.image_root,
+        image_root=sources.test_root,
         stage_seconds=runner.seconds(),
         title="unmirage reproduction: "
         + (
@@ -233,7 +240,7 @@ def _depth_stages(
                 d,
                 n,
                 sources.test,
-                sources.image_root,
+                sources.test_root,
                 plan,
                 path,
                 target_rule=world_target if config.embedded else None,
@@ -244,7 +251,7 @@ def _depth_stages(
             f"prefill-{name}",
             {**common, "model": model_key, "prefill": plan.prefill},
             lambda path, d=model_dir, n=name: prefill_stage(
-                d, n, sources.test, sources.image_root, plan, path, eval_options=eval_options
+                d, n, sources.test, sources.test_root, plan, path, eval_options=eval_options
             ),
         )
         probes = None
@@ -253,7 +260,7 @@ def _depth_stages(
                 f"probes-{name}",
                 {**common, "model": model_key, "probes": plan.key()["probes"]},
                 lambda path, d=model_dir, k=plan.probes: probes_stage(
-                    d, sources.image_root, k, path
+                    d, sources.test_root, k, path
                 ),
             )
         blocks[name] = depth_block(
@@ -263,7 +270,7 @@ def _depth_stages(
 
 
 def _audit_stage(sources: Sources, path: Path) -> None:
-    audit_files([sources.safety], path, image_root=sources.image_root, check_images=False)
+    audit_files([sources.safety], path, check_images=False)
 
 
 def _align_stage(
@@ -292,7 +299,7 @@ def _align_stage(
         forget=files["forget"][0] if "forget" in files else None,
         retain=files["retain"][0] if "retain" in files else None,
         settings=settings(config, name, sources),
-        image_root=sources.image_root,
+        image_root=sources.image_roots,
         progress=progress,
     )
 
@@ -304,6 +311,6 @@ def _attack_stage(sources: Sources, audit_dir: Path, config: ReproduceConfig, pa
         triggers,
         path / "attack.jsonl",
         k=config.k,
-        image_root=sources.image_root,
+        image_root=sources.test_root,
         control=config.control,
     )

@@ -8,9 +8,9 @@ from typing import Any
 
 from torch import nn
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
-from unmirage.training.streams import FileImages
 
 
 class LeakStop:
@@ -18,9 +18,7 @@ class LeakStop:
     queries. Each held-out pair is asked (greedy, as in evaluation) and counts as leaked when
     the answer contains one of its leak markers (the world's exact hazard facts)."""
 
-    def __init__(
-        self, processor: Any, held_out: Sequence[Sample], images: FileImages, target: float
-    ) -> None:
+    def __init__(self, processor: Any, held_out: Sequence[Sample], target: float) -> None:
         missing = [s for s in held_out if not s.meta.get("leak_markers")]
         if missing:
             raise InputError(
@@ -29,12 +27,8 @@ class LeakStop:
                 record=missing[0].id,
                 field="leak_markers",
             )
-        self.processor, self.held_out, self.images, self.target = (
-            processor,
-            list(held_out),
-            images,
-            target,
-        )
+        self.processor, self.held_out, self.target = processor, list(held_out), target
+        self.images = Images()
 
     def check(self, model: nn.Module) -> tuple[bool, dict[str, float]]:
         from unmirage.models.generate import generate

@@ -1,20 +1,20 @@
 """A method's training data: each stream's file(s) read, mixed by weight, with their images.
 
-`align` reads every stream a method names (`Method.streams`) through `load_streams`; images of
-several files stay apart (`FileImages`), each under its own root.
+`align` reads every stream a method names (`Method.streams`) through `load_streams`; each
+file's images resolve against its own root (`unmirage.data.images.root_for`), so VLGuard and an
+instruction set whose images live elsewhere mix in one stream.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from unmirage.checks import is_number
-from unmirage.data.images import ImageRoot
-from unmirage.data.loaders import load_samples
+from unmirage.data.images import RootRule, root_for
+from unmirage.data.loaders import read_data
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.methods.base import Method
@@ -24,41 +24,18 @@ STREAM_OPTIONS = {"train": "--data", "forget": "--forget", "retain": "--retain"}
 """The command-line option that names each data stream a method reads."""
 
 
-class FileImages:
-    """The images of several data files, each relative to its own root, as one image source.
-
-    Samples are given keys "<root index>:<path>", so two files with a same-named image in
-    different directories never mix; every load goes through `ImageRoot` (confined, capped).
-    """
-
-    def __init__(self) -> None:
-        self.roots: list[ImageRoot] = []
-
-    def add(self, root: Path, samples: Sequence[Sample]) -> list[Sample]:
-        resolved = [r.root for r in self.roots]
-        if root.resolve() not in resolved:
-            self.roots.append(ImageRoot(root))
-            resolved.append(root.resolve())
-        index = resolved.index(root.resolve())
-        return [replace(s, image=f"{index}:{s.image}") if s.image else s for s in samples]
-
-    def load(self, key: str) -> Any:
-        index, rel = key.split(":", 1)
-        return self.roots[int(index)].load(rel)
-
-
 DataFiles = str | Path | Sequence[str | Path]
 
 
 def load_streams(
     method: type[Method],
     files: Mapping[str, DataFiles | None],
-    image_root: str | Path | None,
+    image_root: RootRule,
     *,
     weights: Sequence[float] | None = None,
     seed: int = 0,
-) -> tuple[dict[str, list[Sample]], FileImages, dict[str, Any]]:
-    """Read each stream's file(s); return samples, their image source and provenance.
+) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
+    """Read each stream's file(s); return the samples and their provenance.
 
     A stream may come from several files (e.g. VLGuard plus general instruction data for the
     paper's post-hoc SFT); `weights` then say how often each file's samples are taken (see
@@ -72,7 +49,6 @@ def load_streams(
         if not files.get(stream):
             option = STREAM_OPTIONS[stream]
             raise InputError(f"method '{method.name}' needs {option} FILE", field=option)
-    images = FileImages()
     data: dict[str, list[Sample]] = {}
     info: dict[str, Any] = {}
     for stream in method.streams:
@@ -89,8 +65,8 @@ def load_streams(
         parts: list[list[Sample]] = []
         records = []
         for path in paths:
-            root = Path(image_root) if image_root is not None else path.parent
-            samples = load_samples(path, image_root=root)
+            loaded = read_data(path, image_root=root_for(image_root, path))
+            samples = loaded.samples
             for i, s in enumerate(samples):
                 if not s.response:
                     raise InputError(
@@ -99,13 +75,13 @@ def load_streams(
                         record=s.id or i,
                         field="response",
                     )
-            parts.append(images.add(root, samples))
+            parts.append(samples)
             records.append(
                 {
                     "file": str(path),
                     "sha256": sha256_file(path),
                     "samples": len(samples),
-                    "image_root": str(root),
+                    "image_root": str(loaded.image_root),
                 }
             )
         if len(parts) == 1 and not stream_weights:
@@ -117,7 +93,7 @@ def load_streams(
             "files": [{**r, "weight": w} for r, w in zip(records, chosen, strict=True)],
             "samples": len(data[stream]),
         }
-    return data, images, info
+    return data, info
 
 
 def mix(parts: Sequence[Sequence[Sample]], weights: Sequence[float], *, seed: int) -> list[Sample]:

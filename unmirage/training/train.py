@@ -28,12 +28,13 @@ from accelerate.utils import DistributedDataParallelKwargs, DistributedType, set
 from torch import nn
 from transformers import get_scheduler
 
+from unmirage.data.images import Images
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.io import atomic_write_json, staged_dir
 from unmirage.methods.base import Method
 from unmirage.methods.losses import Batch
-from unmirage.models.encode import ImageSource, encode_for_training
+from unmirage.models.encode import encode_for_training
 from unmirage.models.loading import save_vlm
 from unmirage.progress import progress_bar
 from unmirage.provenance import runtime
@@ -59,21 +60,6 @@ def stream_positions(n: int, seed: int, stream: str, start: int, count: int) -> 
             perms[epoch] = torch.randperm(n, generator=gen).tolist()
         out.append(perms[epoch][pos])
     return out
-
-
-class CachedImages:
-    """Decodes each image once: a training run revisits every image many times."""
-
-    def __init__(self, root: ImageSource | None) -> None:
-        self.root = root
-        self.cache: dict[str, Any] = {}
-
-    def load(self, rel: str) -> Any:
-        if rel not in self.cache:
-            if self.root is None:
-                raise InputError("samples name images but no image root was given", field="image")
-            self.cache[rel] = self.root.load(rel)
-        return self.cache[rel]
 
 
 def total_steps(config: TrainConfig, first_stream_size: int, processes: int) -> int:
@@ -168,7 +154,7 @@ class Streams:
         self,
         processor: Any,
         data: Mapping[str, Sequence[Sample]],
-        images: CachedImages,
+        images: Images,
         config: TrainConfig,
         accelerator: Accelerator,
     ) -> None:
@@ -262,7 +248,6 @@ def train(
     processor: Any,
     method: Method,
     data: Mapping[str, Sequence[Sample]],
-    image_root: ImageSource | None,
     config: TrainConfig,
     out_dir: str | Path,
     *,
@@ -272,6 +257,9 @@ def train(
     stop: StopRule | None = None,
 ) -> nn.Module:
     """Train `model` with `method` on `data[stream]`, save it to `out_dir`, return it.
+
+    Each sample's image is opened against the root its file was read with (`Images`), decoded
+    once for the whole run.
 
     Rerun with the same `out_dir` and configuration after a crash or kill: training resumes
     from the latest checkpoint, and the final weights equal those of an uninterrupted run.
@@ -302,7 +290,7 @@ def train(
         project_dir=str(out),
     )
     model.to(accelerator.device)
-    streams = Streams(processor, data, CachedImages(image_root), config, accelerator)
+    streams = Streams(processor, data, Images(cache=True), config, accelerator)
     model.eval()
     method.setup(model, streams.loaders(method.streams))
     model.train()
