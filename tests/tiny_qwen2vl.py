@@ -9,7 +9,6 @@ to encode images and text exactly as Qwen2-VL does (image tokens expanded by
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import torch
 from transformers import (
@@ -17,12 +16,11 @@ from transformers import (
     PreTrainedTokenizerFast,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
-    Qwen2VLProcessor,
 )
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-from transformers.processing_utils import ProcessorMixin
 
 from unmirage.embedded.tokenizer import train_bpe
+from unmirage.models.processors import ImageOnlyQwen2VLProcessor
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -48,19 +46,6 @@ QWEN2VL_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 """Qwen2-VL-Instruct's template for one image per turn (its video branch left out)."""
-
-
-class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
-    """`Qwen2VLProcessor` with no video processor (which would need torchvision)."""
-
-    def __init__(
-        self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None
-    ) -> None:
-        self.image_token = "<|image_pad|>"
-        self.video_token = "<|video_pad|>"
-        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-        ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
 def build_tiny_qwen2vl(

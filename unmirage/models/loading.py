@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor, PreTrainedModel
+from transformers import AutoModelForImageTextToText, PreTrainedModel
 
 from unmirage.errors import InputError
+from unmirage.models.processors import load_processor
 
 PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")
 """Weight files that are Python pickles."""
@@ -146,7 +147,7 @@ def load_vlm(
     """
     source = check_model_source(name_or_dir, allow_pickle=allow_pickle)
     try:
-        processor = AutoProcessor.from_pretrained(
+        processor = load_processor(
             source, trust_remote_code=trust_remote_code, local_files_only=_offline(source)
         )
     except (OSError, ValueError, KeyError, ImportError) as err:

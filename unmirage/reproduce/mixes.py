@@ -15,6 +15,11 @@ from unmirage.reproduce.config import (
 )
 from unmirage.reproduce.sources import Sources
 
+OUTSIDE_VISION_ENCODER = r"^(?!.*(?:vision_tower|visual\.(?!merger)))"
+"""Every parameter but the vision encoder's (LLaVA's `vision_tower`; Qwen2-VL's `visual`
+blocks, whose `merger` is the projector): a real model's full fine-tuning keeps the encoder
+frozen, as LLaVA-1.5's and VLGuard's fine-tuning do."""
+
 
 def settings(config: ReproduceConfig, name: str, sources: Sources) -> AlignSettings:
     """The resolved training settings of one model (their hash keys its stage)."""
@@ -54,6 +59,8 @@ def _align_overrides(config: ReproduceConfig, name: str, sources: Sources) -> di
         }
     elif config.embedded and unlearns(name):
         preset = dict(PRESETS[config.preset].unlearning)
+    elif not config.embedded and not config.lora:
+        preset = {"trainable": [OUTSIDE_VISION_ENCODER]}
     return {**preset, **config.align_overrides.get(name, {})}
 
 
