@@ -84,6 +84,10 @@ def two_models(smoke_base, tmp_path_factory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_judge(tmp_path_factory) -> Path:
+    return write_tiny_judge(tmp_path_factory.mktemp("judge") / "judge")
+
+
+def write_tiny_judge(out: Path) -> Path:
     """A random two-layer LlamaForCausalLM with a BPE tokenizer, saved as safetensors."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -105,7 +109,6 @@ def tiny_judge(tmp_path_factory) -> Path:
     import torch
 
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("judge") / "judge"
     LlamaForCausalLM(config).save_pretrained(out)
     tok.save_pretrained(out)
     return out

@@ -226,7 +226,9 @@ def run(args: argparse.Namespace) -> int:
         forget=args.forget,
         retain=args.retain,
         settings=settings,
-        image_root=parse_roots(args.image_root, [*(args.data or []), args.forget, args.retain]),
+        image_root=parse_roots(
+            args.image_root, [f for f in (*(args.data or ()), args.forget, args.retain) if f]
+        ),
         trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle,
         progress=not args.quiet,
