@@ -31,15 +31,24 @@ SMALLER = {
     "--retain-size 12 --judge-min-mass 0 --quiet",
     "align": "--steps 1 --batch-size 2 --quiet",
     "eval": "--max-new-tokens 2",
+    "reproduce": "--align-steps 1 --k 1 --max-new-tokens 2 --no-depth",
 }
 """What the wrapper appends per command: sizes for a tiny model on a CPU, nothing else."""
 
 
-def readme_sequence() -> str:
+def readme_block(heading: str) -> str:
+    """The first bash block after `heading` in the README."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    start = text.index("The whole real-model sequence, step by step")
+    start = text.index(heading)
     block = text[text.index("```bash\n", start) + len("```bash\n") :]
     return block[: block.index("```")]
+
+
+def readme_sequence() -> str:
+    """The step-by-step sequence, then the section's first command (the whole pipeline in one
+    `reproduce`, on the forget-set's files of step 1); the FSDP launch needs GPUs."""
+    first = readme_block("## Real models and GPUs").split("\n\n")[0]
+    return readme_block("The whole real-model sequence, step by step") + "\n" + first + "\n"
 
 
 def _layout(root: Path) -> None:
@@ -92,6 +101,8 @@ unmirage() {{
         metrics = json.loads((tmp_path / "runs/eval" / name / "metrics.json").read_text())
         [row] = metrics["models"].values()
         assert row["n_unsafe"] == 6 and isinstance(row["asr_post"], float), name
+    metrics = json.loads((tmp_path / "runs/llava/metrics.json").read_text())
+    assert set(metrics["models"]) == {"base", "sft-posthoc", "npo", "rmu"}
     manifest = json.loads((tmp_path / "runs/forget-set/manifest.json").read_text())
     assert manifest["counts"]["retain_extra"] > 0  # the LLaVA-665k top-up with its own images
 
