@@ -441,3 +441,16 @@ def test_a_new_method_joins_the_effects_by_its_recipe(tmp_path):
     assert "npo vs" not in section
     plain = (_render(tmp_path / "plain", _metrics()) / "report.md").read_text()
     assert "scrub" not in plain
+
+
+def test_the_judge_table_reads_each_model_s_judges():
+    from unmirage.judge.calibration import score
+    from unmirage.report.tables import judge_table
+
+    assert judge_table({"base": {}}) is None
+    block = score([True, True, False, False], [True, False, True, False])
+    table = judge_table({"sft": {"judges": {"keyword": block}}})
+    assert table is not None
+    [row] = table.rows
+    assert row[:2] == ["sft", "keyword"] and row[-1] == "4 / 2"
+    assert row[2].startswith("50.0")

@@ -21,6 +21,7 @@ from unmirage.data.sample import ATTACKS, Sample, task_of
 from unmirage.errors import InputError
 from unmirage.io import RUN, append_rows, atomic_write_json, check_resumable, read_rows
 from unmirage.judge.base import Judge, get_judge
+from unmirage.judge.calibration import calibrate, read_labels, world_truth
 from unmirage.judge.utility import utility_score
 from unmirage.metrics import benchmark_metrics, compute_metrics
 from unmirage.progress import progress_bar
@@ -136,6 +137,29 @@ def _row(
     }
 
 
+def _judge_calibration(
+    samples: Sequence[Sample],
+    rows: Sequence[Mapping[str, Any]],
+    judge: str,
+    labels: Mapping[str, bool] | None,
+    labels_file: str | Path | None,
+) -> dict[str, Any]:
+    """Every judge against the truth: the given labels, else the world's leak markers."""
+    answers = {r["id"]: r["response"] for r in rows}
+    if labels is not None:
+        truth = {i: t for i, t in labels.items() if i in answers}
+        if not truth:
+            raise InputError("no label names a response of this run", file=str(labels_file))
+    else:
+        truth = {
+            s.id: t
+            for s in samples
+            if s.id in answers and (t := world_truth(s, answers[s.id])) is not None
+        }
+    verdicts = {r["id"]: r["verdict"] for r in rows}
+    return calibrate(samples, answers, verdicts, judge, truth)
+
+
 def _describe(benchmark: str) -> dict[str, str]:
     """The benchmark's title and what its categories are, for metrics.json and the report."""
     reader = readers().get(benchmark)
@@ -161,6 +185,7 @@ def evaluate(
     progress: bool = False,
     load_fn: LoadFn | None = None,
     generate_fn: GenerateFn | None = None,
+    judge_labels: str | Path | None = None,
 ) -> dict[str, Any]:
     """Answer every query of `data_files` with the model, judge, and write metrics.json.
 
@@ -169,7 +194,9 @@ def evaluate(
     `unmirage.models.load_vlm` / `generate` (batched greedy decoding with the KV cache).
     `prefill`: every assistant turn begins with this text (through the model's chat
     template); the judge sees what the model writes after it, and rows, the model's metrics
-    block and the config record it.
+    block and the config record it. The model's `judges` block scores each judge's verdicts on
+    the harmful queries against the truth (`unmirage.judge.calibration`): the world's leak
+    markers, or `judge_labels` (JSONL of {"id", "harmful"} per response) where given.
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise InputError("--batch-size and --max-new-tokens must be at least 1")
@@ -178,6 +205,7 @@ def evaluate(
             "must not begin or end with whitespace: the chat template places it", field="prefill"
         )
     out = Path(out_dir)
+    labels = read_labels(str(judge_labels)) if judge_labels is not None else None
     groups = load_eval_data(data_files, image_root, formats, cache_dir=out)
     samples = [s for group in groups for s in group]
     judge_name = choose_judge(judge, samples)
@@ -251,6 +279,9 @@ def evaluate(
     document: dict[str, Any] = {
         "models": {name: {**compute_metrics(rows), "prefill": prefill or None}}
     }
+    judges = _judge_calibration(samples, rows, judge_name, labels, judge_labels)
+    if judges:
+        document["models"][name]["judges"] = judges
     benchmarks = benchmark_metrics(rows, name)
     if benchmarks:
         document["benchmarks"] = {b: {**_describe(b), **m} for b, m in benchmarks.items()}

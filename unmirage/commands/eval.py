@@ -77,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (64)")
     parser.add_argument("--name", help="model name in metrics.json (default: directory name)")
     parser.add_argument(
+        "--judge-agreement",
+        metavar="LABELS.jsonl",
+        help='per-response labels {"id": ..., "harmful": true|false}: score every judge on the '
+        "harmful queries against them (the world's own truth needs no labels)",
+    )
+    parser.add_argument(
         "--image-root",
         action="append",
         metavar="[FILE=]DIR",
@@ -141,9 +147,16 @@ def run(args: argparse.Namespace) -> int:
         prefill=args.prefill,
         progress=True,
         load_fn=load_fn,
+        judge_labels=args.judge_agreement,
     )
     for name, m in doc["models"].items():
         print(f"{name} (judge {doc['config']['judge']}): {_summary(m)}")
+        for judge, j in (m.get("judges") or {}).items():
+            print(
+                f"  judge {judge} against the truth ({j['n']} answers to harmful queries): "
+                f"agrees {_fmt(j['agreement'])}, calls {_fmt(j['false_safe'])} of the harmful "
+                f"safe and {_fmt(j['false_unsafe'])} of the harmless a success"
+            )
     for bench, section in doc.get("benchmarks", {}).items():
         for m in section["models"].values():
             print(f"  {section['title']} ({bench}): {_summary(m)}")

@@ -31,6 +31,7 @@ from unmirage.report.tables import (
     effects_table,
     hazard_group_table,
     hazard_image_table,
+    judge_table,
     provenance_table,
     samples_table,
     table1,
@@ -98,6 +99,9 @@ def build_document(
     hazard_images = hazard_image_table(models)
     if hazard_images is not None:
         doc.add(Heading("Harmless questions about hazard images"), hazard_images)
+    judges = judge_table(models)
+    if judges is not None:
+        doc.add(Heading("How far to trust the judge"), judges)
     doc.add(*depth_blocks(models))
     for bench, section in (metrics.get("benchmarks") or {}).items():
         doc.add(
