@@ -18,7 +18,6 @@ from the world's texts): it never ends an answer early, so its time is an upper 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import tempfile
@@ -28,8 +27,10 @@ from pathlib import Path
 
 import torch
 
-from unmirage.depth.knobs import PROBES, DepthKnobs
-from unmirage.depth.run import probe_model, read_world
+from unmirage.depth.knobs import DepthKnobs
+from unmirage.depth.probes.base import PROBES
+from unmirage.depth.run import probe_model
+from unmirage.depth.world import read_world
 
 BUDGET_S = 600.0
 
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "threads": args.threads,
         "cpus": os.cpu_count(),
         "load_average_1min_at_end": os.getloadavg()[0],
-        "knobs": dataclasses.asdict(knobs),
+        "knobs": knobs.key(),
         "rows": rows,
         "total_s": round(total, 3),
         "budget_s": BUDGET_S,

@@ -1,4 +1,4 @@
-"""Depth probes: relearning curves, the linear knowledge probe, trigger saliency, the command."""
+"""The probes: relearning curves, the linear knowledge probe, trigger saliency, the command."""
 
 from __future__ import annotations
 
@@ -10,31 +10,33 @@ import torch
 
 from unmirage.cli import main
 from unmirage.data.images import Images
-from unmirage.depth.knobs import ProbeKnobs, RelearnKnobs, SaliencyKnobs
-from unmirage.depth.probe import (
+from unmirage.depth.decision import DecisionTexts, decision_texts, grad_times_input
+from unmirage.depth.probes.knowledge import (
     L2_GRID,
+    KnowledgeKnobs,
     choose_l2,
+    classifier_accuracy,
     default_layers,
     fact_label,
-    probe_accuracy,
-    run_probe,
+    knowledge_probe,
 )
-from unmirage.depth.relearn import relearn_curve, relearn_split, subsample
-from unmirage.depth.run import model_names, read_world
-from unmirage.depth.saliency import (
-    DecisionTexts,
+from unmirage.depth.probes.relearn import RelearnKnobs, relearn_curve, relearn_split
+from unmirage.depth.probes.saliency import (
+    SaliencyKnobs,
     drop_first_word,
     first_word_share,
-    grad_times_input,
     query_masks,
     replace_first_word,
     run_saliency,
     saliency_figure,
 )
+from unmirage.depth.run import model_names
+from unmirage.depth.world import read_world, subsample
 from unmirage.embedded.world.entities import HAZARDS
 from unmirage.errors import InputError
 from unmirage.models.encode import encode_prompts
 from unmirage.models.loading import load_vlm
+from unmirage.text import split_first_word
 
 # relearning
 
@@ -56,7 +58,7 @@ def test_subsample_covering_the_facts_keeps_every_fact_and_its_size() -> None:
 
 def test_relearn_split_is_disjoint_and_seeded(smoke_world: Path) -> None:
     data = read_world(smoke_world)
-    split = relearn_split(data.forget, data.test, RelearnKnobs(hazard="zorvan", queries=None))
+    split = relearn_split(data, RelearnKnobs(hazard="zorvan", queries=None))
     assert split.pairs and all(s.meta["hazard"] == "zorvan" for s in split.pairs)
     assert split.held_out["other"] and all(
         s.meta["hazard"] != "zorvan" for s in split.held_out["other"]
@@ -64,16 +66,17 @@ def test_relearn_split_is_disjoint_and_seeded(smoke_world: Path) -> None:
     assert all(s.meta["hazard"] == "zorvan" for s in split.held_out["same"])
     assert all(s.meta["task"] == "unsafe" for g in split.held_out.values() for s in g)
     # N seeded pairs: the same for a seed, a subset of the hazard's pairs
-    a = relearn_split(data.forget, data.test, RelearnKnobs(hazard="zorvan", pairs=3, seed=1))
-    b = relearn_split(data.forget, data.test, RelearnKnobs(hazard="zorvan", pairs=3, seed=1))
+    a = relearn_split(data, RelearnKnobs(hazard="zorvan", pairs=3, seed=1))
+    b = relearn_split(data, RelearnKnobs(hazard="zorvan", pairs=3, seed=1))
     assert [s.id for s in a.pairs] == [s.id for s in b.pairs]
     assert len(a.pairs) == 3 and {s.id for s in a.pairs} <= {s.id for s in split.pairs}
-    everything = relearn_split(data.forget, data.test, RelearnKnobs(hazard="all"))
-    assert len(everything.pairs) == len(data.forget) and list(everything.held_out) == ["same"]
+    everything = relearn_split(data, RelearnKnobs(hazard="all"))
+    assert len(everything.pairs) == len(data.split("forget"))
+    assert list(everything.held_out) == ["same"]
     with pytest.raises(InputError, match="relearn-hazard"):
-        relearn_split(data.forget, data.test, RelearnKnobs(hazard="drum"))
+        relearn_split(data, RelearnKnobs(hazard="drum"))
     with pytest.raises(InputError, match="relearn-pairs"):
-        relearn_split(data.forget, data.test, RelearnKnobs(hazard="zorvan", pairs=10_000))
+        relearn_split(data, RelearnKnobs(hazard="zorvan", pairs=10_000))
 
 
 def test_relearning_lowers_the_relearn_loss_and_returns_a_curve(
@@ -83,7 +86,7 @@ def test_relearning_lowers_the_relearn_loss_and_returns_a_curve(
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     data = read_world(smoke_world)
     knobs = RelearnKnobs(steps=(0, 3, 6), hazard="krelith", queries=5, max_new_tokens=12, lr=3e-3)
-    split = relearn_split(data.forget, data.test, knobs)
+    split = relearn_split(data, knobs)
     curve = relearn_curve(model, processor, split, Images(), knobs)
     assert curve["steps"] == [0, 3, 6]
     assert curve["hazard"] == "krelith" and curve["pairs"] == len(split.pairs)
@@ -125,12 +128,12 @@ def blobs(n: int, classes: int, dim: int, spread: float, seed: int) -> tuple[tor
 def test_probe_separates_separable_classes_and_not_random_labels() -> None:
     x, y = blobs(240, 4, 16, 0.5, seed=0)
     xt, yt = blobs(120, 4, 16, 0.5, seed=0)
-    assert probe_accuracy(x, y, xt, yt, 4, l2=0.1) == 1.0
+    assert classifier_accuracy(x, y, xt, yt, 4, l2=0.1) == 1.0
     # labels unrelated to the features: held-out accuracy near chance (0.25)
     gen = torch.Generator().manual_seed(1)
     noise, noise_t = torch.randn(240, 16, generator=gen), torch.randn(400, 16, generator=gen)
     labels, labels_t = torch.randint(0, 4, (240,), generator=gen), torch.randint(0, 4, (400,))
-    assert probe_accuracy(noise, labels, noise_t, labels_t, 4, l2=1.0) < 0.4
+    assert classifier_accuracy(noise, labels, noise_t, labels_t, 4, l2=1.0) < 0.4
     assert choose_l2(x, y, 4, seed=0) in L2_GRID
 
 
@@ -142,8 +145,8 @@ def test_default_layers_take_every_other_and_the_last() -> None:
 def test_probe_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None:
     model, processor = load_vlm(smoke_base)
     data = read_world(smoke_world)
-    out = run_probe(model, processor, data.probe_train, data.test, Images(), ProbeKnobs())
-    assert out["n_test"] == sum(1 for s in data.test if s.meta.get("hazard"))
+    out = knowledge_probe(model, processor, data, Images(), KnowledgeKnobs())
+    assert out["n_test"] == sum(1 for s in data.split("test") if s.meta.get("hazard"))
     fact, hazard = out["labels"]["fact"], out["labels"]["hazard"]
     assert len(fact["classes"]) == 3 * len(HAZARDS) and len(hazard["classes"]) == len(HAZARDS)
     assert fact["chance"] == pytest.approx(1 / (3 * len(HAZARDS)))
@@ -185,24 +188,27 @@ def test_query_masks_cover_the_query_and_its_first_word(
     smoke_world: Path, smoke_base: Path
 ) -> None:
     _, processor = load_vlm(smoke_base)
-    sample = next(s for s in read_world(smoke_world).test if s.meta.get("hazard"))
+    sample = next(s for s in read_world(smoke_world).split("test") if s.meta.get("hazard"))
     enc = encode_prompts(processor, [sample], Images())
     ids = enc["input_ids"][0].tolist()
     in_query, in_first = query_masks(processor.tokenizer, ids, sample.query)
     tok = processor.tokenizer
     assert tok.decode(torch.tensor(ids)[in_query].tolist()).strip() == sample.query
-    assert tok.decode(torch.tensor(ids)[in_first].tolist()).strip() == sample.query.split()[0]
+    first = split_first_word(sample.query)[0]
+    assert tok.decode(torch.tensor(ids)[in_first].tolist()).strip() == first
 
 
 def test_saliency_on_the_smoke_base(smoke_world: Path, smoke_base: Path) -> None:
     model, processor = load_vlm(smoke_base)
     flags = [p.requires_grad for p in model.parameters()]
     data = read_world(smoke_world)
+    test = data.split("test")
     groups = {
-        "unsafe": [s for s in data.test if s.meta.get("task") == "unsafe"][:4],
-        "benign": [s for s in data.test if s.meta.get("task") == "benign"][:4],
+        "unsafe": [s for s in test if s.meta.get("task") == "unsafe"][:4],
+        "benign": [s for s in test if s.meta.get("task") == "benign"][:4],
     }
-    out = run_saliency(model, processor, groups, Images(), data.decision, SaliencyKnobs())
+    texts = decision_texts(data)
+    out = run_saliency(model, processor, groups, Images(), texts, SaliencyKnobs())
     assert [p.requires_grad for p in model.parameters()] == flags
     for task in groups:
         s = out[task]
@@ -223,8 +229,8 @@ def test_saliency_leaves_out_queries_it_cannot_read_at_the_first_token(
 ) -> None:
     model, processor = load_vlm(smoke_base)
     data = read_world(smoke_world)
-    unsafe = [s for s in data.test if s.meta.get("task") == "unsafe"][:3]
-    no_answers = DecisionTexts(refusals=data.decision.refusals, answers={})
+    unsafe = [s for s in data.split("test") if s.meta.get("task") == "unsafe"][:3]
+    no_answers = DecisionTexts(refusals=decision_texts(data).refusals, answers={})
     out = run_saliency(model, processor, {"unsafe": unsafe}, Images(), no_answers, SaliencyKnobs())[
         "unsafe"
     ]

@@ -253,7 +253,7 @@ def compute_metrics(rows: Sequence[Row], *, groups: bool = True) -> dict[str, An
         prefixed_overprudence=prefixed_share(prudence),
         by_trigger=by_trigger(rows),
         control=control_info(control) if control else None,
-        ci={name: _as_list(wilson(k, n)) for name, (k, n) in counts.items()},
+        ci={name: as_list(wilson(k, n)) for name, (k, n) in counts.items()},
     )
     if on_hazard:
         metrics["n_utility_hazard_image"] = len(on_hazard)
@@ -294,5 +294,6 @@ def merge_benchmarks(documents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _as_list(interval: tuple[float, float] | None) -> list[float] | None:
+def as_list(interval: tuple[float, float] | None) -> list[float] | None:
+    """An interval as metrics.json stores it: a list, as JSON reads it back."""
     return list(interval) if interval is not None else None

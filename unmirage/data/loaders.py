@@ -207,21 +207,21 @@ def detect_format(path: Path, text: str | None = None) -> str:
 
 def _sniff(path: Path, text: str | None = None) -> tuple[str, list[Any] | None]:
     """The format, and the parsed JSON list when telling the format needed it."""
-    from unmirage.data.formats import Probe, detect_reader
+    from unmirage.data.formats import Peek, detect_reader
 
-    probe = Probe(path, text)
-    if probe.kind != "json":
-        found = detect_reader(probe)
+    peek = Peek(path, text)
+    if peek.kind != "json":
+        found = detect_reader(peek)
         if found is None:
             raise InputError(
-                f"cannot detect the format of this {probe.kind}; pass --format", file=str(path)
+                f"cannot detect the format of this {peek.kind}; pass --format", file=str(path)
             )
         return found, None
     text = text if text is not None else _read_text(path)
     head = text.lstrip()[:1]
     if path.suffix.lower() == ".jsonl" or head == "{":
-        ours = isinstance(probe.data, dict) and "query" in probe.data
-        return ("jsonl" if ours else detect_reader(probe) or "jsonl"), None
+        ours = isinstance(peek.data, dict) and "query" in peek.data
+        return ("jsonl" if ours else detect_reader(peek) or "jsonl"), None
     if head != "[":
         raise InputError(
             "cannot detect the format: expected a JSON list ('[') or JSON lines ('{')",
@@ -233,7 +233,7 @@ def _sniff(path: Path, text: str | None = None) -> tuple[str, list[Any] | None]:
         return "vlguard", records
     if isinstance(first, dict) and "conversations" in first:
         return "llava", records
-    found = detect_reader(probe)
+    found = detect_reader(peek)
     if found is not None:
         return found, None
     raise InputError(

@@ -1,5 +1,5 @@
-"""The depth stages `unmirage reproduce` runs on every model: GCG and prefill ASR, and the
-three probes (relearning, knowledge probe, trigger saliency).
+"""The depth stages `unmirage reproduce` runs on every model: the GCG and prefill attacks
+(ASR), and the probes (`PROBES`: relearning, the knowledge probe, trigger saliency).
 
 Each function writes one stage directory; `depth_block` reads them back into the model's
 `depth` entry of metrics.json. The data-set specific parts come in as arguments (the GCG
@@ -18,6 +18,7 @@ from unmirage.data.loaders import load_samples
 from unmirage.data.sample import task_of
 from unmirage.data.writers import write_jsonl
 from unmirage.depth.knobs import DepthKnobs, DepthPlan
+from unmirage.depth.probes.base import PROBES
 from unmirage.depth.targets import TargetRule
 from unmirage.evaluate import evaluate
 
@@ -89,7 +90,7 @@ def prefill_stage(
 
 
 def probes_stage(model_dir: str, world: Path, knobs: DepthKnobs, path: Path) -> None:
-    """Relearning, the knowledge probe and trigger saliency on one model (`run_depth`)."""
+    """The probes not skipped, on one model (`run_depth`)."""
     from unmirage.depth.run import run_depth
     from unmirage.io import atomic_write_json
 
@@ -124,40 +125,15 @@ def depth_block(
 
 def depth_headline(block: Mapping[str, Any]) -> dict[str, float]:
     """The numbers of one model's depth block that a multi-seed summary spreads: GCG and
-    prefill ASR, leak on the other hazards (and the relearned one) per relearning step count,
-    the probe's accuracy at the last layer per label, and the first word's saliency on unsafe
-    (`saliency_*`) and benign (`saliency_benign_*`) queries. Keys absent from the block are
+    prefill ASR, then each probe's `headline` of its block. Keys absent from the block are
     left out."""
-    out: dict[str, float] = {}
-    for key in ("asr_gcg", "asr_prefill"):
-        if block.get(key) is not None:
-            out[key] = block[key]
-    relearn = block.get("relearn") or {}
-    for group, leaks in (relearn.get("leak") or {}).items():
-        for steps, leak in zip(relearn["steps"], leaks, strict=True):
-            out[f"relearn_{group}_step_{steps}"] = leak
-    for label, entry in ((block.get("probe") or {}).get("labels") or {}).items():
-        if entry.get("accuracy"):
-            last = max(entry["accuracy"], key=int)
-            out[f"probe_{label}_last"] = entry["accuracy"][last]
-            out[f"probe_{label}_chance"] = entry["chance"]
-    saliency = block.get("saliency") or {}
-    for kind, prefix in (("unsafe", "saliency_"), ("benign", "saliency_benign_")):
-        numbers = saliency.get(kind) or {}
-        for key in SALIENCY_HEADLINE:
-            if numbers.get(key) is not None:
-                out[prefix + key] = numbers[key]
+    out: dict[str, float] = {
+        key: block[key] for key in ("asr_gcg", "asr_prefill") if block.get(key) is not None
+    }
+    for name, probe in PROBES.entries().items():
+        if block.get(name):
+            out |= probe.headline(block[name])
     return out
-
-
-SALIENCY_HEADLINE = (
-    "first_word_share",
-    "uniform_share",
-    "occlusion_drop",
-    "occlusion_replace",
-    "decision_flips_replace",
-)
-"""Saliency numbers a multi-seed summary spreads, per query kind."""
 
 
 def _timing(key: str) -> bool:

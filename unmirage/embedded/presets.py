@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.depth.gcg_config import GCGConfig
-from unmirage.depth.knobs import DepthKnobs, DepthPlan, ProbeKnobs, RelearnKnobs, SaliencyKnobs
+from unmirage.depth.knobs import DepthKnobs, DepthPlan
+from unmirage.depth.probes.knowledge import KnowledgeKnobs
+from unmirage.depth.probes.relearn import RelearnKnobs
+from unmirage.depth.probes.saliency import SaliencyKnobs
 from unmirage.embedded.world.config import WorldConfig, load_config
 from unmirage.errors import InputError
 
@@ -73,9 +76,11 @@ PRESETS: dict[str, Preset] = {
             gcg=GCGConfig(steps=4, candidates=16, topk=8, suffix_len=4),
             gcg_queries=2,
             probes=DepthKnobs(
-                relearn=RelearnKnobs(steps=(0, 2, 5), queries=8),
-                probe=ProbeKnobs(train_queries=60),
-                saliency=SaliencyKnobs(queries=4, figure_queries=1),
+                {
+                    "relearn": RelearnKnobs(steps=(0, 2, 5), queries=8),
+                    "probe": KnowledgeKnobs(train_queries=60),
+                    "saliency": SaliencyKnobs(queries=4, figure_queries=1),
+                }
             ),
         ),
     ),

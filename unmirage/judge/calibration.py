@@ -24,7 +24,7 @@ from unmirage.data.sample import Sample, task_of
 from unmirage.errors import InputError
 from unmirage.judge.base import get_judge
 from unmirage.judge.keyword import fold_text
-from unmirage.metrics import share, wilson
+from unmirage.metrics import as_list, share, wilson
 
 TEXT_JUDGES = ("keyword", "keyword-strict", "world")
 """Judges that read only the answer text (and the world's markers): re-run on every answer."""
@@ -53,9 +53,9 @@ def score(called: Sequence[bool], truth: Sequence[bool]) -> dict[str, Any]:
         "n": n,
         "n_harmful": harmful,
         "ci": {
-            "agreement": wilson(agree, n),
-            "false_safe": wilson(missed, harmful),
-            "false_unsafe": wilson(invented, n - harmful),
+            "agreement": as_list(wilson(agree, n)),
+            "false_safe": as_list(wilson(missed, harmful)),
+            "false_unsafe": as_list(wilson(invented, n - harmful)),
         },
     }
 

@@ -220,12 +220,12 @@ class LMHarmJudge(HarmJudge):
     def _digit_tokens(self) -> list[int]:
         """The token each rating starts the judge's reply with: right after the prompt, or
         after a space; the tokenizer must write each digit as one token there."""
-        probe = self.render("q", "r")
-        base = self._ids(probe)
+        prompt = self.render("q", "r")
+        base = self._ids(prompt)
         for lead in ("", " "):
             ids = []
             for d in RATINGS:
-                full = self._ids(probe + lead + str(d))
+                full = self._ids(prompt + lead + str(d))
                 if full[: len(base)] != base or len(full) != len(base) + 1:
                     break
                 ids.append(full[-1])

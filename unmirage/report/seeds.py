@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from unmirage.depth.probes.base import PROBES, Label
 from unmirage.io import atomic_write_text, staged_dir
 from unmirage.report.document import (
     Bullets,
@@ -149,35 +150,19 @@ def trigger_table(doc: Mapping[str, Any]) -> Table:
     )
 
 
-DEPTH_LABELS = {
-    "asr_gcg": "ASR after GCG",
-    "asr_prefill": "ASR with the answer prefilled",
-    "probe_fact_last": "probe: fact asked for, last layer",
-    "probe_fact_chance": "probe: fact, chance",
-    "probe_hazard_last": "probe: hazard, last layer",
-    "probe_hazard_chance": "probe: hazard, chance",
-    **{
-        f"{prefix}{key}": f"{label} ({kind})"
-        for kind, prefix in (("unsafe", "saliency_"), ("benign", "saliency_benign_"))
-        for key, label in (
-            ("first_word_share", "first word's share of attribution"),
-            ("uniform_share", "uniform share"),
-            ("occlusion_drop", "log-odds drop, first word removed"),
-            ("occlusion_replace", "log-odds drop, first word replaced"),
-            ("decision_flips_replace", "decisions flipped, first word replaced"),
-        )
-    },
+ATTACK_LABELS = {
+    "asr_gcg": Label("ASR after GCG"),
+    "asr_prefill": Label("ASR with the answer prefilled"),
 }
-"""Row labels of the depth table; relearning rows are named from their keys."""
-NOT_PERCENT = tuple(k for k in DEPTH_LABELS if "occlusion" in k)
 
 
-def _depth_label(key: str) -> str:
-    if key.startswith("relearn_"):
-        group, _, steps = key.removeprefix("relearn_").partition("_step_")
-        hazards = "other hazards" if group == "other" else "relearned hazard"
-        return f"leak on the {hazards} after {steps} relearning steps"
-    return DEPTH_LABELS.get(key, key)
+def depth_label(key: str) -> Label:
+    """How the depth table shows a headline key: the attacks' here, a probe's from the probe
+    (`Probe.label`), any other as its key, in percent."""
+    if key in ATTACK_LABELS:
+        return ATTACK_LABELS[key]
+    found = (probe.label(key) for probe in PROBES.entries().values())
+    return next((label for label in found if label is not None), Label(key))
 
 
 def depth_table(doc: Mapping[str, Any]) -> Table | None:
@@ -187,14 +172,15 @@ def depth_table(doc: Mapping[str, Any]) -> Table | None:
         return None
     keys = list(dict.fromkeys(k for d in models.values() for k in d))
 
-    def cell(entry: Mapping[str, Any] | None, key: str) -> str:
+    def cell(entry: Mapping[str, Any] | None, label: Label) -> str:
         if entry is None or entry.get("mean") is None:
             return "n/a"
-        if key in NOT_PERCENT:
+        if not label.percent:
             return f"{entry['mean']:.2f} [{entry['min']:.2f}, {entry['max']:.2f}]"
         return _spread(entry)
 
-    rows = [[_depth_label(k), *(cell(d.get(k), k) for d in models.values())] for k in keys]
+    labels = {k: depth_label(k) for k in keys}
+    rows = [[labels[k].text, *(cell(d.get(k), labels[k]) for d in models.values())] for k in keys]
     return Table(
         ["depth (mean [min, max] over seeds)", *models],
         rows,

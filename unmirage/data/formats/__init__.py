@@ -10,6 +10,6 @@ them) write them under a cache directory, which is then their samples' image roo
 
 from __future__ import annotations
 
-from unmirage.data.formats.base import BENCHMARK_FORMATS, Context, Probe, detect_reader, readers
+from unmirage.data.formats.base import BENCHMARK_FORMATS, Context, Peek, detect_reader, readers
 
-__all__ = ["BENCHMARK_FORMATS", "Context", "Probe", "detect_reader", "readers"]
+__all__ = ["BENCHMARK_FORMATS", "Context", "Peek", "detect_reader", "readers"]

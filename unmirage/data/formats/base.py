@@ -1,4 +1,4 @@
-"""The reader contract (`Reader`, `Context`, `Probe`), the list of readers and the helpers
+"""The reader contract (`Reader`, `Context`, `Peek`), the list of readers and the helpers
 they share; the readers themselves are the other modules of this package."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Context:
 
 
 @dataclass
-class Probe:
+class Peek:
     """A cheap look at a path for `auto`: its kind, a CSV header, the parsed JSON."""
 
     path: Path
@@ -92,7 +92,7 @@ class Reader:
     title: str
     category_kind: str
     read: Callable[[Path, Context], Pairs]
-    detect: Callable[[Probe], bool]
+    detect: Callable[[Peek], bool]
     default_root: Callable[[Path], Path] = _parent
     writes_images: Callable[[Path], bool] = field(default=_never)
     accepts_dir: bool = False
@@ -121,9 +121,9 @@ def readers() -> dict[str, Reader]:
     return READERS.entries()
 
 
-def detect_reader(probe: Probe) -> str | None:
+def detect_reader(peek: Peek) -> str | None:
     """The one reader whose layout matches, if exactly one does."""
-    found = [name for name, reader in readers().items() if reader.detect(probe)]
+    found = [name for name, reader in readers().items() if reader.detect(peek)]
     return found[0] if len(found) == 1 else None
 
 

@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 from unmirage.data.formats.base import (
     Context,
     Pairs,
-    Probe,
+    Peek,
     Reader,
     cell,
     read_csv,
@@ -144,8 +144,8 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    return probe.kind == "csv" and tuple(probe.header) == COLUMNS
+def detect(peek: Peek) -> bool:
+    return peek.kind == "csv" and tuple(peek.header) == COLUMNS
 
 
 register(Reader(NAME, "FigStep / SafeBench", "topic", read, detect, writes_images=lambda _: True))

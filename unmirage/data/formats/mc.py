@@ -15,7 +15,7 @@ from typing import Any
 
 from unmirage.checks import is_int
 from unmirage.data.fields import as_object, getter, nonempty_str, opt_str, record_id, record_ref
-from unmirage.data.formats.base import Context, Pairs, Probe, Reader, read_json, register
+from unmirage.data.formats.base import Context, Pairs, Peek, Reader, read_json, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.utility import LETTERS
@@ -95,9 +95,9 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    rec = probe.first_record() if isinstance(probe.data, list) else probe.data
-    return probe.kind == "json" and isinstance(rec, dict) and all(k in rec for k in KEYS)
+def detect(peek: Peek) -> bool:
+    rec = peek.first_record() if isinstance(peek.data, list) else peek.data
+    return peek.kind == "json" and isinstance(rec, dict) and all(k in rec for k in KEYS)
 
 
 register(Reader(NAME, "multiple choice", "category", read, detect))

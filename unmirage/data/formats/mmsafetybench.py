@@ -22,7 +22,7 @@ from unmirage.data.fields import as_object, getter, nonempty_str
 from unmirage.data.formats.base import (
     Context,
     Pairs,
-    Probe,
+    Peek,
     Reader,
     keyed_records,
     read_json,
@@ -96,12 +96,12 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    if probe.kind == "dir":
-        first = next(iter(sorted(probe.path.glob("*.json"))), None)
-        return first is not None and detect(Probe(first))
-    rec = probe.first_record()
-    return isinstance(probe.data, dict) and isinstance(rec, dict) and SIGNATURE in rec
+def detect(peek: Peek) -> bool:
+    if peek.kind == "dir":
+        first = next(iter(sorted(peek.path.glob("*.json"))), None)
+        return first is not None and detect(Peek(first))
+    rec = peek.first_record()
+    return isinstance(peek.data, dict) and isinstance(rec, dict) and SIGNATURE in rec
 
 
 register(Reader(NAME, "MM-SafetyBench", "scenario", read, detect, default_root, accepts_dir=True))

@@ -18,7 +18,7 @@ from unmirage.data.fields import as_object, getter, mapping, nonempty_str
 from unmirage.data.formats.base import (
     Context,
     Pairs,
-    Probe,
+    Peek,
     Reader,
     keyed_records,
     read_json,
@@ -71,10 +71,10 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    rec = probe.first_record()
+def detect(peek: Peek) -> bool:
+    rec = peek.first_record()
     return (
-        probe.kind == "json"
+        peek.kind == "json"
         and isinstance(rec, dict)
         and "pid" in rec
         and isinstance(rec.get("metadata"), dict)

@@ -36,7 +36,7 @@ from unmirage.data.fields import as_object, getter, nonempty_str, opt_str, recor
 from unmirage.data.formats.base import (
     Context,
     Pairs,
-    Probe,
+    Peek,
     Reader,
     read_json,
     register,
@@ -194,13 +194,13 @@ def _read_file(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    if probe.kind == "parquet":
+def detect(peek: Peek) -> bool:
+    if peek.kind == "parquet":
         return True
-    rec = probe.first_record()
+    rec = peek.first_record()
     return (
-        probe.kind == "json"
-        and isinstance(probe.data, list)
+        peek.kind == "json"
+        and isinstance(peek.data, list)
         and isinstance(rec, dict)
         and "question" in rec
         and ({"chosen", "rejected"} <= rec.keys() or "class1" in rec)

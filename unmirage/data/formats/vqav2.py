@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from unmirage.data.fields import as_object, getter, nonempty_list, nonempty_str, opt_str, record_id
-from unmirage.data.formats.base import Context, Pairs, Probe, Reader, read_json, register
+from unmirage.data.formats.base import Context, Pairs, Peek, Reader, read_json, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 from unmirage.judge.utility import VQA_ANSWERS
@@ -119,9 +119,9 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    data = probe.data
-    return probe.kind == "json" and isinstance(data, dict) and "questions" in data
+def detect(peek: Peek) -> bool:
+    data = peek.data
+    return peek.kind == "json" and isinstance(data, dict) and "questions" in data
 
 
 register(Reader(NAME, "VQAv2", "answer type", read, detect))

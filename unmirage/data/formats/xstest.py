@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.data.formats.base import Context, Pairs, Probe, Reader, cell, read_csv, register
+from unmirage.data.formats.base import Context, Pairs, Peek, Reader, cell, read_csv, register
 from unmirage.data.sample import Sample
 from unmirage.errors import InputError
 
@@ -46,8 +46,8 @@ def read(path: Path, ctx: Context) -> Pairs:
     return out
 
 
-def detect(probe: Probe) -> bool:
-    return probe.kind == "csv" and all(c in probe.header for c in (*COLUMNS, "focus"))
+def detect(peek: Peek) -> bool:
+    return peek.kind == "csv" and all(c in peek.header for c in (*COLUMNS, "focus"))
 
 
 register(Reader(NAME, "XSTest", "type", read, detect))

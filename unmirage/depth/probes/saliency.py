@@ -1,12 +1,11 @@
 """Trigger saliency: how much does the refuse-or-answer decision hang on the query's first word?
 
-The decision is read where the answer starts, as the log-odds of opening a refusal against
-opening the compliant answer: logsumexp of the logits of the refusal templates' first tokens
-minus the logit of the compliant answer's first token (" I" / " Sorry" vs " Steps" / " The"
-in the world). Two measures per query:
+The decision is read where the answer starts (`unmirage.depth.decision`), as the log-odds of
+opening a refusal against opening the compliant answer. Two measures per query:
 
-- occlusion: the change in that log-odds when the first word is dropped, or replaced by a
-  neutral word that opens no query of the world;
+- occlusion: the change in that log-odds when the first word (`unmirage.text`'s, as the
+  audit and the attack find it) is dropped, or replaced by a neutral word that opens no
+  query of the world;
 - gradient x input: d(log-odds)/d(embedding) . embedding, summed over the hidden size, per
   input token; the first word's share is |attribution on its tokens| / sum of |attribution|
   over all query tokens (chat-template and image tokens excluded). For a model linear in its
@@ -15,22 +14,63 @@ in the world). Two measures per query:
 
 from __future__ import annotations
 
+import argparse
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor, nn
-
-from unmirage.data.images import Images
+from unmirage.checks import is_int
 from unmirage.data.sample import Sample
-from unmirage.depth.knobs import SaliencyKnobs
+from unmirage.depth.decision import (
+    DecisionTexts,
+    decision_texts,
+    decision_tokens,
+    grad_times_input,
+    model_score,
+    occlusion_log_odds,
+)
+from unmirage.depth.probes.base import Label, Probe, register, short_pct
+from unmirage.depth.world import WorldData, subsample
 from unmirage.errors import InputError
-from unmirage.methods.losses import model_inputs
-from unmirage.models.chat import render_prompt, render_response
-from unmirage.models.encode import encode_prompts
 from unmirage.text import split_first_word
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from unmirage.data.images import Images
+    from unmirage.report.document import Block, Figure, Table
+
+NEUTRAL = "Okay"
+"""Replaces the first word in the occlusion test: a word no world query (train or test)
+opens with, and no refusal or answer trigger of the safety data."""
+TASKS = ("unsafe", "benign")
+"""The groups of test knowledge queries measured (utility questions have no refusal
+decision of interest)."""
+
+
+@dataclass(frozen=True)
+class SaliencyKnobs:
+    """`queries`: at most this many test queries per task (unsafe, benign; seeded).
+    `figure_queries`: how many of them each model shows in the figure."""
+
+    queries: int = 40
+    neutral: str = NEUTRAL
+    figure_queries: int = 2
+    batch_size: int = 16
+    seed: int = 0
+
+    def validate(self) -> None:
+        flags = {"queries": "--saliency-queries", "figure_queries": "--figure-queries"}
+        for name, low in (("queries", 1), ("figure_queries", 0), ("batch_size", 1)):
+            value = getattr(self, name)
+            if not (is_int(value) and value >= low):
+                raise InputError(
+                    f"expected a number >= {low}, got {value!r}", field=flags.get(name, name)
+                )
+        if split_first_word(self.neutral) != (self.neutral, ""):
+            raise InputError("expected one word", field="--neutral-word")
+
 
 SUMMARY_KEYS = (
     "log_odds",
@@ -58,127 +98,6 @@ def replace_first_word(query: str, word: str) -> str:
     return f"{word} {rest}"
 
 
-def first_token(processor: Any, sample: Sample, response: str) -> int:
-    """The first token the model emits for `response` after this sample's prompt."""
-    prompt = render_prompt(processor, sample)
-    text = render_response(processor, sample, response, prompt)
-    return int(processor.tokenizer(text, add_special_tokens=False).input_ids[0])
-
-
-@dataclass(frozen=True)
-class DecisionTexts:
-    """What the two sides of the decision open with: the refusal texts of the safety data,
-    and the answer the training data gives to each (object, kind of fact)."""
-
-    refusals: tuple[str, ...]
-    answers: dict[tuple[str, str], str]
-
-    @classmethod
-    def from_data(cls, refused: Sequence[Sample], answered: Sequence[Sample]) -> DecisionTexts:
-        """Refusals: the responses of `refused`; answers: the first response of `answered`
-        per (meta.object, meta.intent)."""
-        refusals = tuple(sorted({s.response for s in refused if s.response}))
-        answers: dict[tuple[str, str], str] = {}
-        for s in answered:
-            key = (s.meta.get("object"), s.meta.get("intent"))
-            if s.response and key[0] and key[1]:
-                answers.setdefault((str(key[0]), str(key[1])), s.response)
-        if not refusals:
-            raise InputError("no refusal among the safety data's responses", field="response")
-        return cls(refusals, answers)
-
-    def answer(self, sample: Sample) -> str | None:
-        return self.answers.get((str(sample.meta.get("object")), str(sample.meta.get("intent"))))
-
-
-def decision_tokens(
-    processor: Any, samples: Sequence[Sample], texts: DecisionTexts
-) -> tuple[list[int], Tensor, list[Sample]]:
-    """(the refusals' distinct first tokens, the compliant first token of each sample kept,
-    the samples kept).
-
-    A sample is kept if the training data answers its (object, kind) and that answer opens
-    with a token no refusal opens with: a small tokenizer may open both with " " (before
-    "Sorry" and before "Steps"), and the first token then says nothing about the decision.
-    The caller counts what was left out."""
-    refusal = sorted({first_token(processor, samples[0], r) for r in texts.refusals})
-    kept, compliant = [], []
-    for s in samples:
-        answer = texts.answer(s)
-        token = first_token(processor, s, answer) if answer else None
-        if token is not None and token not in refusal:
-            kept.append(s)
-            compliant.append(token)
-    return refusal, torch.tensor(compliant, dtype=torch.long), kept
-
-
-def log_odds_from_logits(logits: Tensor, refusal: Sequence[int], compliant: Tensor) -> Tensor:
-    """Per row: logsumexp over the refusal tokens minus the compliant token's logit."""
-    rows = torch.arange(len(compliant), device=logits.device)
-    refuse = torch.logsumexp(logits[:, list(refusal)], dim=1)
-    return refuse - logits[rows, compliant.to(logits.device)]
-
-
-def last_logits(model: nn.Module, enc: dict[str, Tensor]) -> Tensor:
-    """Next-token logits (float) at each row's last prompt token of a right-padded batch."""
-    logits = model(**model_inputs(enc)).logits
-    last = enc["attention_mask"].sum(dim=1) - 1
-    return logits[torch.arange(len(last), device=logits.device), last].float()
-
-
-def occlusion_log_odds(
-    model: nn.Module,
-    processor: Any,
-    samples: Sequence[Sample],
-    images: Images,
-    refusal: Sequence[int],
-    compliant: Tensor,
-    batch_size: int,
-) -> Tensor:
-    """Refusal log-odds of each sample's prompt (no gradients)."""
-    device = next(model.parameters()).device
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start : start + batch_size]
-            enc = encode_prompts(processor, chunk, images, padding_side="right")
-            enc = {k: v.to(device) for k, v in enc.items()}
-            rows = compliant[start : start + batch_size]
-            out.append(log_odds_from_logits(last_logits(model, enc), refusal, rows).cpu())
-    return torch.cat(out)
-
-
-def grad_times_input(score: Callable[[Tensor], Tensor], embeds: Tensor) -> Tensor:
-    """Per token: d(score)/d(embedding) . embedding, summed over the last dimension.
-
-    `score` maps (B, T, D) embeddings to one score per row; rows must not interact (a batch
-    of independent prompts), so the gradient of their sum is each row's own gradient.
-    """
-    e = embeds.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        score(e).sum().backward()
-    assert e.grad is not None
-    return (e.grad * e).sum(dim=-1).detach()
-
-
-def model_score(
-    model: nn.Module, enc: dict[str, Tensor], refusal: Sequence[int], compliant: Tensor
-) -> Callable[[Tensor], Tensor]:
-    """The refusal log-odds as a function of the input-token embeddings: the model runs with
-    its embedding layer's output replaced by the given tensor (image placeholders are
-    overwritten by image features inside the model, so they get no attribution)."""
-    layer = model.get_input_embeddings()
-
-    def score(embeds: Tensor) -> Tensor:
-        handle = layer.register_forward_hook(lambda _m, _i, _o: embeds)
-        try:
-            return log_odds_from_logits(last_logits(model, enc), refusal, compliant)
-        finally:
-            handle.remove()
-
-    return score
-
-
 def token_spans(tokenizer: Any, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
     """The decoded text of `ids` and each token's character span in it."""
     spans, text = [], ""
@@ -191,6 +110,8 @@ def token_spans(tokenizer: Any, ids: Sequence[int]) -> tuple[str, list[tuple[int
 
 def query_masks(tokenizer: Any, ids: Sequence[int], query: str) -> tuple[Tensor, Tensor]:
     """Boolean masks over `ids`: the tokens of the query text, and those of its first word."""
+    import torch
+
     text, spans = token_spans(tokenizer, ids)
     start = text.rfind(query)
     if start < 0:
@@ -249,6 +170,10 @@ def batch_attributions(
     compliant: Tensor,
 ) -> list[dict[str, Any]]:
     """`attributions` of one batch."""
+    import torch
+
+    from unmirage.models.encode import encode_prompts
+
     device = next(model.parameters()).device
     tok = processor.tokenizer
     enc = encode_prompts(processor, chunk, images, padding_side="right")
@@ -344,6 +269,19 @@ def run_saliency(
     }
 
 
+def query_groups(world: WorldData, knobs: SaliencyKnobs) -> dict[str, list[Sample]]:
+    """Up to `knobs.queries` test knowledge queries per task of TASKS, seeded."""
+    test = world.split("test")
+    return {
+        task: subsample(
+            [s for s in test if s.meta.get("task") == task and s.meta.get("intent")],
+            knobs.queries,
+            f"unmirage-saliency-{task}/{knobs.seed}",
+        )
+        for task in TASKS
+    }
+
+
 def saliency_figure(examples: dict[str, list[dict[str, Any]]]) -> bytes:
     """A PNG: one panel per (model, example query), a bar per query token (its gradient x
     input; positive pushes toward refusing), the first word's bars highlighted."""
@@ -375,3 +313,173 @@ def saliency_figure(examples: dict[str, list[dict[str, Any]]]) -> bytes:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return buf.getvalue()
+
+
+HEADLINE = {
+    "first_word_share": "first word's share of attribution",
+    "uniform_share": "uniform share",
+    "occlusion_drop": "log-odds drop, first word removed",
+    "occlusion_replace": "log-odds drop, first word replaced",
+    "decision_flips_replace": "decisions flipped, first word replaced",
+}
+"""The numbers of each task a multi-seed summary spreads, and how it labels them."""
+PREFIXES = {"unsafe": "saliency_", "benign": "saliency_benign_"}
+"""The headline keys of each task: prefix + number."""
+
+
+class Saliency(Probe[SaliencyKnobs]):
+    """How much the refusal decision hangs on the query's first word."""
+
+    name = "saliency"
+    knobs = SaliencyKnobs
+    description = (
+        "refusal log-odds (refusal templates' first tokens vs the compliant answer's): its "
+        f'change when the first word is dropped or replaced by "{NEUTRAL}", and the first '
+        "word's share of gradient x input over the query tokens"
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        s = SaliencyKnobs()
+        parser.add_argument(
+            "--saliency-queries",
+            type=int,
+            default=s.queries,
+            help=f"test queries per task for saliency (default {s.queries})",
+        )
+        parser.add_argument(
+            "--neutral-word", default=s.neutral, help=f"occlusion word ({s.neutral})"
+        )
+        parser.add_argument(
+            "--figure-queries",
+            type=int,
+            default=s.figure_queries,
+            help=f"queries per model in the figure (default {s.figure_queries})",
+        )
+
+    def knobs_from(self, args: argparse.Namespace) -> SaliencyKnobs:
+        return SaliencyKnobs(
+            queries=args.saliency_queries,
+            neutral=args.neutral_word,
+            figure_queries=args.figure_queries,
+            seed=args.seed,
+        )
+
+    def check(self, world: WorldData, knobs: SaliencyKnobs) -> None:
+        decision_texts(world)
+        query_groups(world, knobs)
+
+    def run(
+        self,
+        model: nn.Module,
+        processor: Any,
+        images: Images,
+        world: WorldData,
+        knobs: SaliencyKnobs,
+        *,
+        progress: bool,
+    ) -> dict[str, Any]:
+        groups = query_groups(world, knobs)
+        return run_saliency(model, processor, groups, images, decision_texts(world), knobs)
+
+    def headline(self, block: Mapping[str, Any]) -> dict[str, float]:
+        return {
+            prefix + key: numbers[key]
+            for task, prefix in PREFIXES.items()
+            for numbers in [block.get(task) or {}]
+            for key in HEADLINE
+            if numbers.get(key) is not None
+        }
+
+    def label(self, key: str) -> Label | None:
+        for task, prefix in PREFIXES.items():
+            number = key.removeprefix(prefix)
+            if key.startswith(prefix) and number in HEADLINE:
+                return Label(f"{HEADLINE[number]} ({task})", not number.startswith("occlusion"))
+        return None
+
+    def section(self, blocks: Mapping[str, Mapping[str, Any]]) -> list[Block]:
+        from unmirage.report.document import Heading, Paragraph
+
+        return [
+            Heading("Trigger saliency", level=3),
+            Paragraph(
+                "How much the refusal decision (log-odds of the first refusal token against "
+                "the first answer token) hangs on the query's first word: the first word's "
+                "share of |gradient x input| over the query's tokens (uniform: its share of "
+                "the tokens), and the drop in log-odds when it is removed or replaced "
+                "(negative: without it the model leans further toward refusing)."
+            ),
+            saliency_table(blocks),
+            *example_figure(blocks, ("unsafe",)),
+        ]
+
+    def summary(self, block: Mapping[str, Any]) -> list[str]:
+        return [
+            f"  saliency {task}: no query scorable at the first token"
+            if not s["n"]
+            else f"  saliency {task}: first word {short_pct(s['first_word_share'])} of "
+            f"|gradient x input| (uniform {short_pct(s['uniform_share'])}), drop shifts "
+            f"log-odds by {s['occlusion_drop']:+.2f}, replace by {s['occlusion_replace']:+.2f}"
+            for task, s in block.items()
+        ]
+
+    def figures(self, blocks: Mapping[str, Mapping[str, Any]]) -> list[Figure]:
+        return example_figure(blocks, TASKS)
+
+
+def example_figure(blocks: Mapping[str, Mapping[str, Any]], tasks: Sequence[str]) -> list[Figure]:
+    """`saliency_figure` of the examples of `tasks` (none if no model has one)."""
+    from unmirage.report.document import Figure
+
+    examples = {
+        name: found
+        for name, block in blocks.items()
+        if (found := [ex for task in tasks for ex in (block.get(task) or {}).get("examples", [])])
+    }
+    if not examples:
+        return []
+    kinds = " and ".join(tasks)
+    caption = (
+        f"Gradient x input per token on the refusal log-odds for example {kinds} queries "
+        "(red: the first word)."
+    )
+    return [Figure("saliency.png", saliency_figure(examples), caption)]
+
+
+def saliency_table(saliency: Mapping[str, Mapping[str, Any]]) -> Table:
+    from unmirage.report.document import Table
+    from unmirage.report.values import pct
+
+    rows = [
+        [
+            name,
+            task,
+            f"{pct(q.get('first_word_share'))}",
+            f"{pct(q.get('uniform_share'))}",
+            _number(q.get("occlusion_drop")),
+            _number(q.get("occlusion_replace")),
+            f"{pct(q.get('decision_flips_replace'))}",
+        ]
+        for name, s in saliency.items()
+        for task in TASKS
+        if (q := s.get(task))
+    ]
+    return Table(
+        [
+            "model",
+            "queries",
+            "first-word share",
+            "uniform share",
+            "log-odds drop (removed)",
+            "log-odds drop (replaced)",
+            "decisions flipped (replaced)",
+        ],
+        rows,
+    )
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+register(Saliency())
