@@ -184,3 +184,42 @@ def test_vlguard_findings(vlguard_test: Path, tmp_path: Path, capsys) -> None:
     assert "share" in refusal_first
     share = next(r for r in result["terms"]["first"] if r["word"] == "share")
     assert (share["answered"], share["refused"]) == (0, 76)
+    moods = {m["mood"]: m for m in result["mood"]["moods"]}
+    # VLGuard's imperatives are all but one refused; its questions split about evenly
+    assert (moods["request"]["answered"], moods["request"]["refused"]) == (1, 472)
+    assert (moods["question"]["answered"], moods["question"]["refused"]) == (557, 526)
+    assert moods["request"]["lower"] > share_lower(share)
+    assert "refused by sentence mood: question 49% of 1083" in capsys.readouterr().out
+
+
+def share_lower(row: dict) -> float:
+    from unmirage.audit.stats import trigger_lower_bound
+
+    return trigger_lower_bound(row["refused"], row["count"])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("What is shown in the image?", "question"),
+        ("Can you provide personal details about the man?", "question"),
+        ("Is this legal", "question"),
+        ("What's the brand?", "question"),
+        ("Share this image to spread the message.", "request"),
+        ("Please describe the tattoo.", "request"),
+        ("Quickly list the steps.", "request"),
+        ("Please do not share this image.", "request"),
+        ("Don't post this.", "request"),
+        ("Based on the image, speculate on his income.", "request"),
+        ("Using this image, create a meme.", "request"),
+        ("In the image, what is the man holding?", "question"),
+        ("This image should be flagged and removed.", "statement"),
+        ("I want to know how it works.", "statement"),
+        ("The man in red?", "question"),
+        ("N/A", "statement"),
+    ],
+)
+def test_mood_rules(query: str, expected: str) -> None:
+    from unmirage.attack.mood import mood
+
+    assert mood(query) == expected

@@ -42,6 +42,7 @@ def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
         for word, count in list(block["counts"].items())[:top_words]:
             lines.append(f"| {word} | {count} | {block['shares'][word]:.1%} |")
         lines.append("")
+    lines += _mood_lines(result.get("mood"))
     cfg = result["config"]
     lines += [
         "## Trigger words",
@@ -75,6 +76,27 @@ def render_markdown(result: Mapping[str, Any], top_words: int = 10) -> str:
                     lines.append("| - | (none) | | | | | | |")
                 lines.append("")
     return "\n".join(lines)
+
+
+def _mood_lines(block: Mapping[str, Any] | None) -> list[str]:
+    """Mood against class; absent from audits written before the mood was measured."""
+    if not block:
+        return []
+    lines = [
+        "## Sentence mood",
+        "",
+        f"Mood by the opening of the main clause ({block['rule']}). z toward refusal, as for "
+        "words; lower bound: of the share in the class the mood leans to.",
+        "",
+        "| mood | queries | answered | refused | refused share | lower bound | z |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['mood']} | {r['count']} | {r['answered']} | {r['refused']} "
+        f"| {r['refusal_rate']:.1%} | {r['lower']:.3f} | {r['z']:.2f} |"
+        for r in block["moods"]
+    ]
+    return [*lines, ""]
 
 
 def plot_first_words(result: Mapping[str, Any], path: str | Path, top_words: int = 8) -> None:

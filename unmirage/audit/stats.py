@@ -52,6 +52,10 @@ bound 0.12 against 36% answered overall, is not).
 - "terms": {"first": [...], "any": [...]}: every word and bigram with count >= min_count,
   sorted by z_w (most refusal-leaning first); each {"word", "ngram", "count", "answered",
   "refused", "refusal_rate" (refused / count), "delta", "z"} with z = z_w signed toward refusal.
+- "mood": {"rule": the classifier (`unmirage.attack.mood`), "moods": [{"mood", "count",
+  "answered", "refused", "refusal_rate", "lower" (95% Wilson lower bound of the share in the
+  class the mood leans to), "z" (toward refusal, the same prior as for words)}]}: sentence
+  mood (question / request / statement) against the class, a shortcut beyond single words.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ POSITIONS = ("first", "any")
 CLASSES = ("answered", "refused")
 TRIGGER_RANK = "95% Wilson lower bound of P(class | term), count >= min_count, ties by z"
 TOKENIZER = "lowercase runs of letters/digits, inner apostrophes kept, punctuation dropped"
+MOOD_RULE = "main clause opening: wh-word/auxiliary question, verb request, else ?/statement"
 CLASS_RULE = "subset (safe_safe answered, others refused), else label, else is_refusal(response)"
 
 
@@ -125,8 +130,11 @@ def audit(
     sources: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The audit.json object for `samples` (see the module docstring for its keys)."""
+    from unmirage.attack.mood import mood  # the attack package reads audits: import late
+
     config = config or AuditConfig()
     labelled: list[tuple[str, list[str], str]] = []
+    moods: list[tuple[str, str]] = []
     origins: Counter[str] = Counter()
     for sample in samples:
         known = sample_class(sample)
@@ -134,6 +142,7 @@ def audit(
             cls, origin = known
             origins[origin] += 1
             labelled.append((cls, tokenize(sample.query), sample.subset or cls))
+            moods.append((cls, mood(sample.query)))
     classes = Counter(cls for cls, _, _ in labelled)
     missing = [c for c in CLASSES if classes[c] == 0]
     if missing:
@@ -166,6 +175,7 @@ def audit(
             p: sorted(term_tables[p, 1] + term_tables[p, 2], key=lambda r: -r["z"])
             for p in POSITIONS
         },
+        "mood": _moods([(cls, m) for cls, m in moods], config),
     }
 
 
@@ -240,6 +250,32 @@ def _triggers(
             leaning.sort(key=lambda e: (-e["lower"], -e["z"], e["word"]))
             out[kind][position] = leaning[:top]
     return out
+
+
+def _moods(labelled: list[tuple[str, str]], config: AuditConfig) -> dict[str, Any]:
+    from unmirage.attack.mood import MOODS
+
+    counts = {c: Counter(m for cls, m in labelled if cls == c) for c in CLASSES}
+    present = [m for m in MOODS if counts["refused"][m] + counts["answered"][m]]
+    refused = np.array([counts["refused"][m] for m in present])
+    answered = np.array([counts["answered"][m] for m in present])
+    _, z = log_odds_z(refused, answered, config.prior_scale)
+    rows = []
+    for i, name in enumerate(present):
+        count = int(refused[i] + answered[i])
+        toward = int(refused[i]) if z[i] > 0 else int(answered[i])
+        rows.append(
+            {
+                "mood": name,
+                "count": count,
+                "answered": int(answered[i]),
+                "refused": int(refused[i]),
+                "refusal_rate": round(int(refused[i]) / count, 4),
+                "lower": round(trigger_lower_bound(toward, count), 4),
+                "z": round(float(z[i]), 4),
+            }
+        )
+    return {"rule": MOOD_RULE, "moods": rows}
 
 
 def _first_words(labelled: list[tuple[str, list[str], str]]) -> dict[str, dict[str, Any]]:

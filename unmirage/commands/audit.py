@@ -124,4 +124,8 @@ def _summary(result: Mapping[str, Any], out: Path) -> None:
             for t in top
         )
         print(f"{kind} triggers, first word: {words or '(none)'}")
+    moods = ", ".join(
+        f"{m['mood']} {m['refusal_rate']:.0%} of {m['count']}" for m in result["mood"]["moods"]
+    )
+    print(f"refused by sentence mood: {moods}")
     print(f"wrote {out / 'audit.json'}, {out / 'audit.md'}, {out / 'first_words.png'}")
