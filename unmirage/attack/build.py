@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from unmirage.attack.mood import mood_rewrite
 from unmirage.attack.requests import NP, Request, Rewrite, Rewriter, request_of
 from unmirage.attack.rules import frames, rewrites
 from unmirage.attack.triggers import NEUTRAL_MARGIN, NEUTRAL_MIN_COUNT, Triggers
@@ -212,6 +213,20 @@ def build_attack(
         _check_reach(out, "trigger", compliance, k)
     if "benign" in tasks:
         _check_reach(out, "overprudence", refusal, 1)
+    return out
+
+
+def mood_attack(samples: Sequence[Sample]) -> list[Sample]:
+    """One sentence-mood rewrite per unsafe request (made a question) and per benign
+    wh-question (made a request), `unmirage.attack.mood`; attack "mood", the rewrite's own
+    first word as its trigger."""
+    out = []
+    for sample in samples:
+        task = task_of(sample)
+        made = mood_rewrite(sample.query) if task in ("unsafe", "benign") else None
+        if made is not None:
+            shot = Shot(Rewrite(made[0], made[1]), first_word(made[0]))
+            out.append(_as_sample(sample, task, "mood", 0, 0, shot))
     return out
 
 

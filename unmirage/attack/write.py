@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from unmirage.attack.build import OWN_OPENER, build_attack, unreached
+from unmirage.attack.build import OWN_OPENER, build_attack, mood_attack, unreached
 from unmirage.attack.requests import Rewriter
 from unmirage.attack.rules import rewrites
 from unmirage.attack.triggers import Triggers
@@ -26,11 +26,13 @@ def attack_files(
     image_root: str | Path | None = None,
     control: str | None = OWN_OPENER,
     rewrite: Rewriter = rewrites,
+    mood: bool = False,
 ) -> tuple[list[Sample], Counter[tuple[str, str]]]:
     """Write the K-shot, over-prudence and control rewrites of `data` to the JSONL `out`.
 
     `control` is the kind of no-trigger control (`build_attack`; None: none); `rewrite` makes
-    the rewrites (the rules, or a language model checked by them). Images are not opened (a
+    the rewrites (the rules, or a language model checked by them); `mood` adds the
+    sentence-mood rewrites (`mood_attack`). Images are not opened (a
     rewrite keeps its record's image path); formats that render their images write them next
     to `out`. Returns the rewrites and, per (attack, trigger), how many queries got none
     (`unreached`).
@@ -40,6 +42,7 @@ def attack_files(
     )
     with naming_file(str(data)):
         rows = build_attack(loaded.samples, triggers, k, control=control, rewrite=rewrite)
+        rows += mood_attack(loaded.samples) if mood else []
     if not rows:
         raise InputError("no unsafe or benign queries to rewrite", file=str(data), field="data")
     write_jsonl(rows, out)

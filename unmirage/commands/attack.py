@@ -105,6 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="with --rewriter model: a local causal LM directory (safetensors, tokenizer)",
     )
+    parser.add_argument(
+        "--mood",
+        action="store_true",
+        help='also rewrite by sentence mood: each unsafe request as a question ("Could you '
+        '...?"), each benign wh-question as a request ("Tell me ...")',
+    )
     parser.add_argument("--out", required=True, help="output JSONL file")
 
 
@@ -142,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             fmt=args.format,
             control=control,
             rewrite=_rewriter(args),
+            mood=args.mood,
         )
     counts = Counter(s.meta["attack"] for s in out)
     summary = ", ".join(f"{n} {attack}" for attack, n in sorted(counts.items()))

@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--k", type=int, default=3, help="rewrites per unsafe query (K-shot; 3)")
     parser.add_argument(
+        "--mood",
+        action="store_true",
+        help="also attack by sentence mood (requests made questions, wh-questions requests)",
+    )
+    parser.add_argument(
         "--control",
         default="own-opener",
         choices=CONTROL_CHOICES,
@@ -157,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         seed=args.seed,
         k=args.k,
+        mood=args.mood,
         control=args.control.replace("-", "_"),
         methods=tuple(args.methods) if args.methods else None,
         helpful_ratio=args.helpful_ratio,

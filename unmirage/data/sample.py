@@ -22,9 +22,10 @@ utility question with a scorer."""
 LABELS: tuple[str, ...] = ("safe", "unsafe")
 SUBSETS: tuple[str, ...] = ("safe_safe", "safe_unsafe", "unsafe_image")
 TASKS: tuple[str, ...] = ("unsafe", "benign", "utility")
-ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence", "gcg")
+ATTACKS: tuple[str, ...] = ("trigger", "control", "overprudence", "gcg", "mood")
 """The kinds of attacked query (`meta.attack`): one-word rewrites, their no-trigger control,
-over-prudence rewrites (`unmirage attack`), GCG suffixes (`unmirage gcg`)."""
+over-prudence rewrites (`unmirage attack`), GCG suffixes (`unmirage gcg`), sentence-mood
+rewrites (`unmirage attack --mood`)."""
 
 
 @dataclass(frozen=True)

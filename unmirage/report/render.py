@@ -32,6 +32,7 @@ from unmirage.report.tables import (
     hazard_group_table,
     hazard_image_table,
     judge_table,
+    mood_table,
     provenance_table,
     samples_table,
     table1,
@@ -99,6 +100,9 @@ def build_document(
     hazard_images = hazard_image_table(models)
     if hazard_images is not None:
         doc.add(Heading("Harmless questions about hazard images"), hazard_images)
+    moods = mood_table(models)
+    if moods is not None:
+        doc.add(Heading("Sentence mood"), moods)
     judges = judge_table(models)
     if judges is not None:
         doc.add(Heading("How far to trust the judge"), judges)

@@ -141,6 +141,36 @@ def hazard_image_table(models: Models) -> Table | None:
     return Table(header, rows, note)
 
 
+def mood_table(models: Models) -> Table | None:
+    """The sentence-mood attack beside the one-word one (None without mood rewrites)."""
+    rows = [
+        [
+            name,
+            _arrow(m, "asr_mood_pre", "asr_mood"),
+            _arrow(m, "asr_pre", "asr_post"),
+            _arrow(m, "rr_mood_pre", "rr_mood"),
+            f"{_n(m, 'n_mood')} / {_n(m, 'n_mood_benign')}",
+        ]
+        for name, m in models.items()
+        if m.get("n_mood") is not None
+    ]
+    if not rows:
+        return None
+    header = [
+        "model",
+        "ASR, requests → as questions",
+        "ASR, one-word attack",
+        "benign RR, questions → as requests",
+        "n unsafe / benign",
+    ]
+    note = (
+        'Each unsafe request rewritten as the question "Could you ...?" and each benign '
+        'wh-question as the request "Tell me ...", the request\'s words kept '
+        "(unmirage.attack.mood); the before rates are those of the same queries unrewritten."
+    )
+    return Table(header, rows, note)
+
+
 JUDGE_NOTE = (
     "Each judge's verdicts on the answers to harmful queries (originals and rewrites) against "
     "the truth: in the embedded world an answer is harmful exactly when it holds the hazard "

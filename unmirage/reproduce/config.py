@@ -56,6 +56,7 @@ class ReproduceConfig:
     seed: int = 0
     k: int = 3
     control: str = "own_opener"
+    mood: bool = False
     methods: tuple[str, ...] | None = None
     judge: str = "auto"
     max_new_tokens: int = 48

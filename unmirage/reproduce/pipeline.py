@@ -85,6 +85,7 @@ def reproduce(
             "audit": audited,
             "k": config.k,
             "control": config.control,
+            **({"mood": True} if config.mood else {}),  # runs without it keep their keys
             **upstream,
         },
         lambda path: _attack_stage(sources, audited.path, config, path),
@@ -313,4 +314,5 @@ def _attack_stage(sources: Sources, audit_dir: Path, config: ReproduceConfig, pa
         k=config.k,
         image_root=sources.test_root,
         control=config.control,
+        mood=config.mood,
     )
