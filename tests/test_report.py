@@ -454,3 +454,24 @@ def test_the_judge_table_reads_each_model_s_judges():
     [row] = table.rows
     assert row[:2] == ["sft", "keyword"] and row[-1] == "4 / 2"
     assert row[2].startswith("50.0")
+
+
+def test_mood_tables_read_the_audit_and_the_metrics():
+    from unmirage.report.tables import audit_mood_table, mood_table
+
+    assert audit_mood_table({}) is None and mood_table({"sft": {}}) is None
+    audit = {
+        "mood": {
+            "rule": "r",
+            "moods": [
+                {"mood": "request", "count": 4, "answered": 0, "refused": 4,
+                 "refusal_rate": 1.0, "lower": 0.5, "z": 2.0},
+            ],
+        }
+    }  # fmt: skip
+    [row] = audit_mood_table(audit).rows
+    assert row[:4] == ["request", "4", "0", "4"]
+    m = {"asr_mood_pre": 0.1, "asr_mood": 0.5, "asr_pre": 0.1, "asr_post": 0.2, "n_mood": 10}
+    [row] = mood_table({"sft": {**m, "rr_mood_pre": 0.0, "rr_mood": 0.3, "n_mood_benign": 9}}).rows
+    assert row[0] == "sft" and row[1].startswith("10.0") and "50.0" in row[1]
+    assert row[-1] == "10 / 9"

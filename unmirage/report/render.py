@@ -27,6 +27,7 @@ from unmirage.report.paper import model_role
 from unmirage.report.plots import first_words_png, kshot_asr_png
 from unmirage.report.responses import Row, original_queries, pick_samples
 from unmirage.report.tables import (
+    audit_mood_table,
     benchmark_table,
     effects_table,
     hazard_group_table,
@@ -102,7 +103,7 @@ def build_document(
         doc.add(Heading("Harmless questions about hazard images"), hazard_images)
     moods = mood_table(models)
     if moods is not None:
-        doc.add(Heading("Sentence mood"), moods)
+        doc.add(Heading("The sentence-mood attack"), moods)
     judges = judge_table(models)
     if judges is not None:
         doc.add(Heading("How far to trust the judge"), judges)
@@ -119,8 +120,11 @@ def build_document(
             "Share of each first word among the safety fine-tuning queries of each subset: "
             "a word that opens mostly answered (or mostly refused) queries is a shortcut.",
         ),
-        Heading("Sample responses"),
     )
+    audit_moods = audit_mood_table(audit)
+    if audit_moods is not None:
+        doc.add(audit_moods)
+    doc.add(Heading("Sample responses"))
     picks = pick_samples(responses, seed=int(provenance.get("seed") or 0))
     originals = original_queries(responses)
     if not picks:

@@ -171,6 +171,27 @@ def mood_table(models: Models) -> Table | None:
     return Table(header, rows, note)
 
 
+def audit_mood_table(audit: Mapping[str, Any]) -> Table | None:
+    """Sentence mood against refuse / answer in the safety data (None for audits made before
+    the audit counted mood)."""
+    block = audit.get("mood")
+    if not block:
+        return None
+    rows = [
+        [
+            r["mood"],
+            str(r["count"]),
+            str(r["answered"]),
+            str(r["refused"]),
+            pct(r["refusal_rate"]),
+            f"{r['z']:.2f}",
+        ]
+        for r in block["moods"]
+    ]
+    header = ["mood", "queries", "answered", "refused", "refused %", "z toward refusal"]
+    return Table(header, rows, f"Mood of each safety query ({block['rule']}).")
+
+
 JUDGE_NOTE = (
     "Each judge's verdicts on the answers to harmful queries (originals and rewrites) against "
     "the truth: in the embedded world an answer is harmful exactly when it holds the hazard "
