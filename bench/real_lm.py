@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from smollm_llava import gguf_dir
 
 from unmirage.data.loaders import load_samples
 from unmirage.data.sample import Sample
@@ -181,6 +182,7 @@ class Stages:
 
 
 def unmirage(*args: str) -> list[str]:
+    """The command line of an unmirage command run by this interpreter."""
     return [sys.executable, "-m", "unmirage.cli", *args]
 
 
@@ -231,15 +233,24 @@ def eval_subset(
     rng = random.Random(seed)
     unsafe = [x for x in held if x.label == "unsafe"]
     benign = [x for x in held if x.label == "safe"]
-    pick_u = rng.sample([x for x in unsafe if complete(x)], s.n_unsafe)
-    pick_b = rng.sample([x for x in benign if complete(x)], s.n_benign)
+    pools = {
+        "n_unsafe": [x for x in unsafe if complete(x)],
+        "n_benign": [x for x in benign if complete(x)],
+    }
+    for key, pool in pools.items():
+        if getattr(s, key) > len(pool):
+            raise InputError(
+                f"only {len(pool)} held-out queries have the rewrites it needs", field=key
+            )
+    pick_u = rng.sample(pools["n_unsafe"], s.n_unsafe)
+    pick_b = rng.sample(pools["n_benign"], s.n_benign)
     picked = pick_u + pick_b
     rewrites = [r for x in picked for r in by_orig[x.id]]
     counts = {
         "held_unsafe": len(unsafe),
         "held_benign": len(benign),
-        "rewritable_unsafe": sum(complete(x) for x in unsafe),
-        "rewritable_benign": sum(complete(x) for x in benign),
+        "rewritable_unsafe": len(pools["n_unsafe"]),
+        "rewritable_benign": len(pools["n_benign"]),
         "eval_safe_unsafe": sum(x.subset == "safe_unsafe" for x in pick_u),
         "eval_unsafe_image": sum(x.subset == "unsafe_image" for x in pick_u),
     }
@@ -247,6 +258,7 @@ def eval_subset(
 
 
 def probe_samples() -> list[Sample]:
+    """The capital-city questions as benign queries, each with its answer in meta."""
     out = []
     for i, (country, capital) in enumerate(CAPITALS):
         query = (
@@ -655,6 +667,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0 if args.vlguard is None else 2
+    try:
+        gguf_dir()
+    except FileNotFoundError as err:
+        print(f"real_lm: {err}", file=sys.stderr)
+        return 2
     settings = Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
     command = shlex.join(
         ["python", "bench/real_lm.py", *(argv if argv is not None else sys.argv[1:])]
