@@ -125,6 +125,8 @@ def test_reproduce_runs_the_paper_pipeline_on_a_given_model(real_setup, tmp_path
         "2",
     ]
     assert main(argv) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "ASR" in line]
+    assert len(lines) == 4 and all(line.endswith("utility n/a") for line in lines), lines
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["models"]) == {"base", "sft", "npo", "rmu"}
     for name, m in metrics["models"].items():

@@ -18,6 +18,7 @@ from tiny_qwen2vl import build_tiny_qwen2vl
 
 from unmirage.align import method_class, resolve_settings
 from unmirage.embedded.tiny import build_tiny_llava
+from unmirage.training.config import LoraOptions, TrainConfig
 from unmirage.training.train import select_trainable
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "align").glob("*.yaml"))
@@ -58,3 +59,14 @@ def test_config_trains_what_it_says(path):
         frozen = {n for n in names if TOWER[family] in n}
         assert trained == set(names) - frozen, sorted(set(names) - frozen - trained)
         assert any(n.startswith("lm_head") for n in trained), "the output head trains"
+
+
+@pytest.mark.parametrize("family", sorted(TOWER))
+def test_default_lora_adapts_the_language_model_only(family):
+    """`--lora` without a config: CLIP's attention has q_proj/k_proj/v_proj too, and the tower
+    stays frozen in LLaVA's fine-tuning, so the default targets must not reach it."""
+    model = select_trainable(build(family), TrainConfig(lora=LoraOptions()), method_class("sft")())
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trained and all("lora_" in n and "language_model" in n for n in trained), trained
+    for kind in ("q_proj", "v_proj", "down_proj"):
+        assert any(f".{kind}." in n for n in trained), kind

@@ -154,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from unmirage.data.images import parse_roots
-    from unmirage.report.values import pct
     from unmirage.reproduce import ReproduceConfig, reproduce, reproduce_seeds
     from unmirage.reproduce.config import INPUTS
 
@@ -209,17 +208,24 @@ def run(args: argparse.Namespace) -> int:
     for name, m in metrics["models"].items():
         depth = m.get("depth") or {}
         attacks = "".join(
-            f" | {label} {pct(depth[key])}%"
+            f" | {label} {_percent(depth[key])}"
             for label, key in (("GCG", "asr_gcg"), ("prefill", "asr_prefill"))
             if depth.get(key) is not None
         )
         print(
-            f"{name:>12}: ASR {pct(m['asr_pre'])}% -> {pct(m['asr_post'])}%{attacks} | "
-            f"benign RR {pct(m['rr_pre'])}% -> {pct(m['rr_post'])}% | "
-            f"utility {pct(m['utility'])}%"
+            f"{name:>12}: ASR {_percent(m['asr_pre'])} -> {_percent(m['asr_post'])}{attacks} | "
+            f"benign RR {_percent(m['rr_pre'])} -> {_percent(m['rr_post'])} | "
+            f"utility {_percent(m['utility'])}"
         )
     print(f"report: {out / 'report.html'} ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _percent(value: float | None) -> str:
+    """ "12.3%", or "n/a" for a rate with no queries (a test set without utility questions)."""
+    from unmirage.report.values import pct
+
+    return "n/a" if value is None else f"{pct(value)}%"
 
 
 def _spread(entry: dict[str, float | None]) -> str:

@@ -3,7 +3,7 @@ may carry), apart from the loop so that its callers need not import it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from torch import nn
@@ -12,7 +12,11 @@ from unmirage.errors import InputError
 from unmirage.training.run_settings import DEFAULTS, REPORT_TO
 
 SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
-LORA_DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_DEFAULT_TARGETS = (
+    r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+)
+"""The language model's projections. Bare names would also match the q/k/v_proj of LLaVA's CLIP
+tower, which the paper's LoRA runs (and LLaVA's fine-tuning) leave frozen."""
 
 
 @dataclass
@@ -22,7 +26,7 @@ class LoraOptions:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
-    target_modules: list[str] | str = field(default_factory=lambda: list(LORA_DEFAULT_TARGETS))
+    target_modules: list[str] | str = LORA_DEFAULT_TARGETS
 
 
 class StopRule(Protocol):
