@@ -60,6 +60,7 @@ bound 0.12 against 36% answered overall, is not).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -253,29 +254,21 @@ def _triggers(
 
 
 def _moods(labelled: list[tuple[str, str]], config: AuditConfig) -> dict[str, Any]:
-    from unmirage.attack.mood import MOODS
-
-    counts = {c: Counter(m for cls, m in labelled if cls == c) for c in CLASSES}
-    present = [m for m in MOODS if counts["refused"][m] + counts["answered"][m]]
-    refused = np.array([counts["refused"][m] for m in present])
-    answered = np.array([counts["answered"][m] for m in present])
-    _, z = log_odds_z(refused, answered, config.prior_scale)
-    rows = []
-    for i, name in enumerate(present):
-        count = int(refused[i] + answered[i])
-        toward = int(refused[i]) if z[i] > 0 else int(answered[i])
-        rows.append(
+    """Mood as a one-term vocabulary through the word statistics (every mood kept)."""
+    every = dataclasses.replace(config, min_count=1)
+    rows = _term_rows([(cls, [m], cls) for cls, m in labelled], "first", 1, every)
+    moods = []
+    for r in rows:
+        toward = r["refused"] if r["z"] > 0 else r["answered"]
+        moods.append(
             {
-                "mood": name,
-                "count": count,
-                "answered": int(answered[i]),
-                "refused": int(refused[i]),
-                "refusal_rate": round(int(refused[i]) / count, 4),
-                "lower": round(trigger_lower_bound(toward, count), 4),
-                "z": round(float(z[i]), 4),
+                "mood": r["word"],
+                **{k: r[k] for k in ("count", "answered", "refused", "refusal_rate")},
+                "lower": round(trigger_lower_bound(toward, r["count"]), 4),
+                "z": r["z"],
             }
         )
-    return {"rule": MOOD_RULE, "moods": rows}
+    return {"rule": MOOD_RULE, "moods": moods}
 
 
 def _first_words(labelled: list[tuple[str, list[str], str]]) -> dict[str, dict[str, Any]]:
