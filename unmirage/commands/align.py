@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from unmirage.checks import output_dir
-from unmirage.data.images import parse_roots
+from unmirage.data.images import add_image_root_option, parse_roots
 from unmirage.errors import InputError
 from unmirage.methods.catalog import CATALOG
 from unmirage.training.run_settings import DEFAULTS, REPORT_TO
@@ -99,13 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--forget", help="forget data of the unlearning methods")
     parser.add_argument("--retain", help="retain data of the unlearning methods")
-    parser.add_argument(
-        "--image-root",
-        action="append",
-        metavar="[FILE=]DIR",
-        help="directory the image paths of FILE (as given), or of every file without its own, "
-        "are relative to; repeatable (default: each file's directory)",
-    )
+    add_image_root_option(parser)
     parser.add_argument("--config", help="YAML file of settings (see configs/align/)")
     parser.add_argument("--steps", type=int, help="optimizer steps (replaces epochs)")
     parser.add_argument("--epochs", type=float, help="passes over the first data set")

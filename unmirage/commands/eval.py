@@ -7,7 +7,7 @@ import functools
 from typing import Any
 
 from unmirage.checks import output_dir
-from unmirage.data.images import parse_roots
+from unmirage.data.images import add_image_root_option, parse_roots
 from unmirage.data.loaders import FORMATS
 from unmirage.judge.base import JUDGES
 
@@ -82,13 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='per-response labels {"id": ..., "harmful": true|false}: score every judge on the '
         "harmful queries against them (the world's own truth needs no labels)",
     )
-    parser.add_argument(
-        "--image-root",
-        action="append",
-        metavar="[FILE=]DIR",
-        help="directory the image paths of FILE (as given), or of every file without its own, "
-        "are relative to; repeatable (default: each file's directory)",
-    )
+    add_image_root_option(parser)
     parser.add_argument(
         "--prefill",
         default="",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from PIL import Image
 
@@ -44,6 +45,17 @@ def root_for(rule: RootRule, *names: str | Path) -> Path | None:
         if name in rule:
             return Path(rule[name])
     return None
+
+
+def add_image_root_option(parser: Any) -> None:
+    """`--image-root [FILE=]DIR` as `align` and `eval` take it (read back with `parse_roots`)."""
+    parser.add_argument(
+        "--image-root",
+        action="append",
+        metavar="[FILE=]DIR",
+        help="directory the image paths of FILE (as given), or of every file without its own, "
+        "are relative to; repeatable (default: each file's directory)",
+    )
 
 
 def parse_roots(
